@@ -1,0 +1,1 @@
+//! UDP media (ucast, bcast, mcast), bound per interface.

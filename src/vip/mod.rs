@@ -1,0 +1,1 @@
+//! Floating addresses over rtnetlink, announced with GARP/NA.

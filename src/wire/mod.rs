@@ -1,0 +1,88 @@
+//! heartbeat 3.0.6 wire format: netstring messages with an auth trailer
+//! (PROTOCOL.md §1.2–1.3), the classic text format on receive, and replay
+//! tracking (§1.6). Pure: no I/O.
+
+pub mod auth;
+
+pub use auth::{Keyring, Method};
+
+/// One field value, typed as heartbeat's `(T)` prefix says (PROTOCOL.md §1.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    /// `(0)`: a string; raw bytes, may hold `\n` or `,`.
+    Str(Vec<u8>),
+    /// `(1)`: raw binary, e.g. `srcuuid`.
+    Bin(Vec<u8>),
+    /// `(2)`: a nested message, without trailer.
+    Struct(Message),
+    /// `(3)`: a list of strings.
+    List(Vec<Vec<u8>>),
+    /// `(4)`: compressed bytes, kept opaque.
+    Compressed(Vec<u8>),
+}
+
+/// An ordered list of fields. Order matters for both authenticators.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Message {
+    pub fields: Vec<(String, Value)>,
+}
+
+impl Message {
+    /// A message whose first field is `t=<kind>`.
+    pub fn new(kind: &str) -> Self {
+        let mut m = Message::default();
+        m.add_str("t", kind);
+        m
+    }
+
+    pub fn add_str(&mut self, name: &str, value: &str) -> &mut Self {
+        self.fields
+            .push((name.to_string(), Value::Str(value.as_bytes().to_vec())));
+        self
+    }
+
+    pub fn add_bin(&mut self, name: &str, value: &[u8]) -> &mut Self {
+        self.fields
+            .push((name.to_string(), Value::Bin(value.to_vec())));
+        self
+    }
+
+    /// Adds a number as lowercase hex, as heartbeat does for seq/hg/ts/dt.
+    pub fn add_hex(&mut self, name: &str, value: u64) -> &mut Self {
+        self.add_str(name, &format!("{value:x}"))
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.fields.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+
+    /// A string field as UTF-8, if present and valid.
+    pub fn get_str(&self, name: &str) -> Option<&str> {
+        match self.get(name)? {
+            Value::Str(b) => std::str::from_utf8(b).ok(),
+            _ => None,
+        }
+    }
+
+    pub fn get_bin(&self, name: &str) -> Option<&[u8]> {
+        match self.get(name)? {
+            Value::Bin(b) | Value::Str(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// A hex string field (seq, hg, ts, dt, ackseq).
+    pub fn get_hex(&self, name: &str) -> Option<u64> {
+        u64::from_str_radix(self.get_str(name)?, 16).ok()
+    }
+
+    /// A decimal string field (NS_rexmit's firstseq/lastseq).
+    pub fn get_dec(&self, name: &str) -> Option<u64> {
+        self.get_str(name)?.parse().ok()
+    }
+
+    /// The `t` field.
+    pub fn kind(&self) -> Option<&str> {
+        self.get_str("t")
+    }
+}
