@@ -1,2 +1,1366 @@
 //! The pure cluster engine: membership, resource groups, negotiation and
-//! split-brain resolution. No tokio, no sockets, no clock reads.
+//! split-brain resolution. No tokio, no sockets, no clock reads: time comes
+//! in with every call and randomness from a seed.
+//!
+//! Decisions follow one rule, evaluated by every node from the same shared
+//! facts: each node advertises what it holds, what it is busy with, and
+//! what it refuses (standby, failed) in every status and `resource`
+//! message (the `hr_*` fields, which heartbeat ignores). From those facts
+//! [`Engine::desired`] names one holder per group; a node acquires a group
+//! only when it is the desired holder and no live peer claims it, and
+//! releases it when it is not. The messages heartbeat's own peers need
+//! (PROTOCOL.md §1.4–1.9) are sent alongside.
+
+mod proto;
+mod types;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::Duration;
+
+pub use types::*;
+
+use crate::config::{AutoFailback, Config, Resource, Timings};
+use crate::wire::Message;
+use crate::wire::replay::{SeqTracker, Verdict};
+use proto::Advert;
+
+/// How many sent messages are kept for retransmission (heartbeat MAXMSGHIST).
+const HISTORY: usize = 500;
+/// Do not resend one seq more often than this (heartbeat: max_rexmit_delay − 10 ms).
+const REXMIT_HOLDOFF: Duration = Duration::from_millis(240);
+/// Repeat a retransmit request this often while a seq is missing.
+const REXMIT_REPEAT: Duration = Duration::from_millis(250);
+
+/// Per-process identity, supplied by the runtime.
+#[derive(Debug, Clone)]
+pub struct Params {
+    pub uuid: [u8; 16],
+    /// heartbeat's `hg`: bumped on every start, persisted by the runtime.
+    pub generation: u64,
+    /// Unix seconds at `now` = 0, for the `ts` field.
+    pub wall_base: u64,
+    pub seed: u64,
+}
+
+/// The engine's view of one group's definition.
+#[derive(Debug, Clone)]
+struct GroupDef {
+    key: String,
+    preferred: NodeId,
+    /// Resource count; the adapters know what each one is.
+    len: usize,
+    /// Which resources are addresses (the rest are units).
+    vips: Vec<bool>,
+    /// Only addresses: handed over make-before-break.
+    vip_only: bool,
+}
+
+/// This node's state for one group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Local {
+    Idle,
+    /// Resources `0..next` are up; waiting for `next`'s start.
+    Acquiring { next: usize },
+    Held,
+    /// Still up, no longer claimed: waiting for the new holder to hold it
+    /// before releasing, so clients never see the address missing.
+    HandingOff { since: Time },
+    /// Resources `0..=next` may be up; waiting for `next`'s stop.
+    Releasing { next: usize },
+    Failed,
+}
+
+impl Local {
+    fn name(self) -> &'static str {
+        match self {
+            Local::Idle => "idle",
+            Local::Acquiring { .. } => "acquiring",
+            Local::Held => "held",
+            Local::HandingOff { .. } => "handing-off",
+            Local::Releasing { .. } => "releasing",
+            Local::Failed => "failed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PeerState {
+    /// Not heard since we started.
+    Unknown,
+    Up,
+    Dead,
+}
+
+#[derive(Debug)]
+struct Peer {
+    name: String,
+    state: PeerState,
+    /// `st=active`: its cluster communication is up.
+    active: bool,
+    last_heard: Option<Time>,
+    last_status: Option<Time>,
+    /// The sender's own deadtime (`dt`), by which we judge it.
+    dead_after: Duration,
+    seq: SeqTracker,
+    ack_trigger: u64,
+    /// Missing seqs and when to (re)request them.
+    rexmit: BTreeMap<u64, Time>,
+    links: BTreeMap<LinkId, (Time, bool)>,
+    advert: Advert,
+    /// Last time we resent each seq to this peer.
+    resent: BTreeMap<u64, Time>,
+}
+
+impl Peer {
+    fn live(&self) -> bool {
+        self.state == PeerState::Up
+    }
+}
+
+pub struct Engine {
+    me: NodeId,
+    nodes: Vec<String>,
+    timings: Timings,
+    failback: AutoFailback,
+    groups: Vec<GroupDef>,
+    params: Params,
+    rng: u64,
+    started: Time,
+    now: Time,
+    seq: u64,
+    history: VecDeque<(u64, Message)>,
+    peers: Vec<Peer>,
+    next_beat: Time,
+    first_status_sent: bool,
+    reconciled: bool,
+    cleanup: BTreeSet<(GroupId, usize)>,
+    comm_up: bool,
+    leaving: bool,
+    stopped: bool,
+    local: Vec<Local>,
+    standby: BTreeSet<GroupId>,
+    failed: BTreeSet<GroupId>,
+    /// VIPs being re-added after they vanished while held.
+    repairing: BTreeSet<(GroupId, usize)>,
+    /// Groups whose split brain we already announced as keeper.
+    conflict_announced: BTreeSet<GroupId>,
+    /// Groups already reported as failed everywhere.
+    group_failed_reported: BTreeSet<GroupId>,
+    /// Legacy mode: groups we sent an `ip-request` for.
+    ip_requested: BTreeSet<GroupId>,
+    /// Last holder seen for each group, to tell a failover from a start.
+    last_holder: Vec<Option<NodeId>>,
+    advertised: Option<Advert>,
+    counters: Counters,
+    out: Vec<Output>,
+}
+
+impl Engine {
+    /// Builds an engine for `cfg.local_node`. The config is already
+    /// validated, so every name resolves.
+    pub fn new(cfg: &Config, params: Params, now: Time) -> Engine {
+        let nodes = cfg.ha.nodes.clone();
+        let me = nodes
+            .iter()
+            .position(|n| *n == cfg.local_node)
+            .expect("config validation ensures the local node is listed");
+        let groups = cfg
+            .groups
+            .iter()
+            .map(|g| GroupDef {
+                key: g.key.clone(),
+                preferred: nodes.iter().position(|n| *n == g.node).unwrap_or(0),
+                len: g.resources.len(),
+                vips: g
+                    .resources
+                    .iter()
+                    .map(|r| matches!(r, Resource::Vip(_)))
+                    .collect(),
+                vip_only: g.resources.iter().all(|r| matches!(r, Resource::Vip(_))),
+            })
+            .collect::<Vec<_>>();
+        let mut rng = params.seed ^ 0x9e37_79b9_7f4a_7c15;
+        let peers = nodes
+            .iter()
+            .map(|name| Peer {
+                name: name.clone(),
+                state: PeerState::Unknown,
+                active: false,
+                last_heard: None,
+                last_status: None,
+                dead_after: cfg.ha.timings.deadtime,
+                seq: SeqTracker::new(),
+                // heartbeat picks rand()%10 per node (config.c add_node).
+                ack_trigger: next_rand(&mut rng) % 10,
+                rexmit: BTreeMap::new(),
+                links: BTreeMap::new(),
+                advert: Advert::default(),
+                resent: BTreeMap::new(),
+            })
+            .collect();
+        Engine {
+            me,
+            timings: cfg.ha.timings,
+            failback: cfg.ha.auto_failback,
+            local: vec![Local::Idle; groups.len()],
+            last_holder: vec![None; groups.len()],
+            groups,
+            nodes,
+            params,
+            rng,
+            started: now,
+            now,
+            seq: 0,
+            history: VecDeque::new(),
+            peers,
+            next_beat: now,
+            first_status_sent: false,
+            reconciled: false,
+            cleanup: BTreeSet::new(),
+            comm_up: false,
+            leaving: false,
+            stopped: false,
+            standby: BTreeSet::new(),
+            failed: BTreeSet::new(),
+            repairing: BTreeSet::new(),
+            conflict_announced: BTreeSet::new(),
+            group_failed_reported: BTreeSet::new(),
+            ip_requested: BTreeSet::new(),
+            advertised: None,
+            counters: Counters::default(),
+            out: Vec::new(),
+        }
+    }
+
+    /// Feeds one input; returns what to do, in order.
+    pub fn handle(&mut self, now: Time, input: Input) -> Vec<Output> {
+        if self.stopped {
+            return Vec::new();
+        }
+        self.now = self.now.max(now);
+        match input {
+            Input::Reconciled { present } => self.on_reconciled(present),
+            Input::Packet { link, msg } => self.on_packet(now, link, msg),
+            Input::BadPacket { kind, .. } => {
+                self.counters.bad_packets += 1;
+                self.event(Event::Dropped {
+                    reason: kind,
+                    node: None,
+                });
+            }
+            Input::Tick => {}
+            Input::ResourceDone {
+                group,
+                resource,
+                op,
+                result,
+            } => self.on_resource_done(now, group, resource, op, result),
+            Input::ResourceLost {
+                group,
+                resource,
+                reason,
+            } => self.on_resource_lost(group, resource, reason),
+            Input::Admin { id, request } => self.on_admin(id, request),
+            Input::Shutdown => {
+                if !self.leaving {
+                    self.leaving = true;
+                    self.send_resource(Some("shutdown"));
+                }
+            }
+        }
+        self.timers(now);
+        self.decide(now);
+        self.advertise_if_changed();
+        self.maybe_finish_shutdown();
+        std::mem::take(&mut self.out)
+    }
+
+    /// When `handle(now, Input::Tick)` must next be called.
+    pub fn next_deadline(&self) -> Option<Time> {
+        if self.stopped {
+            return None;
+        }
+        let mut d = self.next_beat;
+        let initdead = self.started + self.timings.initdead;
+        for (i, p) in self.peers.iter().enumerate() {
+            if i == self.me {
+                continue;
+            }
+            match p.state {
+                PeerState::Unknown => d = d.min(initdead),
+                PeerState::Up => {
+                    if let Some(h) = p.last_heard {
+                        d = d.min(h + p.dead_after);
+                    }
+                    for (t, up) in p.links.values() {
+                        if *up {
+                            d = d.min(*t + self.timings.deadtime);
+                        }
+                    }
+                    for t in p.rexmit.values() {
+                        d = d.min(*t);
+                    }
+                }
+                PeerState::Dead => {}
+            }
+        }
+        for l in &self.local {
+            if let Local::HandingOff { since } = l {
+                d = d.min(*since + self.timings.deadtime);
+            }
+        }
+        Some(d)
+    }
+
+    pub fn view(&self, now: Time) -> View {
+        let nodes = self
+            .peers
+            .iter()
+            .enumerate()
+            .map(|(i, p)| NodeView {
+                name: p.name.clone(),
+                status: if i == self.me {
+                    "local"
+                } else {
+                    match p.state {
+                        PeerState::Unknown => "unknown",
+                        PeerState::Dead => "dead",
+                        PeerState::Up if p.active => "active",
+                        PeerState::Up => "up",
+                    }
+                },
+                last_heard_ms_ago: p
+                    .last_heard
+                    .map(|t| now.saturating_sub(t).as_millis() as u64),
+                links: p.links.iter().map(|(l, (_, up))| (*l, *up)).collect(),
+            })
+            .collect();
+        let groups = (0..self.groups.len())
+            .map(|g| GroupView {
+                key: self.groups[g].key.clone(),
+                preferred: self.nodes[self.groups[g].preferred].clone(),
+                holder: self.holder(g).map(|n| self.nodes[n].clone()),
+                local_state: self.local[g].name(),
+            })
+            .collect();
+        View {
+            node: self.nodes[self.me].clone(),
+            state: self.state_name(),
+            nodes,
+            groups,
+            counters: self.counters,
+        }
+    }
+
+    pub fn counters(&self) -> Counters {
+        self.counters
+    }
+
+    pub fn node_name(&self) -> &str {
+        &self.nodes[self.me]
+    }
+
+    /// Groups this node holds (fully acquired), for tests and status.
+    pub fn held(&self) -> Vec<GroupId> {
+        (0..self.groups.len())
+            .filter(|&g| self.local[g] == Local::Held)
+            .collect()
+    }
+
+    /// Groups whose resources may be up here (anything but idle/failed).
+    pub fn busy_or_held(&self) -> Vec<GroupId> {
+        (0..self.groups.len())
+            .filter(|&g| !matches!(self.local[g], Local::Idle | Local::Failed))
+            .collect()
+    }
+
+    /// Whether every group is idle, held or failed and comm is up.
+    pub fn is_stable(&self) -> bool {
+        self.comm_up
+            && self
+                .local
+                .iter()
+                .all(|l| matches!(l, Local::Idle | Local::Held | Local::Failed))
+    }
+
+    pub fn is_comm_up(&self) -> bool {
+        self.comm_up
+    }
+
+    fn state_name(&self) -> &'static str {
+        if self.stopped {
+            "stopped"
+        } else if self.leaving {
+            "leaving"
+        } else if !self.comm_up {
+            "starting"
+        } else if self.local.contains(&Local::Held) {
+            "active"
+        } else {
+            "standby"
+        }
+    }
+
+    /// The group's holder in this node's view.
+    fn holder(&self, g: GroupId) -> Option<NodeId> {
+        if matches!(self.local[g], Local::Held | Local::HandingOff { .. }) {
+            return Some(self.me);
+        }
+        (0..self.nodes.len())
+            .find(|&n| n != self.me && self.peers[n].live() && self.peers[n].advert.held.contains(&g))
+    }
+
+    fn event(&mut self, e: Event) {
+        self.out.push(Output::Event(e));
+    }
+
+    // ---------------------------------------------------------------
+    // Start-up and membership
+    // ---------------------------------------------------------------
+
+    fn on_reconciled(&mut self, present: Vec<(GroupId, usize)>) {
+        if self.reconciled || !self.cleanup.is_empty() {
+            return;
+        }
+        // Nothing is held at start: leftovers from a crash are removed
+        // before we may acquire anything (DESIGN.md "Reconcile").
+        for (g, r) in present {
+            if g < self.groups.len() && r < self.groups[g].len && self.cleanup.insert((g, r)) {
+                self.out.push(Output::Stop {
+                    group: g,
+                    resource: r,
+                });
+            }
+        }
+        if self.cleanup.is_empty() {
+            self.reconciled = true;
+        }
+    }
+
+    fn timers(&mut self, now: Time) {
+        // Peer deadlines first, so a beat we send reflects them.
+        for n in 0..self.peers.len() {
+            if n == self.me {
+                continue;
+            }
+            match self.peers[n].state {
+                PeerState::Unknown if now >= self.started + self.timings.initdead => {
+                    self.peers[n].state = PeerState::Dead;
+                    let node = self.nodes[n].clone();
+                    self.event(Event::PeerDead {
+                        node,
+                        graceful: false,
+                    });
+                }
+                PeerState::Up => {
+                    let p = &self.peers[n];
+                    if p.last_heard.is_some_and(|h| now >= h + p.dead_after) {
+                        self.mark_dead(n, false);
+                        continue;
+                    }
+                    let dead = self.timings.deadtime;
+                    let mut down = Vec::new();
+                    for (l, (t, up)) in self.peers[n].links.iter_mut() {
+                        if *up && now >= *t + dead {
+                            *up = false;
+                            down.push(*l);
+                        }
+                    }
+                    for link in down {
+                        let node = self.nodes[n].clone();
+                        self.event(Event::LinkDown { node, link });
+                    }
+                    self.request_retransmits(now, n);
+                }
+                _ => {}
+            }
+        }
+        self.check_comm_up();
+        if now >= self.next_beat {
+            self.send_status();
+            self.next_beat = (self.next_beat + self.timings.keepalive).max(now);
+            if self.next_beat == now {
+                self.next_beat = now + self.timings.keepalive;
+            }
+        }
+    }
+
+    fn mark_dead(&mut self, n: NodeId, graceful: bool) {
+        let p = &mut self.peers[n];
+        p.state = PeerState::Dead;
+        p.active = false;
+        p.rexmit.clear();
+        for (_, up) in p.links.values_mut() {
+            *up = false;
+        }
+        p.advert = Advert::default();
+        let node = self.nodes[n].clone();
+        self.event(Event::PeerDead { node, graceful });
+        // heartbeat: standby does not survive the peer's death (mach_down
+        // takes the groups back regardless).
+        self.standby.clear();
+    }
+
+    fn check_comm_up(&mut self) {
+        if self.comm_up || !self.reconciled || self.leaving {
+            return;
+        }
+        let waiting = (0..self.peers.len())
+            .any(|n| n != self.me && self.peers[n].state == PeerState::Unknown);
+        if waiting {
+            return;
+        }
+        self.comm_up = true;
+        self.event(Event::CommUp);
+        self.send_status();
+        // heartbeat peers only go active after reqnodes/repnodes (§1.7).
+        if let Some(peer) = (0..self.peers.len()).find(|&n| n != self.me && self.peers[n].live()) {
+            let mut m = Message::new("reqnodes");
+            m.add_str("dest", &self.nodes[peer]);
+            self.send(m);
+        }
+        self.send(Message::new("starting"));
+    }
+
+    // ---------------------------------------------------------------
+    // Packets
+    // ---------------------------------------------------------------
+
+    fn on_packet(&mut self, now: Time, link: LinkId, msg: Message) {
+        let Some(src) = msg.get_str("src").map(str::to_ascii_lowercase) else {
+            return self.drop_packet("no src", None);
+        };
+        let Some(n) = self.nodes.iter().position(|x| *x == src) else {
+            return self.drop_packet("unknown node", Some(src));
+        };
+        if n == self.me {
+            return; // our own message looped back by a shared ucast list
+        }
+        let kind = msg.kind().unwrap_or("").to_string();
+        if let Some(dest) = msg.get_str("dest")
+            && !dest.eq_ignore_ascii_case(&self.nodes[self.me])
+        {
+            return;
+        }
+        if kind.starts_with("NS_") {
+            // Not sequenced, never retransmitted, never proof of life.
+            return self.on_control(now, n, &kind, &msg);
+        }
+        let (Some(hg), Some(seq)) = (msg.get_hex("hg"), msg.get_hex("seq")) else {
+            return self.drop_packet("no seq or generation", Some(src));
+        };
+        if msg.get_hex("ts").unwrap_or(0) == 0 {
+            return self.drop_packet("zero timestamp", Some(src));
+        }
+        let in_order = match self.peers[n].seq.observe(hg, seq) {
+            Verdict::Replay => {
+                self.counters.replays += 1;
+                return self.drop_packet("replayed (old generation)", Some(src));
+            }
+            Verdict::Duplicate => return,
+            Verdict::Restarted => {
+                self.peers[n].rexmit.clear();
+                if self.peers[n].state == PeerState::Up {
+                    self.event(Event::PeerRestarted { node: src.clone() });
+                }
+                // A restarted peer holds nothing until it says so.
+                self.peers[n].advert = Advert::default();
+                self.peers[n].active = false;
+                true
+            }
+            Verdict::InOrder => true,
+            Verdict::Gap { missing } => {
+                // A peer back from the dead (partition heal) says what it
+                // holds in its next beat; what it sent meanwhile is moot.
+                if self.peers[n].state != PeerState::Dead {
+                    let when = now + self.rexmit_delay();
+                    for s in missing {
+                        self.peers[n].rexmit.entry(s).or_insert(when);
+                    }
+                }
+                false
+            }
+            Verdict::Filled => {
+                self.peers[n].rexmit.remove(&seq);
+                false
+            }
+            Verdict::Reset => {
+                self.peers[n].rexmit.clear();
+                false
+            }
+        };
+        if in_order && seq % 10 == self.peers[n].ack_trigger {
+            let mut ack = Message::new("NS_ackmsg");
+            ack.add_str("dest", &src).add_hex("ackseq", seq);
+            self.send(ack);
+        }
+        self.heard(now, n, link);
+        match kind.as_str() {
+            "status" => self.on_status(now, n, &msg),
+            "resource" => {
+                let info = msg.get_str("info").unwrap_or("");
+                if let Some(a) = Advert::from_message(&msg, &self.groups_keys()) {
+                    self.peers[n].advert = a;
+                }
+                if info == "shutdown" {
+                    self.peers[n].advert.leaving = true;
+                }
+            }
+            "shutdone" => self.mark_dead(n, true),
+            "reqnodes" => {
+                let mut m = Message::new("repnodes");
+                let list: String = self.nodes.iter().map(|x| format!("{x} ")).collect();
+                m.add_str("dest", &src)
+                    .add_str("nodelist", &list)
+                    .add_str("delnodelist", " ");
+                self.send(m);
+            }
+            "starting" => self.send_resource(None),
+            "ask_resources" => {
+                // The decision itself comes from the adverts; answer the
+                // first phase as heartbeat does so a heartbeat peer proceeds.
+                if msg.get_str("info") == Some("me") && self.is_stable() {
+                    let mut m = Message::new("ask_resources");
+                    m.add_str("rsc_hold", msg.get_str("rsc_hold").unwrap_or("all"))
+                        .add_str("info", "other");
+                    self.send(m);
+                }
+            }
+            "hb_takeover" => {
+                let scope = msg
+                    .get_str("rsc_hold")
+                    .and_then(Scope::parse)
+                    .unwrap_or(Scope::All);
+                // heartbeat's rc.d/hb_takeover: the peer goes standby for
+                // what the requester takes, seen from the requester.
+                let gs = self.scope_groups_of(n, scope, true);
+                self.standby.extend(gs);
+                self.event(Event::TakeoverRequested {
+                    scope,
+                    by: src.clone(),
+                });
+            }
+            _ => {} // repnodes, ip-request(-resp), stonith: informational here
+        }
+    }
+
+    fn on_control(&mut self, now: Time, n: NodeId, kind: &str, msg: &Message) {
+        match kind {
+            "NS_rexmit" => {
+                let (Some(first), Some(last)) = (msg.get_dec("firstseq"), msg.get_dec("lastseq"))
+                else {
+                    return self.drop_packet("bad NS_rexmit", Some(self.nodes[n].clone()));
+                };
+                // At most 50 per request, as heartbeat.
+                for s in first..=last.min(first.saturating_add(49)) {
+                    self.resend(now, n, s);
+                }
+            }
+            "NS_nak_rexmit" => {
+                if let Some(s) = msg.get_hex("firstseq") {
+                    self.peers[n].rexmit.remove(&s);
+                    self.peers[n].seq.forget(s);
+                }
+            }
+            _ => {} // NS_ackmsg: flow control is not needed by harust itself
+        }
+    }
+
+    fn on_status(&mut self, now: Time, n: NodeId, msg: &Message) {
+        self.counters.beats_received += 1;
+        let p = &mut self.peers[n];
+        if let Some(dt) = msg.get_hex("dt")
+            && dt > 0
+        {
+            // PROTOCOL.md §1.5: judge the sender by its own deadtime.
+            p.dead_after = Duration::from_millis(dt);
+        }
+        if let Some(prev) = p.last_status.replace(now) {
+            let interval = now.saturating_sub(prev);
+            if interval > self.timings.warntime && p.state == PeerState::Up {
+                self.counters.late_beats += 1;
+                let node = self.nodes[n].clone();
+                self.event(Event::LateHeartbeat { node, interval });
+            }
+        }
+        let p = &mut self.peers[n];
+        p.active = msg.get_str("st") == Some("active");
+        if let Some(a) = Advert::from_message(msg, &self.groups_keys()) {
+            self.peers[n].advert = a;
+        }
+    }
+
+    /// Proof of life from a sequenced message.
+    fn heard(&mut self, now: Time, n: NodeId, link: LinkId) {
+        let was = self.peers[n].state;
+        let p = &mut self.peers[n];
+        p.last_heard = Some(now);
+        let newly_up = was != PeerState::Up;
+        if newly_up {
+            p.state = PeerState::Up;
+            p.last_status = None;
+        }
+        let e = p.links.entry(link).or_insert((now, false));
+        e.0 = now;
+        let link_up = !e.1;
+        e.1 = true;
+        let node = self.nodes[n].clone();
+        if newly_up {
+            self.event(Event::PeerUp { node: node.clone() });
+            // Answer at once so the newcomer need not wait a keepalive.
+            if self.first_status_sent {
+                self.send_status();
+            }
+        }
+        if link_up {
+            self.event(Event::LinkUp { node, link });
+        }
+    }
+
+    fn drop_packet(&mut self, reason: &'static str, node: Option<String>) {
+        self.counters.bad_packets += 1;
+        self.event(Event::Dropped { reason, node });
+    }
+
+    fn rexmit_delay(&mut self) -> Duration {
+        // heartbeat waits a random 50..250 ms so that many receivers do not
+        // all ask at once (§1.6).
+        Duration::from_millis(50 + next_rand(&mut self.rng) % 200)
+    }
+
+    fn request_retransmits(&mut self, now: Time, n: NodeId) {
+        let due: Vec<u64> = self.peers[n]
+            .rexmit
+            .iter()
+            .filter(|(_, t)| **t <= now)
+            .map(|(s, _)| *s)
+            .collect();
+        for s in due {
+            self.peers[n].rexmit.insert(s, now + REXMIT_REPEAT);
+            let mut m = Message::new("NS_rexmit");
+            m.add_str("dest", &self.nodes[n].clone())
+                .add_str("firstseq", &s.to_string())
+                .add_str("lastseq", &s.to_string());
+            self.counters.retransmits_requested += 1;
+            self.send(m);
+        }
+    }
+
+    fn resend(&mut self, now: Time, n: NodeId, s: u64) {
+        if let Some(t) = self.peers[n].resent.get(&s)
+            && now < *t + REXMIT_HOLDOFF
+        {
+            return;
+        }
+        self.peers[n].resent.insert(s, now);
+        if self.peers[n].resent.len() > HISTORY {
+            self.peers[n].resent.pop_first();
+        }
+        match self.history.iter().find(|(q, _)| *q == s) {
+            Some((_, m)) => {
+                let m = m.clone();
+                self.counters.retransmits_sent += 1;
+                self.out.push(Output::Send(m));
+            }
+            None => {
+                let mut m = Message::new("NS_nak_rexmit");
+                let info = if self.history.front().is_some_and(|(q, _)| s < *q) {
+                    "seqno too low"
+                } else {
+                    "seqno not found"
+                };
+                m.add_hex("firstseq", s)
+                    .add_str("dest", &self.nodes[n].clone())
+                    .add_str("info", info);
+                self.send(m);
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------
+    // Sending
+    // ---------------------------------------------------------------
+
+    /// Appends heartbeat's common header (§1.4) and queues the message.
+    fn send(&mut self, mut m: Message) {
+        let control = m.kind().is_some_and(|k| k.starts_with("NS_"));
+        m.add_str("src", &self.nodes[self.me].clone());
+        m.add_bin("srcuuid", &self.params.uuid);
+        if !control {
+            self.seq += 1;
+            m.add_hex("seq", self.seq);
+        }
+        m.add_hex("hg", self.params.generation);
+        let ts = self.params.wall_base + self.now.as_secs();
+        m.add_hex("ts", ts.max(1));
+        m.add_str("ttl", &(1 + self.nodes.len()).to_string());
+        if !control {
+            self.history.push_back((self.seq, m.clone()));
+            if self.history.len() > HISTORY {
+                self.history.pop_front();
+            }
+        }
+        self.out.push(Output::Send(m));
+    }
+
+    fn send_status(&mut self) {
+        let st = if !self.first_status_sent {
+            "init"
+        } else if self.comm_up && !self.leaving {
+            "active"
+        } else {
+            "up"
+        };
+        self.first_status_sent = true;
+        let mut m = Message::new("status");
+        m.add_str("st", st)
+            .add_hex("dt", self.timings.deadtime.as_millis() as u64)
+            .add_str("protocol", "1");
+        self.current_advert().add_to(&mut m, &self.groups_keys());
+        self.counters.beats_sent += 1;
+        self.send(m);
+    }
+
+    fn send_resource(&mut self, info: Option<&str>) {
+        let mut m = Message::new("resource");
+        m.add_str("rsc_hold", self.rsc_hold())
+            .add_str("rtype", "full")
+            .add_str("isstable", if self.is_stable() { "1" } else { "0" });
+        if let Some(i) = info {
+            m.add_str("info", i);
+        }
+        let a = self.current_advert();
+        a.add_to(&mut m, &self.groups_keys());
+        self.advertised = Some(a);
+        self.send(m);
+    }
+
+    fn advertise_if_changed(&mut self) {
+        if !self.first_status_sent {
+            return;
+        }
+        let a = self.current_advert();
+        if self.advertised.as_ref() != Some(&a) {
+            self.send_resource(None);
+        }
+    }
+
+    fn current_advert(&self) -> Advert {
+        let mut a = Advert {
+            harust: true,
+            leaving: self.leaving,
+            standby: self.standby.clone(),
+            failed: self.failed.clone(),
+            ..Advert::default()
+        };
+        for (g, l) in self.local.iter().enumerate() {
+            match l {
+                Local::Held => {
+                    a.held.insert(g);
+                }
+                Local::Acquiring { .. } | Local::Releasing { .. } => {
+                    a.busy.insert(g);
+                }
+                _ => {}
+            }
+        }
+        a
+    }
+
+    /// heartbeat's `rsc_hold` for what we hold (§1.9).
+    fn rsc_hold(&self) -> &'static str {
+        let held = |mine: bool| {
+            (0..self.groups.len())
+                .filter(|&g| (self.groups[g].preferred == self.me) == mine)
+                .any(|g| self.local[g] == Local::Held)
+        };
+        match (held(true), held(false)) {
+            (true, true) => "all",
+            (true, false) => "local",
+            (false, true) => "foreign",
+            (false, false) => "none",
+        }
+    }
+
+    fn groups_keys(&self) -> Vec<&str> {
+        self.groups.iter().map(|g| g.key.as_str()).collect()
+    }
+
+    // ---------------------------------------------------------------
+    // Decisions
+    // ---------------------------------------------------------------
+
+    fn eligible(&self, n: NodeId, g: GroupId, strict: bool) -> bool {
+        if n == self.me {
+            self.comm_up
+                && !self.leaving
+                && !self.failed.contains(&g)
+                && (!strict || !self.standby.contains(&g))
+        } else {
+            let p = &self.peers[n];
+            p.live()
+                && p.active
+                && !p.advert.leaving
+                && !p.advert.failed.contains(&g)
+                && (!strict || !p.advert.standby.contains(&g))
+        }
+    }
+
+    fn claims(&self, n: NodeId, g: GroupId) -> bool {
+        if n == self.me {
+            matches!(
+                self.local[g],
+                Local::Held | Local::Acquiring { .. } | Local::Releasing { .. }
+            )
+        } else {
+            let p = &self.peers[n];
+            p.live() && (p.advert.held.contains(&g) || p.advert.busy.contains(&g))
+        }
+    }
+
+    /// Who should hold group `g`, computed the same way on every node.
+    fn desired(&self, g: GroupId) -> Option<NodeId> {
+        let all: Vec<NodeId> = (0..self.nodes.len()).collect();
+        let mut cands: Vec<NodeId> = all
+            .iter()
+            .copied()
+            .filter(|&n| self.eligible(n, g, true))
+            .collect();
+        if cands.is_empty() {
+            // Standby yields only to a node that can take over.
+            cands = all
+                .iter()
+                .copied()
+                .filter(|&n| self.eligible(n, g, false))
+                .collect();
+        }
+        let pref = self.groups[g].preferred;
+        if cands.contains(&pref) && self.failback != AutoFailback::Off {
+            return Some(pref);
+        }
+        // Ring order from the preferred node: deterministic everywhere.
+        let len = self.nodes.len();
+        let rank = |n: &NodeId| (*n + len - pref) % len;
+        if let Some(c) = cands
+            .iter()
+            .copied()
+            .filter(|&n| self.claims(n, g))
+            .min_by_key(rank)
+        {
+            return Some(c);
+        }
+        cands.iter().copied().min_by_key(rank)
+    }
+
+    fn decide(&mut self, now: Time) {
+        if !self.reconciled {
+            return;
+        }
+        for g in 0..self.groups.len() {
+            let d = self.desired(g);
+            if let Some(h) = self.holder(g) {
+                self.last_holder[g] = Some(h);
+            }
+            let other_claims = (0..self.nodes.len()).any(|n| n != self.me && self.claims(n, g));
+            match self.local[g] {
+                Local::Idle => {
+                    if d == Some(self.me) && !other_claims {
+                        self.acquire(g);
+                    } else if d == Some(self.me)
+                        && self.failback == AutoFailback::Legacy
+                        && self.ip_requested.insert(g)
+                    {
+                        let mut m = Message::new("ip-request");
+                        m.add_str("ipaddr", &self.groups[g].key.clone());
+                        self.send(m);
+                    }
+                }
+                Local::Held => {
+                    if d != Some(self.me) {
+                        self.give_up(now, g, d);
+                    } else {
+                        self.resolve_conflict(g);
+                    }
+                }
+                Local::HandingOff { since } => {
+                    if d == Some(self.me) {
+                        self.local[g] = Local::Held;
+                    } else {
+                        let taken = d.is_some_and(|n| {
+                            n != self.me && self.peers[n].live() && self.peers[n].advert.held.contains(&g)
+                        });
+                        if taken || d.is_none() || now >= since + self.timings.deadtime {
+                            self.release(g, d);
+                        }
+                    }
+                }
+                Local::Acquiring { .. } | Local::Releasing { .. } | Local::Failed => {}
+            }
+            if d.is_none() && !self.failed.is_empty() && self.any_failed_everywhere(g) {
+                if self.group_failed_reported.insert(g) {
+                    let group = self.groups[g].key.clone();
+                    self.event(Event::GroupFailed { group });
+                }
+            } else if d.is_some() {
+                self.group_failed_reported.remove(&g);
+            }
+            if d == Some(self.me) || self.local[g] != Local::Held {
+                // Forget a finished legacy request once the group is ours.
+                if self.local[g] == Local::Held {
+                    self.ip_requested.remove(&g);
+                }
+            }
+        }
+    }
+
+    fn any_failed_everywhere(&self, g: GroupId) -> bool {
+        // Every live node (us included) has failed the group.
+        self.failed.contains(&g)
+            && (0..self.nodes.len())
+                .filter(|&n| n != self.me && self.peers[n].live())
+                .all(|n| self.peers[n].advert.failed.contains(&g))
+    }
+
+    fn resolve_conflict(&mut self, g: GroupId) {
+        let others: Vec<NodeId> = (0..self.nodes.len())
+            .filter(|&n| n != self.me && self.peers[n].live() && self.peers[n].advert.held.contains(&g))
+            .collect();
+        if others.is_empty() {
+            self.conflict_announced.remove(&g);
+            return;
+        }
+        // We are the desired holder and so, by the same rule on the other
+        // side, the keeper: the others release. Refresh the neighbours'
+        // caches at once, since they may point at the loser.
+        if self.conflict_announced.insert(g) {
+            self.counters.split_brains += 1;
+            self.out.push(Output::Announce { group: g });
+            let group = self.groups[g].key.clone();
+            let keeper = self.nodes[self.me].clone();
+            self.event(Event::SplitBrainResolved { group, keeper });
+        }
+    }
+
+    fn acquire(&mut self, g: GroupId) {
+        let group = self.groups[g].key.clone();
+        self.event(Event::Acquiring { group });
+        if self.groups[g].len == 0 {
+            return self.acquired(g);
+        }
+        self.local[g] = Local::Acquiring { next: 0 };
+        self.out.push(Output::Start {
+            group: g,
+            resource: 0,
+        });
+    }
+
+    fn acquired(&mut self, g: GroupId) {
+        self.local[g] = Local::Held;
+        let from = self.last_holder[g].filter(|&n| n != self.me);
+        if from.is_some_and(|n| !self.peers[n].live()) {
+            self.counters.failovers += 1;
+        }
+        let group = self.groups[g].key.clone();
+        let takeover_from = from.map(|n| self.nodes[n].clone());
+        self.event(Event::Acquired {
+            group,
+            takeover_from,
+        });
+    }
+
+    fn give_up(&mut self, now: Time, g: GroupId, to: Option<NodeId>) {
+        let live_taker = to.is_some_and(|n| n != self.me && self.peers[n].live());
+        let other_holds = (0..self.nodes.len())
+            .any(|n| n != self.me && self.peers[n].live() && self.peers[n].advert.held.contains(&g));
+        if other_holds {
+            // Split brain heal: the keeper already holds it.
+            let group = self.groups[g].key.clone();
+            let keeper = to.map(|n| self.nodes[n].clone()).unwrap_or_default();
+            self.counters.split_brains += 1;
+            self.event(Event::SplitBrainResolved { group, keeper });
+            return self.release(g, to);
+        }
+        if self.leaving && !(self.groups[g].vip_only && live_taker) {
+            // A stopping node releases in reverse group order; see
+            // `maybe_finish_shutdown`.
+            return;
+        }
+        if self.groups[g].vip_only && live_taker {
+            // Make before break: keep answering until the taker holds it.
+            self.local[g] = Local::HandingOff { since: now };
+            let group = self.groups[g].key.clone();
+            let to = to.map(|n| self.nodes[n].clone());
+            self.event(Event::Releasing { group, to });
+        } else {
+            self.release(g, to);
+        }
+    }
+
+    fn release(&mut self, g: GroupId, to: Option<NodeId>) {
+        if self.leaving
+            && self
+                .local
+                .iter()
+                .any(|l| matches!(l, Local::Releasing { .. }))
+        {
+            // A stopping node releases one group at a time, last first;
+            // the next one starts when this one is done.
+            return;
+        }
+        if !matches!(self.local[g], Local::HandingOff { .. }) {
+            let group = self.groups[g].key.clone();
+            let to = to.map(|n| self.nodes[n].clone());
+            self.event(Event::Releasing { group, to });
+        }
+        self.conflict_announced.remove(&g);
+        if self.groups[g].len == 0 {
+            return self.released(g);
+        }
+        let next = self.groups[g].len - 1;
+        self.local[g] = Local::Releasing { next };
+        self.out.push(Output::Stop { group: g, resource: next });
+    }
+
+    fn released(&mut self, g: GroupId) {
+        self.local[g] = if self.failed.contains(&g) {
+            Local::Failed
+        } else {
+            Local::Idle
+        };
+        self.repairing.retain(|(x, _)| *x != g);
+        let group = self.groups[g].key.clone();
+        self.event(Event::Released { group });
+    }
+
+    fn on_resource_done(
+        &mut self,
+        _now: Time,
+        g: GroupId,
+        r: usize,
+        op: Op,
+        result: Result<(), String>,
+    ) {
+        if g >= self.groups.len() {
+            return;
+        }
+        if self.cleanup.remove(&(g, r)) {
+            if let Err(reason) = result {
+                let group = self.groups[g].key.clone();
+                self.event(Event::ResourceFailed {
+                    group,
+                    resource: r,
+                    op,
+                    reason,
+                });
+            }
+            if self.cleanup.is_empty() {
+                self.reconciled = true;
+            }
+            return;
+        }
+        if op == Op::Start && self.repairing.remove(&(g, r)) {
+            let group = self.groups[g].key.clone();
+            match result {
+                Ok(()) => self.event(Event::ResourceRepaired { group, resource: r }),
+                Err(reason) => {
+                    self.event(Event::ResourceFailed {
+                        group,
+                        resource: r,
+                        op,
+                        reason,
+                    });
+                    self.fail_group(g);
+                }
+            }
+            return;
+        }
+        match (self.local[g], op) {
+            (Local::Acquiring { next }, Op::Start) if next == r => match result {
+                Ok(()) if r + 1 < self.groups[g].len => {
+                    self.local[g] = Local::Acquiring { next: r + 1 };
+                    self.out.push(Output::Start {
+                        group: g,
+                        resource: r + 1,
+                    });
+                }
+                Ok(()) => self.acquired(g),
+                Err(reason) => {
+                    let group = self.groups[g].key.clone();
+                    self.event(Event::ResourceFailed {
+                        group,
+                        resource: r,
+                        op,
+                        reason,
+                    });
+                    self.failed.insert(g);
+                    // Undo what started, in reverse; the failed one too,
+                    // since a unit may be half up.
+                    self.local[g] = Local::Releasing { next: r };
+                    self.out.push(Output::Stop { group: g, resource: r });
+                }
+            },
+            (Local::Releasing { next }, Op::Stop) if next == r => {
+                if let Err(reason) = result {
+                    let group = self.groups[g].key.clone();
+                    self.event(Event::ResourceFailed {
+                        group,
+                        resource: r,
+                        op,
+                        reason,
+                    });
+                }
+                if r == 0 {
+                    self.released(g);
+                } else {
+                    self.local[g] = Local::Releasing { next: r - 1 };
+                    self.out.push(Output::Stop {
+                        group: g,
+                        resource: r - 1,
+                    });
+                }
+            }
+            _ => {} // a late or duplicate result: nothing waits for it
+        }
+    }
+
+    fn on_resource_lost(&mut self, g: GroupId, r: usize, reason: String) {
+        if g >= self.groups.len() || r >= self.groups[g].len {
+            return;
+        }
+        if !matches!(self.local[g], Local::Held | Local::HandingOff { .. }) {
+            return;
+        }
+        let group = self.groups[g].key.clone();
+        self.event(Event::ResourceFailed {
+            group,
+            resource: r,
+            op: Op::Start,
+            reason,
+        });
+        if self.groups[g].vips[r] {
+            // An address deleted behind our back: put it back.
+            if self.repairing.insert((g, r)) {
+                self.out.push(Output::Start { group: g, resource: r });
+            }
+        } else {
+            // systemd already applied the unit's own Restart= policy; a
+            // unit that still failed goes to a node that can run it.
+            self.fail_group(g);
+        }
+    }
+
+    fn fail_group(&mut self, g: GroupId) {
+        self.failed.insert(g);
+        if matches!(self.local[g], Local::Held | Local::HandingOff { .. }) {
+            self.release(g, None);
+        }
+    }
+
+    // ---------------------------------------------------------------
+    // Operator requests
+    // ---------------------------------------------------------------
+
+    /// Groups in `scope` as seen from node `n` (hb_standby semantics).
+    /// `takeover` maps `failback` as heartbeat's rc.d/hb_takeover does.
+    fn scope_groups_of(&self, n: NodeId, scope: Scope, takeover: bool) -> Vec<GroupId> {
+        (0..self.groups.len())
+            .filter(|&g| {
+                let local = self.groups[g].preferred == n;
+                match scope {
+                    Scope::All => true,
+                    Scope::Local => local,
+                    Scope::Foreign => !local,
+                    Scope::Failback => takeover || !local,
+                }
+            })
+            .collect()
+    }
+
+    fn on_admin(&mut self, id: u64, req: AdminRequest) {
+        let result = if self.leaving {
+            Err(AdminError::ShuttingDown)
+        } else if !self.comm_up {
+            Err(AdminError::NotReady)
+        } else {
+            match req {
+                AdminRequest::Standby(scope) => self.standby(scope),
+                AdminRequest::Takeover(scope) => self.takeover(scope),
+            }
+        };
+        self.out.push(Output::Reply { id, result });
+    }
+
+    fn standby(&mut self, scope: Scope) -> Result<(), AdminError> {
+        let gs = self.scope_groups_of(self.me, scope, false);
+        for &g in &gs {
+            let mine = matches!(self.local[g], Local::Held | Local::Acquiring { .. });
+            let taker = (0..self.nodes.len()).any(|n| n != self.me && self.eligible(n, g, false));
+            if mine && !taker {
+                return Err(AdminError::NoPeer(self.groups[g].key.clone()));
+            }
+        }
+        self.standby.extend(gs);
+        let mut m = Message::new("ask_resources");
+        m.add_str("rsc_hold", if scope == Scope::Failback { "foreign" } else { scope.as_str() })
+            .add_str("info", "me");
+        self.send(m);
+        let by = self.nodes[self.me].clone();
+        self.event(Event::StandbyRequested { scope, by });
+        Ok(())
+    }
+
+    fn takeover(&mut self, scope: Scope) -> Result<(), AdminError> {
+        // Our `failback` takeover means "my own groups back".
+        let scope = if scope == Scope::Failback { Scope::Local } else { scope };
+        for g in self.scope_groups_of(self.me, scope, false) {
+            self.standby.remove(&g);
+            self.failed.remove(&g);
+            if self.local[g] == Local::Failed {
+                self.local[g] = Local::Idle;
+            }
+        }
+        let mut m = Message::new("hb_takeover");
+        m.add_str("rsc_hold", scope.as_str());
+        self.send(m);
+        let by = self.nodes[self.me].clone();
+        self.event(Event::TakeoverRequested { scope, by });
+        Ok(())
+    }
+
+    fn maybe_finish_shutdown(&mut self) {
+        if !self.leaving || self.stopped {
+            return;
+        }
+        // Start the next group's release, last group first.
+        if !self.local.iter().any(|l| matches!(l, Local::Releasing { .. })) {
+            if let Some(g) = (0..self.groups.len())
+                .rev()
+                .find(|&g| self.local[g] == Local::Held)
+            {
+                let to = self.desired(g);
+                self.release(g, to);
+            }
+        }
+        let done = self
+            .local
+            .iter()
+            .all(|l| matches!(l, Local::Idle | Local::Failed))
+            && self.cleanup.is_empty();
+        if done {
+            let mut m = Message::new("shutdone");
+            m.add_str("st", "dead");
+            self.send(m);
+            self.stopped = true;
+            self.out.push(Output::Stopped);
+        }
+    }
+}
+
+fn next_rand(s: &mut u64) -> u64 {
+    // splitmix64: tiny, and enough for jitter.
+    *s = s.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *s;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}

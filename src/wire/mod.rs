@@ -3,6 +3,7 @@
 //! tracking (§1.6). Pure: no I/O.
 
 pub mod auth;
+pub mod replay;
 
 pub use auth::{Keyring, Method};
 

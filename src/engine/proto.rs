@@ -1,0 +1,102 @@
+//! harust's own fields on heartbeat messages.
+//!
+//! Every `status` and `resource` message from a harust node carries what
+//! the node holds, is busy with, and refuses. heartbeat ignores fields it
+//! does not know, so these ride along without breaking a mixed cluster.
+//! Groups are named by their haresources key, which every node shares.
+
+use std::collections::BTreeSet;
+
+use super::GroupId;
+use crate::wire::Message;
+
+/// Marks a harust sender; the value is the advert format version.
+const VERSION: &str = "hr_v";
+const HELD: &str = "hr_held";
+const BUSY: &str = "hr_busy";
+const STANDBY: &str = "hr_sb";
+const FAILED: &str = "hr_fail";
+const LEAVING: &str = "hr_leave";
+
+/// What a node says about itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Advert {
+    pub harust: bool,
+    /// Groups fully acquired.
+    pub held: BTreeSet<GroupId>,
+    /// Groups being acquired or released: nobody else may start them.
+    pub busy: BTreeSet<GroupId>,
+    /// Groups it declines while another node can hold them.
+    pub standby: BTreeSet<GroupId>,
+    /// Groups that failed there; it will not hold them.
+    pub failed: BTreeSet<GroupId>,
+    /// It is shutting down.
+    pub leaving: bool,
+}
+
+impl Advert {
+    pub fn add_to(&self, m: &mut Message, keys: &[&str]) {
+        m.add_str(VERSION, "1");
+        for (name, set) in [
+            (HELD, &self.held),
+            (BUSY, &self.busy),
+            (STANDBY, &self.standby),
+            (FAILED, &self.failed),
+        ] {
+            if !set.is_empty() {
+                let list: Vec<&str> = set.iter().filter_map(|&g| keys.get(g).copied()).collect();
+                m.add_str(name, &list.join(" "));
+            }
+        }
+        if self.leaving {
+            m.add_str(LEAVING, "1");
+        }
+    }
+
+    /// The advert in `m`, or `None` if the sender is not a harust node.
+    pub fn from_message(m: &Message, keys: &[&str]) -> Option<Advert> {
+        m.get_str(VERSION)?;
+        let set = |name: &str| -> BTreeSet<GroupId> {
+            m.get_str(name)
+                .unwrap_or("")
+                .split_ascii_whitespace()
+                .filter_map(|k| keys.iter().position(|x| *x == k))
+                .collect()
+        };
+        Some(Advert {
+            harust: true,
+            held: set(HELD),
+            busy: set(BUSY),
+            standby: set(STANDBY),
+            failed: set(FAILED),
+            leaving: m.get_str(LEAVING) == Some("1"),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn advert_round_trips_through_a_message() {
+        let keys = ["IPaddr::198.18.1.100/24", "web"];
+        let a = Advert {
+            harust: true,
+            held: [0].into(),
+            busy: [1].into(),
+            standby: [0, 1].into(),
+            failed: BTreeSet::new(),
+            leaving: true,
+        };
+        let mut m = Message::new("status");
+        a.add_to(&mut m, &keys);
+        assert_eq!(Advert::from_message(&m, &keys), Some(a));
+    }
+
+    #[test]
+    fn heartbeat_messages_carry_no_advert() {
+        let m = Message::new("status");
+        assert_eq!(Advert::from_message(&m, &["g"]), None);
+    }
+}

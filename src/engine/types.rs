@@ -1,0 +1,292 @@
+//! What goes in and out of the engine.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::wire::Message;
+
+/// Monotonic time since an arbitrary origin, supplied by the caller.
+pub type Time = Duration;
+
+/// Index of a node in `ha.cf`'s `node` lines.
+pub type NodeId = usize;
+/// Index of a group in `haresources`.
+pub type GroupId = usize;
+/// Index of a link (medium) as the runtime numbers them.
+pub type LinkId = usize;
+
+/// heartbeat's standby/takeover scopes (hb_standby(1)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scope {
+    All,
+    Local,
+    Foreign,
+    Failback,
+}
+
+impl Scope {
+    pub fn parse(s: &str) -> Option<Scope> {
+        match s {
+            "all" => Some(Scope::All),
+            "local" => Some(Scope::Local),
+            "foreign" => Some(Scope::Foreign),
+            "failback" => Some(Scope::Failback),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::All => "all",
+            Scope::Local => "local",
+            Scope::Foreign => "foreign",
+            Scope::Failback => "failback",
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An operator request, from D-Bus or the CLI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminRequest {
+    Standby(Scope),
+    Takeover(Scope),
+}
+
+/// Why an operator request was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AdminError {
+    #[error("no live peer can take over group {0}")]
+    NoPeer(String),
+    #[error("this node is shutting down")]
+    ShuttingDown,
+    #[error("the cluster is not up yet on this node (waiting for peers or initdead)")]
+    NotReady,
+}
+
+/// A resource action direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Op {
+    Start,
+    Stop,
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Op::Start => "start",
+            Op::Stop => "stop",
+        })
+    }
+}
+
+/// Everything that can happen to the engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// The resources that are really present at start (group, resource).
+    /// Nothing is held until this arrives.
+    Reconciled { present: Vec<(GroupId, usize)> },
+    /// An authenticated message from a link.
+    Packet { link: LinkId, msg: Message },
+    /// A packet that failed to decode or authenticate; counted only.
+    BadPacket { link: LinkId, kind: &'static str },
+    /// The deadline from `next_deadline` was reached.
+    Tick,
+    /// The result of a `Start`/`Stop` output.
+    ResourceDone {
+        group: GroupId,
+        resource: usize,
+        op: Op,
+        result: Result<(), String>,
+    },
+    /// A held resource went away (a unit failed, a VIP was deleted).
+    ResourceLost {
+        group: GroupId,
+        resource: usize,
+        reason: String,
+    },
+    Admin { id: u64, request: AdminRequest },
+    /// Graceful stop: hand everything over, then `Output::Stopped`.
+    Shutdown,
+}
+
+/// What the engine asks its adapters to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Send on every link.
+    Send(Message),
+    Start { group: GroupId, resource: usize },
+    Stop { group: GroupId, resource: usize },
+    /// Refresh neighbours (GARP/NA) for the group's addresses.
+    Announce { group: GroupId },
+    Reply {
+        id: u64,
+        result: Result<(), AdminError>,
+    },
+    Event(Event),
+    /// The graceful stop is complete; the runtime may exit.
+    Stopped,
+}
+
+/// Something worth logging, counting or signalling. Names are node and
+/// group names, not indices, so adapters need no lookup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    CommUp,
+    PeerUp { node: String },
+    PeerRestarted { node: String },
+    PeerDead { node: String, graceful: bool },
+    LateHeartbeat { node: String, interval: Duration },
+    LinkUp { node: String, link: LinkId },
+    LinkDown { node: String, link: LinkId },
+    Acquiring { group: String },
+    Acquired { group: String, takeover_from: Option<String> },
+    Releasing { group: String, to: Option<String> },
+    Released { group: String },
+    ResourceFailed {
+        group: String,
+        resource: usize,
+        op: Op,
+        reason: String,
+    },
+    ResourceRepaired { group: String, resource: usize },
+    /// No node can hold the group; it stays down until an operator acts.
+    GroupFailed { group: String },
+    SplitBrainResolved { group: String, keeper: String },
+    StandbyRequested { scope: Scope, by: String },
+    TakeoverRequested { scope: Scope, by: String },
+    Dropped { reason: &'static str, node: Option<String> },
+}
+
+impl Event {
+    /// The stable name used as `HARUST_EVENT` and in D-Bus signals.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::CommUp => "comm-up",
+            Event::PeerUp { .. } => "peer-up",
+            Event::PeerRestarted { .. } => "peer-restarted",
+            Event::PeerDead { .. } => "peer-dead",
+            Event::LateHeartbeat { .. } => "late-heartbeat",
+            Event::LinkUp { .. } => "link-up",
+            Event::LinkDown { .. } => "link-down",
+            Event::Acquiring { .. } => "acquiring",
+            Event::Acquired { .. } => "acquired",
+            Event::Releasing { .. } => "releasing",
+            Event::Released { .. } => "released",
+            Event::ResourceFailed { .. } => "resource-failed",
+            Event::ResourceRepaired { .. } => "resource-repaired",
+            Event::GroupFailed { .. } => "group-failed",
+            Event::SplitBrainResolved { .. } => "split-brain-resolved",
+            Event::StandbyRequested { .. } => "standby",
+            Event::TakeoverRequested { .. } => "takeover",
+            Event::Dropped { .. } => "packet-dropped",
+        }
+    }
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Event::CommUp => write!(f, "communication with the cluster is up"),
+            Event::PeerUp { node } => write!(f, "node {node} is up"),
+            Event::PeerRestarted { node } => write!(f, "node {node} restarted"),
+            Event::PeerDead { node, graceful } => {
+                if *graceful {
+                    write!(f, "node {node} stopped gracefully")
+                } else {
+                    write!(f, "node {node} is dead")
+                }
+            }
+            Event::LateHeartbeat { node, interval } => {
+                write!(f, "late heartbeat from {node}: interval {} ms", interval.as_millis())
+            }
+            Event::LinkUp { node, link } => write!(f, "link {link} to {node} is up"),
+            Event::LinkDown { node, link } => write!(f, "link {link} to {node} is down"),
+            Event::Acquiring { group } => write!(f, "acquiring group {group}"),
+            Event::Acquired {
+                group,
+                takeover_from: Some(n),
+            } => write!(f, "took over group {group} from {n}"),
+            Event::Acquired { group, .. } => write!(f, "acquired group {group}"),
+            Event::Releasing { group, to: Some(n) } => {
+                write!(f, "releasing group {group} to {n}")
+            }
+            Event::Releasing { group, .. } => write!(f, "releasing group {group}"),
+            Event::Released { group } => write!(f, "released group {group}"),
+            Event::ResourceFailed {
+                group,
+                resource,
+                op,
+                reason,
+            } => write!(
+                f,
+                "resource {resource} of group {group} failed to {op}: {reason}"
+            ),
+            Event::ResourceRepaired { group, resource } => {
+                write!(f, "resource {resource} of group {group} was restored")
+            }
+            Event::GroupFailed { group } => {
+                write!(f, "group {group} failed on every node; an operator must act")
+            }
+            Event::SplitBrainResolved { group, keeper } => {
+                write!(f, "split brain on group {group} resolved: {keeper} keeps it")
+            }
+            Event::StandbyRequested { scope, by } => write!(f, "standby [{scope}] requested by {by}"),
+            Event::TakeoverRequested { scope, by } => {
+                write!(f, "takeover [{scope}] requested by {by}")
+            }
+            Event::Dropped { reason, node } => match node {
+                Some(n) => write!(f, "dropped packet from {n}: {reason}"),
+                None => write!(f, "dropped packet: {reason}"),
+            },
+        }
+    }
+}
+
+/// Monotonic counters, exposed on D-Bus.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Counters {
+    pub beats_sent: u64,
+    pub beats_received: u64,
+    pub late_beats: u64,
+    pub bad_packets: u64,
+    pub replays: u64,
+    pub failovers: u64,
+    pub split_brains: u64,
+    pub retransmits_requested: u64,
+    pub retransmits_sent: u64,
+}
+
+/// A read-only picture of the engine for status displays.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct View {
+    pub node: String,
+    pub state: &'static str,
+    pub nodes: Vec<NodeView>,
+    pub groups: Vec<GroupView>,
+    pub counters: Counters,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct NodeView {
+    pub name: String,
+    /// `local`, `unknown`, `up`, `active`, `dead`.
+    pub status: &'static str,
+    pub last_heard_ms_ago: Option<u64>,
+    pub links: Vec<(LinkId, bool)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct GroupView {
+    pub key: String,
+    pub preferred: String,
+    pub holder: Option<String>,
+    /// This node's state for the group: `idle`, `acquiring`, `held`,
+    /// `handing-off`, `releasing`, `failed`.
+    pub local_state: &'static str,
+}

@@ -1,0 +1,564 @@
+//! A deterministic cluster simulation: N engines, a simulated network that
+//! loses, delays, duplicates, reorders and partitions, simulated resources,
+//! and a fake clock. Everything random comes from one seed, so a failing
+//! run replays exactly (`HARUST_SIM_SEED=<seed>`).
+
+#![allow(dead_code)]
+
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap};
+use std::fmt::Write as _;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use harust::config::{
+    AutoFailback, Config, Group, HaCf, Medium, Resource, Timings, Vip, VipKind,
+};
+use harust::engine::{AdminError, AdminRequest, Engine, Event, Input, Op, Output, Params};
+use harust::wire::{Keyring, Message, Method};
+
+pub const MS: Duration = Duration::from_millis(1);
+
+/// splitmix64, the same everywhere.
+#[derive(Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        if n == 0 { 0 } else { self.next() % n }
+    }
+    pub fn chance(&mut self, p: f64) -> bool {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64 * 1.0 < p
+    }
+    pub fn between(&mut self, lo: Duration, hi: Duration) -> Duration {
+        if hi <= lo {
+            return lo;
+        }
+        lo + Duration::from_micros(self.below((hi - lo).as_micros() as u64 + 1))
+    }
+}
+
+/// Network faults, applied to every message independently.
+#[derive(Debug, Clone)]
+pub struct NetModel {
+    pub loss: f64,
+    pub dup: f64,
+    pub delay_min: Duration,
+    pub delay_max: Duration,
+}
+
+impl Default for NetModel {
+    fn default() -> Self {
+        NetModel {
+            loss: 0.0,
+            dup: 0.0,
+            delay_min: Duration::from_micros(100),
+            delay_max: Duration::from_micros(300),
+        }
+    }
+}
+
+/// A cluster description.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub nodes: usize,
+    /// (preferred node, number of VIPs, number of units) per group.
+    pub groups: Vec<(usize, usize, usize)>,
+    pub timings: Timings,
+    pub failback: AutoFailback,
+}
+
+impl Spec {
+    pub fn two_node(failback: AutoFailback) -> Spec {
+        Spec {
+            nodes: 2,
+            groups: vec![(0, 1, 1)],
+            timings: timings(100, 1000),
+            failback,
+        }
+    }
+
+    pub fn config(&self, me: usize) -> Config {
+        let nodes: Vec<String> = (0..self.nodes).map(node_name).collect();
+        let groups = self
+            .groups
+            .iter()
+            .enumerate()
+            .map(|(i, &(pref, vips, units))| {
+                let mut resources = Vec::new();
+                for v in 0..vips {
+                    resources.push(Resource::Vip(Vip {
+                        kind: VipKind::IPaddr2,
+                        addr: IpAddr::V4(Ipv4Addr::new(198, 18, i as u8, 100 + v as u8)),
+                        prefix: 24,
+                        iface: Some("eth0".into()),
+                        label: None,
+                        broadcast: None,
+                    }));
+                }
+                for u in 0..units {
+                    resources.push(Resource::Unit(format!("svc{i}-{u}.service")));
+                }
+                Group {
+                    node: node_name(pref),
+                    key: format!("g{i}"),
+                    resources,
+                    line: i + 1,
+                }
+            })
+            .collect();
+        Config {
+            dir: PathBuf::from("/sim"),
+            local_node: node_name(me),
+            ha: HaCf {
+                timings: self.timings,
+                udpport: 694,
+                media: vec![Medium::Bcast {
+                    iface: "eth0".into(),
+                }],
+                nodes,
+                auto_failback: self.failback,
+                ping_nodes: vec![],
+                ping_groups: vec![],
+                deadping: None,
+                autojoin: false,
+            },
+            keys: Keyring::single(Method::Crc),
+            groups,
+        }
+    }
+}
+
+pub fn timings(keepalive_ms: u64, deadtime_ms: u64) -> Timings {
+    Timings {
+        keepalive: Duration::from_millis(keepalive_ms),
+        deadtime: Duration::from_millis(deadtime_ms),
+        warntime: Duration::from_millis(deadtime_ms / 2),
+        initdead: Duration::from_millis(deadtime_ms * 2),
+    }
+}
+
+pub fn node_name(i: usize) -> String {
+    format!("node-{}", (b'a' + i as u8) as char)
+}
+
+#[derive(Debug)]
+enum Ev {
+    Deliver { to: usize, msg: Message },
+    ResDone { node: usize, epoch: u64, group: usize, resource: usize, op: Op },
+}
+
+pub struct SimNode {
+    pub engine: Option<Engine>,
+    /// Resources really up on this machine.
+    pub present: BTreeSet<(usize, usize)>,
+    pub generation: u64,
+    epoch: u64,
+    pub events: Vec<(Duration, Event)>,
+    pub replies: Vec<(u64, Result<(), AdminError>)>,
+    pub announces: Vec<(Duration, usize)>,
+    /// Resources whose start fails here.
+    pub broken: BTreeSet<(usize, usize)>,
+    pub acquisitions: usize,
+}
+
+pub struct Sim {
+    pub seed: u64,
+    pub rng: Rng,
+    pub now: Duration,
+    pub spec: Spec,
+    pub net: NetModel,
+    /// Directed pairs (from, to) whose packets are dropped.
+    pub cut: BTreeSet<(usize, usize)>,
+    pub nodes: Vec<SimNode>,
+    pub res_latency: Duration,
+    queue: BinaryHeap<Reverse<(Duration, u64, usize)>>,
+    slab: Vec<Option<Ev>>,
+    order: u64,
+    transcript: Vec<String>,
+    next_admin: u64,
+}
+
+impl Sim {
+    pub fn new(seed: u64, spec: Spec, net: NetModel) -> Sim {
+        let nodes = (0..spec.nodes)
+            .map(|_| SimNode {
+                engine: None,
+                present: BTreeSet::new(),
+                generation: 0,
+                epoch: 0,
+                events: vec![],
+                replies: vec![],
+                announces: vec![],
+                broken: BTreeSet::new(),
+                acquisitions: 0,
+            })
+            .collect();
+        Sim {
+            seed,
+            rng: Rng::new(seed),
+            now: Duration::ZERO,
+            spec,
+            net,
+            cut: BTreeSet::new(),
+            nodes,
+            res_latency: MS,
+            queue: BinaryHeap::new(),
+            slab: Vec::new(),
+            order: 0,
+            transcript: Vec::new(),
+            next_admin: 1,
+        }
+    }
+
+    fn log(&mut self, line: String) {
+        self.transcript.push(format!("{:>10.3}ms {line}", self.now.as_secs_f64() * 1e3));
+    }
+
+    /// The last lines of the transcript, and how to replay.
+    pub fn report(&self, what: &str) -> String {
+        let mut s = format!("\nsimulation invariant failed: {what}\nseed {}\n", self.seed);
+        let from = self.transcript.len().saturating_sub(400);
+        for l in &self.transcript[from..] {
+            let _ = writeln!(s, "  {l}");
+        }
+        let _ = writeln!(
+            s,
+            "replay with: HARUST_SIM_SEED={} cargo test --test sim -- --nocapture",
+            self.seed
+        );
+        s
+    }
+
+    pub fn check(&self, ok: bool, what: &str) {
+        if !ok {
+            panic!("{}", self.report(what));
+        }
+    }
+
+    fn push(&mut self, at: Duration, ev: Ev) {
+        self.order += 1;
+        self.slab.push(Some(ev));
+        self.queue.push(Reverse((at, self.order, self.slab.len() - 1)));
+    }
+
+    /// Starts (or restarts) a node's daemon.
+    pub fn start(&mut self, n: usize) {
+        let node = &mut self.nodes[n];
+        node.generation += 1;
+        node.epoch += 1;
+        let params = Params {
+            uuid: [n as u8 + 1; 16],
+            generation: 0x6b06_f980 + node.generation,
+            wall_base: 0x6b06_f000,
+            seed: self.seed ^ ((n as u64) << 32) ^ node.generation,
+        };
+        let present: Vec<_> = node.present.iter().copied().collect();
+        let cfg = self.spec.config(n);
+        self.nodes[n].engine = Some(Engine::new(&cfg, params, self.now));
+        self.log(format!("{} START gen {}", node_name(n), self.nodes[n].generation));
+        self.input(n, Input::Reconciled { present });
+    }
+
+    /// kill -9 of the daemon: resources stay up on the machine.
+    pub fn crash_daemon(&mut self, n: usize) {
+        self.nodes[n].engine = None;
+        self.nodes[n].epoch += 1;
+        self.log(format!("{} CRASH daemon (resources stay)", node_name(n)));
+    }
+
+    /// The machine dies: daemon and resources are gone.
+    pub fn crash_machine(&mut self, n: usize) {
+        self.crash_daemon(n);
+        self.nodes[n].present.clear();
+        self.log(format!("{} POWER OFF", node_name(n)));
+    }
+
+    pub fn shutdown(&mut self, n: usize) {
+        self.input(n, Input::Shutdown);
+    }
+
+    pub fn admin(&mut self, n: usize, req: AdminRequest) -> u64 {
+        let id = self.next_admin;
+        self.next_admin += 1;
+        self.input(n, Input::Admin { id, request: req });
+        id
+    }
+
+    pub fn reply(&self, n: usize, id: u64) -> Option<&Result<(), AdminError>> {
+        self.nodes[n].replies.iter().find(|(i, _)| *i == id).map(|(_, r)| r)
+    }
+
+    /// Cuts traffic between the two sides, both ways.
+    pub fn partition(&mut self, a: &[usize], b: &[usize]) {
+        for &x in a {
+            for &y in b {
+                self.cut.insert((x, y));
+                self.cut.insert((y, x));
+            }
+        }
+        self.log(format!("PARTITION {a:?} | {b:?}"));
+    }
+
+    pub fn heal(&mut self) {
+        self.cut.clear();
+        self.log("HEAL".into());
+    }
+
+    pub fn input(&mut self, n: usize, input: Input) {
+        let Some(engine) = self.nodes[n].engine.as_mut() else {
+            return;
+        };
+        let summary = summarize_input(&input);
+        let outs = engine.handle(self.now, input);
+        if !summary.is_empty() {
+            self.log(format!("{} <- {summary}", node_name(n)));
+        }
+        for o in outs {
+            self.output(n, o);
+        }
+    }
+
+    fn output(&mut self, n: usize, o: Output) {
+        match o {
+            Output::Send(m) => {
+                let kind = m.kind().unwrap_or("?").to_string();
+                if kind != "status" && !kind.starts_with("NS_") {
+                    self.log(format!("{} -> send {}", node_name(n), summarize_msg(&m)));
+                }
+                for to in 0..self.nodes.len() {
+                    if to == n || self.cut.contains(&(n, to)) {
+                        continue;
+                    }
+                    if self.rng.chance(self.net.loss) {
+                        continue;
+                    }
+                    let copies = if self.rng.chance(self.net.dup) { 2 } else { 1 };
+                    for _ in 0..copies {
+                        let d = self.rng.between(self.net.delay_min, self.net.delay_max);
+                        let at = self.now + d;
+                        self.push(at, Ev::Deliver { to, msg: m.clone() });
+                    }
+                }
+            }
+            Output::Start { group, resource } | Output::Stop { group, resource } => {
+                let op = if matches!(o, Output::Start { .. }) { Op::Start } else { Op::Stop };
+                self.log(format!("{} -> {op} g{group}/{resource}", node_name(n)));
+                let epoch = self.nodes[n].epoch;
+                let at = self.now + self.res_latency;
+                self.push(at, Ev::ResDone { node: n, epoch, group, resource, op });
+            }
+            Output::Announce { group } => {
+                self.log(format!("{} -> announce g{group}", node_name(n)));
+                let now = self.now;
+                self.nodes[n].announces.push((now, group));
+            }
+            Output::Reply { id, result } => {
+                self.log(format!("{} -> reply #{id} {result:?}", node_name(n)));
+                self.nodes[n].replies.push((id, result));
+            }
+            Output::Event(e) => {
+                if !matches!(e, Event::LinkUp { .. } | Event::LinkDown { .. }) {
+                    self.log(format!("{} !! {e}", node_name(n)));
+                }
+                if matches!(e, Event::Acquired { .. }) {
+                    self.nodes[n].acquisitions += 1;
+                }
+                let now = self.now;
+                self.nodes[n].events.push((now, e));
+            }
+            Output::Stopped => {
+                self.log(format!("{} -> STOPPED", node_name(n)));
+                self.nodes[n].engine = None;
+                self.nodes[n].epoch += 1;
+            }
+        }
+    }
+
+    fn next_time(&self) -> Option<Duration> {
+        let q = self.queue.peek().map(|Reverse((t, _, _))| *t);
+        let e = self
+            .nodes
+            .iter()
+            .filter_map(|n| n.engine.as_ref().and_then(|e| e.next_deadline()))
+            .min();
+        match (q, e) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Runs until `until` (absolute simulated time).
+    pub fn run_until(&mut self, until: Duration) {
+        let mut steps = 0u64;
+        while let Some(t) = self.next_time() {
+            if t > until {
+                break;
+            }
+            steps += 1;
+            self.check(steps < 5_000_000, "simulation made no progress (livelock)");
+            self.now = self.now.max(t);
+            if let Some(Reverse((qt, _, _))) = self.queue.peek()
+                && *qt <= self.now
+            {
+                let Reverse((_, _, idx)) = self.queue.pop().unwrap();
+                let ev = self.slab[idx].take().unwrap();
+                self.event(ev);
+                continue;
+            }
+            for n in 0..self.nodes.len() {
+                let due = self.nodes[n]
+                    .engine
+                    .as_ref()
+                    .and_then(|e| e.next_deadline())
+                    .is_some_and(|d| d <= self.now);
+                if due {
+                    self.input(n, Input::Tick);
+                }
+            }
+        }
+        self.now = self.now.max(until);
+    }
+
+    pub fn run_for(&mut self, d: Duration) {
+        let until = self.now + d;
+        self.run_until(until);
+    }
+
+    fn event(&mut self, ev: Ev) {
+        match ev {
+            Ev::Deliver { to, msg } => {
+                if self.nodes[to].engine.is_some() {
+                    self.input(to, Input::Packet { link: 0, msg });
+                }
+            }
+            Ev::ResDone { node, epoch, group, resource, op } => {
+                if self.nodes[node].epoch != epoch {
+                    return; // the daemon that asked is gone
+                }
+                let result = match op {
+                    Op::Start if self.nodes[node].broken.contains(&(group, resource)) => {
+                        Err("simulated start failure".to_string())
+                    }
+                    Op::Start => {
+                        self.nodes[node].present.insert((group, resource));
+                        Ok(())
+                    }
+                    Op::Stop => {
+                        self.nodes[node].present.remove(&(group, resource));
+                        Ok(())
+                    }
+                };
+                self.input(node, Input::ResourceDone { group, resource, op, result });
+            }
+        }
+    }
+
+    /// Nodes whose engine holds group `g`.
+    pub fn holders(&self, g: usize) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|&n| {
+                self.nodes[n]
+                    .engine
+                    .as_ref()
+                    .is_some_and(|e| e.held().contains(&g))
+            })
+            .collect()
+    }
+
+    pub fn running(&self) -> Vec<usize> {
+        (0..self.nodes.len()).filter(|&n| self.nodes[n].engine.is_some()).collect()
+    }
+
+    pub fn group_len(&self, g: usize) -> usize {
+        self.spec.groups[g].1 + self.spec.groups[g].2
+    }
+
+    /// The invariants that must hold once a connected cluster has settled:
+    /// each group has exactly one holder, every resource of it is up on
+    /// that holder and nowhere else.
+    pub fn check_settled(&self, what: &str) {
+        for g in 0..self.spec.groups.len() {
+            let h = self.holders(g);
+            self.check(h.len() == 1, &format!("{what}: group g{g} has holders {h:?}"));
+            for n in 0..self.nodes.len() {
+                for r in 0..self.group_len(g) {
+                    let up = self.nodes[n].present.contains(&(g, r));
+                    let should = n == h[0];
+                    self.check(
+                        up == should,
+                        &format!(
+                            "{what}: resource g{g}/{r} is {} on {} (holder {})",
+                            if up { "up" } else { "down" },
+                            node_name(n),
+                            node_name(h[0])
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Waits (in simulated time) until `cond` holds, checking often.
+    pub fn run_until_cond(&mut self, limit: Duration, what: &str, cond: impl Fn(&Sim) -> bool) -> Duration {
+        let start = self.now;
+        let step = MS;
+        while !cond(self) {
+            self.check(self.now - start <= limit, &format!("timed out waiting for: {what}"));
+            self.run_for(step);
+        }
+        self.now - start
+    }
+
+    pub fn peer_deaths(&self) -> usize {
+        self.nodes
+            .iter()
+            .flat_map(|n| &n.events)
+            .filter(|(_, e)| matches!(e, Event::PeerDead { .. }))
+            .count()
+    }
+}
+
+fn summarize_input(i: &Input) -> String {
+    match i {
+        Input::Packet { msg, .. } => {
+            let k = msg.kind().unwrap_or("?");
+            if k == "status" || k.starts_with("NS_") {
+                String::new()
+            } else {
+                summarize_msg(msg)
+            }
+        }
+        Input::Tick => String::new(),
+        other => format!("{other:?}"),
+    }
+}
+
+fn summarize_msg(m: &Message) -> String {
+    let mut s = String::new();
+    for name in ["t", "src", "dest", "seq", "rsc_hold", "info", "hr_held", "hr_busy", "hr_sb", "hr_fail", "hr_leave"] {
+        if let Some(v) = m.get_str(name) {
+            let _ = write!(s, "{name}={v} ");
+        }
+    }
+    s
+}
+
+/// Seeds to run: a range, or the one in `HARUST_SIM_SEED`.
+pub fn seeds(base: u64, count: u64) -> Vec<u64> {
+    match std::env::var("HARUST_SIM_SEED") {
+        Ok(s) => vec![s.parse().expect("HARUST_SIM_SEED must be a number")],
+        Err(_) => (base..base + count).collect(),
+    }
+}
