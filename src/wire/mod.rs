@@ -3,8 +3,19 @@
 //! tracking (§1.6). Pure: no I/O.
 
 pub mod auth;
+mod base64;
+pub mod classic;
+pub mod codec;
+pub mod crc;
+pub mod netstring;
+pub mod replay;
 
 pub use auth::{Keyring, Method};
+pub use codec::{
+    DecodeError, EncodeError, Format, MAX_DEPTH, MAXMSG, Parsed, decode, encode, encode_body,
+    encode_classic, parse, seal, try_encode, verify_inner_auth, with_inner_auth,
+};
+pub use replay::{SeqTracker, Verdict};
 
 /// One field value, typed as heartbeat's `(T)` prefix says (PROTOCOL.md §1.2).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,5 +95,25 @@ impl Message {
     /// The `t` field.
     pub fn kind(&self) -> Option<&str> {
         self.get_str("t")
+    }
+
+    /// A copy without any field called `name`, e.g. a received message
+    /// without its inner `auth` field.
+    pub fn without(&self, name: &str) -> Message {
+        Message {
+            fields: self
+                .fields
+                .iter()
+                .filter(|(n, _)| n != name)
+                .cloned()
+                .collect(),
+        }
+    }
+
+    /// Removes every field called `name`; returns how many there were.
+    pub fn remove(&mut self, name: &str) -> usize {
+        let before = self.fields.len();
+        self.fields.retain(|(n, _)| n != name);
+        before - self.fields.len()
     }
 }
