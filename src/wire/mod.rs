@@ -1,6 +1,21 @@
 //! heartbeat 3.0.6 wire format: netstring messages with an auth trailer
 //! (PROTOCOL.md §1.2–1.3), the classic text format on receive, and replay
 //! tracking (§1.6). Pure: no I/O.
+//!
+//! * Sending: [`encode`] (or [`try_encode`] to refuse what peers would
+//!   drop) takes a message without `auth`, adds the inner `auth` field when
+//!   heartbeat would, and seals it with the active key's trailer.
+//!   [`encode_body`] and [`seal`] are the two halves.
+//! * Receiving: [`decode`] checks size, format and authenticator and
+//!   returns the fields in wire order, the inner `auth` field included;
+//!   each failure is a [`DecodeError`] with a [`DecodeError::kind`] for
+//!   counters. [`parse`] does the same without authentication.
+//! * Then [`SeqTracker::observe_msg`] per peer says whether the message is
+//!   new, a duplicate, a replay, or reveals lost messages.
+//!
+//! Modules: [`netstring`] and [`classic`] are the two formats, [`auth`] and
+//! [`crc`] the authenticators, [`codec`] ties them together, [`replay`]
+//! tracks sequence numbers.
 
 pub mod auth;
 mod base64;
