@@ -1,11 +1,36 @@
 //! heartbeat 3.0.6 wire format: netstring messages with an auth trailer
 //! (PROTOCOL.md §1.2–1.3), the classic text format on receive, and replay
 //! tracking (§1.6). Pure: no I/O.
+//!
+//! * Sending: [`encode`] (or [`try_encode`] to refuse what peers would
+//!   drop) takes a message without `auth`, adds the inner `auth` field when
+//!   heartbeat would, and seals it with the active key's trailer.
+//!   [`encode_body`] and [`seal`] are the two halves.
+//! * Receiving: [`decode`] checks size, format and authenticator and
+//!   returns the fields in wire order, the inner `auth` field included;
+//!   each failure is a [`DecodeError`] with a [`DecodeError::kind`] for
+//!   counters. [`parse`] does the same without authentication.
+//! * Then [`SeqTracker::observe_msg`] per peer says whether the message is
+//!   new, a duplicate, a replay, or reveals lost messages.
+//!
+//! Modules: [`netstring`] and [`classic`] are the two formats, [`auth`] and
+//! [`crc`] the authenticators, [`codec`] ties them together, [`replay`]
+//! tracks sequence numbers.
 
 pub mod auth;
+mod base64;
+pub mod classic;
+pub mod codec;
+pub mod crc;
+pub mod netstring;
 pub mod replay;
 
 pub use auth::{Keyring, Method};
+pub use codec::{
+    DecodeError, EncodeError, Format, MAX_DEPTH, MAXMSG, Parsed, decode, encode, encode_body,
+    encode_classic, parse, seal, try_encode, verify_inner_auth, with_inner_auth,
+};
+pub use replay::{SeqTracker, Verdict};
 
 /// One field value, typed as heartbeat's `(T)` prefix says (PROTOCOL.md §1.2).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,5 +110,25 @@ impl Message {
     /// The `t` field.
     pub fn kind(&self) -> Option<&str> {
         self.get_str("t")
+    }
+
+    /// A copy without any field called `name`, e.g. a received message
+    /// without its inner `auth` field.
+    pub fn without(&self, name: &str) -> Message {
+        Message {
+            fields: self
+                .fields
+                .iter()
+                .filter(|(n, _)| n != name)
+                .cloned()
+                .collect(),
+        }
+    }
+
+    /// Removes every field called `name`; returns how many there were.
+    pub fn remove(&mut self, name: &str) -> usize {
+        let before = self.fields.len();
+        self.fields.retain(|(n, _)| n != name);
+        before - self.fields.len()
     }
 }

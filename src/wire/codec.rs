@@ -1,0 +1,276 @@
+//! Encoding and decoding whole UDP payloads, with both authenticators
+//! (PROTOCOL.md §1.2–1.3).
+//!
+//! Sending (`encode`) does what heartbeat 3.0.6 does with its default
+//! `msgfmt classic`: append the inner `auth` field when the message has no
+//! struct or compressed field (`add_control_msg_fields` → `add_msg_auth`),
+//! then write netstring format and the trailer with the active key
+//! (`msg2wirefmt` → `msg2netstring`).
+//!
+//! Receiving (`decode`) dispatches on the first four bytes like
+//! `wirefmt2msg_ll`: `###\n` is netstring, checked by its trailer only;
+//! `>>>\n` is classic, checked by its inner `auth` field only.
+
+use super::classic::{self, AUTH_FIELD};
+use super::netstring;
+use super::{Keyring, Message, Value};
+
+/// Largest message on the wire (`glue:include/clplumbing/ipc.h MAXMSG`).
+pub const MAXMSG: usize = 256 * 1024;
+
+/// Deepest struct nesting accepted. Heartbeat's classic format has
+/// separator bytes for 16 levels (`MAXDEPTH`); we apply the same bound to
+/// netstring so recursion is bounded whatever the input.
+pub const MAX_DEPTH: usize = 16;
+
+/// Why a received datagram was dropped. Each variant is a counter; the
+/// fields are for the log line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("datagram of {len} bytes is larger than MAXMSG ({MAXMSG})")]
+    TooLarge { len: usize },
+    #[error("datagram truncated")]
+    Truncated,
+    #[error("not a heartbeat message (starts with neither '###' nor '>>>')")]
+    UnknownFormat,
+    #[error("malformed message at byte {offset}: {what}")]
+    Malformed { offset: usize, what: &'static str },
+    #[error("structs nested deeper than {MAX_DEPTH} levels")]
+    TooDeep,
+    #[error("classic message without an auth field")]
+    MissingAuth,
+    #[error("auth key index {0} is not in authkeys")]
+    UnknownKeyIndex(u8),
+    #[error("authentication failed")]
+    BadAuth,
+}
+
+impl DecodeError {
+    /// A stable short name, for counters and structured logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DecodeError::TooLarge { .. } => "too_large",
+            DecodeError::Truncated => "truncated",
+            DecodeError::UnknownFormat => "unknown_format",
+            DecodeError::Malformed { .. } => "malformed",
+            DecodeError::TooDeep => "too_deep",
+            DecodeError::MissingAuth => "missing_auth",
+            DecodeError::UnknownKeyIndex(_) => "unknown_key_index",
+            DecodeError::BadAuth => "bad_auth",
+        }
+    }
+}
+
+/// Why a message cannot be sent as heartbeat would accept it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EncodeError {
+    #[error("encoded message is {len} bytes, larger than MAXMSG ({MAXMSG})")]
+    TooLarge { len: usize },
+    #[error("field name {0:?} is empty or holds '=', NUL, CR or LF")]
+    BadName(String),
+    #[error("list field {0:?} is empty or has an empty element")]
+    EmptyList(String),
+    #[error("structs nested deeper than {MAX_DEPTH} levels")]
+    TooDeep,
+    #[error("active auth index {0} has no key")]
+    NoActiveKey(u8),
+}
+
+/// The two formats a datagram can come in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `###\n…%%%\n` plus trailer: what heartbeat 3.0.6 sends.
+    Netstring,
+    /// `>>>\n…<<<\n`: accepted on receive.
+    Classic,
+}
+
+/// A parsed, not yet authenticated datagram.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parsed {
+    pub format: Format,
+    pub msg: Message,
+    /// For netstring: the length of `###\n`…`%%%\n`, which the trailer covers.
+    pub signed_len: usize,
+    /// For netstring: the trailer's key index and hex digest.
+    pub trailer: Option<(u8, Vec<u8>)>,
+}
+
+// ------------------------------------------------------------------ encode
+
+/// Whether heartbeat adds the inner `auth` field: not when a struct or
+/// compressed field forces netstring (`must_use_netstring`).
+pub fn wants_inner_auth(msg: &Message) -> bool {
+    !msg.fields
+        .iter()
+        .any(|(_, v)| matches!(v, Value::Struct(_) | Value::Compressed(_)))
+}
+
+/// `msg` with the inner `auth=N HEX` field set with the active key:
+/// modified in place if present, else appended (`ha_msg_mod`). Returns
+/// `msg` unchanged if the message is not eligible or the key is missing.
+pub fn with_inner_auth(msg: &Message, keys: &Keyring) -> Message {
+    let mut out = msg.clone();
+    if !wants_inner_auth(msg) {
+        return out;
+    }
+    let Some(auth) = keys.sign(&classic::auth_text(msg)) else {
+        return out;
+    };
+    let value = Value::Str(auth.into_bytes());
+    match out.fields.iter_mut().find(|(n, _)| n == AUTH_FIELD) {
+        Some((_, v)) => *v = value,
+        None => out.fields.push((AUTH_FIELD.to_string(), value)),
+    }
+    out
+}
+
+/// `###\n` fields `%%%\n`, exactly as given (no auth added, no trailer).
+pub fn encode_body(msg: &Message) -> Vec<u8> {
+    let mut out = Vec::new();
+    netstring::write_body(&mut out, msg);
+    out
+}
+
+/// Appends the trailer `LEN:N HEX,` computed over `body` with the active
+/// key. If the active index has no key (config rejects that), the body is
+/// returned without trailer, and every receiver will drop it.
+pub fn seal(mut body: Vec<u8>, keys: &Keyring) -> Vec<u8> {
+    if let Some(auth) = keys.sign(&body) {
+        netstring::write_trailer(&mut body, &auth);
+    }
+    body
+}
+
+/// The datagram heartbeat would send for `msg` (given without `auth`):
+/// inner auth when eligible, netstring body, trailer. Never fails; see
+/// [`try_encode`] to check that peers will accept the result.
+pub fn encode(msg: &Message, keys: &Keyring) -> Vec<u8> {
+    seal(encode_body(&with_inner_auth(msg, keys)), keys)
+}
+
+/// [`encode`], refusing what a peer would reject: names that are empty or
+/// hold `=`, NUL, CR or LF; empty lists or list elements; nesting deeper
+/// than [`MAX_DEPTH`]; a missing active key; more than MAXMSG bytes.
+pub fn try_encode(msg: &Message, keys: &Keyring) -> Result<Vec<u8>, EncodeError> {
+    check_message(msg, 0)?;
+    if keys.get(keys.active).is_none() {
+        return Err(EncodeError::NoActiveKey(keys.active));
+    }
+    let out = encode(msg, keys);
+    if out.len() > MAXMSG {
+        return Err(EncodeError::TooLarge { len: out.len() });
+    }
+    Ok(out)
+}
+
+fn check_message(msg: &Message, depth: usize) -> Result<(), EncodeError> {
+    if depth > MAX_DEPTH {
+        return Err(EncodeError::TooDeep);
+    }
+    for (name, value) in &msg.fields {
+        if name.is_empty() || name.bytes().any(|c| matches!(c, b'=' | 0 | b'\r' | b'\n')) {
+            return Err(EncodeError::BadName(name.clone()));
+        }
+        match value {
+            Value::List(items) if items.is_empty() || items.iter().any(Vec::is_empty) => {
+                return Err(EncodeError::EmptyList(name.clone()));
+            }
+            Value::Struct(m) => check_message(m, depth + 1)?,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// A classic-format datagram, `>>>\n`…`<<<\n`, with the inner auth field
+/// set as in [`encode`]. Heartbeat never sends this on UDP; scripts write
+/// it to the FIFO, and peers accept it.
+pub fn encode_classic(msg: &Message, keys: &Keyring) -> Vec<u8> {
+    let mut out = Vec::new();
+    classic::write_message(&mut out, &with_inner_auth(msg, keys));
+    out
+}
+
+// ------------------------------------------------------------------ decode
+
+/// Parses a datagram without checking any authenticator. For tools and
+/// tests; the daemon uses [`decode`].
+pub fn parse(buf: &[u8]) -> Result<Parsed, DecodeError> {
+    if buf.len() > MAXMSG {
+        return Err(DecodeError::TooLarge { len: buf.len() });
+    }
+    if buf.starts_with(netstring::START) {
+        let (msg, signed_len) = netstring::parse_body(buf)?;
+        let (index, hex) = netstring::parse_trailer(&buf[signed_len..], signed_len)?;
+        Ok(Parsed {
+            format: Format::Netstring,
+            msg,
+            signed_len,
+            trailer: Some((index, hex.to_vec())),
+        })
+    } else if buf.starts_with(classic::START) {
+        Ok(Parsed {
+            format: Format::Classic,
+            msg: classic::parse_packet(buf)?,
+            signed_len: 0,
+            trailer: None,
+        })
+    } else if netstring::START.starts_with(buf) || classic::START.starts_with(buf) {
+        Err(DecodeError::Truncated)
+    } else {
+        Err(DecodeError::UnknownFormat)
+    }
+}
+
+/// Checks a trailer digest over `signed` with the key of `index`.
+///
+/// Heartbeat itself takes the *method* of the packet's index but the
+/// receiver's *outbound* key (`hb_compute_authentication`, PROTOCOL.md §1.3
+/// quirk); we use the key of the packet's index, which is the same when
+/// authkeys has a single key and is what a key rotation needs.
+pub fn verify_digest(
+    keys: &Keyring,
+    index: u8,
+    signed: &[u8],
+    hex: &[u8],
+) -> Result<(), DecodeError> {
+    let method = keys.get(index).ok_or(DecodeError::UnknownKeyIndex(index))?;
+    if method.verify(signed, hex) {
+        Ok(())
+    } else {
+        Err(DecodeError::BadAuth)
+    }
+}
+
+/// Checks the inner `auth=N HEX` field against the classic text of the
+/// other fields (`isauthentic`). If several `auth` fields are present the
+/// last one counts, as in heartbeat.
+pub fn verify_inner_auth(msg: &Message, keys: &Keyring) -> Result<(), DecodeError> {
+    let Some((_, value)) = msg.fields.iter().rev().find(|(n, _)| n == AUTH_FIELD) else {
+        return Err(DecodeError::MissingAuth);
+    };
+    let Value::Str(text) = value else {
+        return Err(DecodeError::BadAuth);
+    };
+    let (index, hex) = netstring::parse_auth_text(text).ok_or(DecodeError::BadAuth)?;
+    verify_digest(keys, index, &classic::auth_text(msg), hex)
+}
+
+/// Parses and authenticates one datagram.
+///
+/// Netstring packets are checked by their trailer, with the key of the
+/// index the trailer names; classic packets by their inner `auth` field.
+/// The returned message has every field in wire order, *including* the
+/// inner `auth` field when the packet carries one (so `encode` of the
+/// message reproduces the packet). Use [`Message::without`] to drop it.
+pub fn decode(buf: &[u8], keys: &Keyring) -> Result<Message, DecodeError> {
+    let parsed = parse(buf)?;
+    match (&parsed.format, &parsed.trailer) {
+        (Format::Netstring, Some((index, hex))) => {
+            verify_digest(keys, *index, &buf[..parsed.signed_len], hex)?;
+        }
+        _ => verify_inner_auth(&parsed.msg, keys)?,
+    }
+    Ok(parsed.msg)
+}

@@ -1,0 +1,331 @@
+//! The netstring wire format heartbeat 3.0.6 always sends (PROTOCOL.md §1.2;
+//! `glue:cl_netstring.c`, `glue:cl_msg_types.c fields2netstring`).
+//!
+//! ```text
+//! packet   = "###\n" *field "%%%\n" trailer
+//! field    = LEN ":" "(" T ")" NAME "=" VALUE ","
+//! trailer  = LEN ":" AUTHNUM " " HEXDIGEST ","
+//! ```
+//!
+//! The parser is stricter than heartbeat's where heartbeat never produces
+//! the input (leading zeros in lengths, bytes after the trailer, an unknown
+//! type digit, which heartbeat `assert`s on), so that every accepted packet
+//! re-encodes to the same bytes.
+
+use super::codec::{DecodeError, MAX_DEPTH, MAXMSG};
+use super::{Message, Value};
+
+pub const START: &[u8] = b"###\n";
+pub const END: &[u8] = b"%%%\n";
+
+/// The `(T)` digit of each value type (`glue:include/ha_msg.h FT_*`).
+pub fn type_digit(v: &Value) -> u8 {
+    match v {
+        Value::Str(_) => 0,
+        Value::Bin(_) => 1,
+        Value::Struct(_) => 2,
+        Value::List(_) => 3,
+        Value::Compressed(_) => 4,
+    }
+}
+
+// ---------------------------------------------------------------- writing
+
+fn push_netstring(out: &mut Vec<u8>, payload: &[u8]) {
+    out.extend_from_slice(payload.len().to_string().as_bytes());
+    out.push(b':');
+    out.extend_from_slice(payload);
+    out.push(b',');
+}
+
+/// A list value: each element as `len:elem,` (`string_list_pack`).
+pub fn pack_list(out: &mut Vec<u8>, items: &[Vec<u8>]) {
+    for item in items {
+        push_netstring(out, item);
+    }
+}
+
+/// `"###\n" fields "%%%\n"`, without trailer (`msg2netstring_buf`).
+/// Nested structs are written the same way, inside their field.
+pub fn write_body(out: &mut Vec<u8>, msg: &Message) {
+    out.extend_from_slice(START);
+    let mut payload = Vec::new();
+    for (name, value) in &msg.fields {
+        payload.clear();
+        payload.push(b'(');
+        payload.push(b'0' + type_digit(value));
+        payload.push(b')');
+        payload.extend_from_slice(name.as_bytes());
+        payload.push(b'=');
+        match value {
+            Value::Str(b) | Value::Bin(b) | Value::Compressed(b) => payload.extend_from_slice(b),
+            Value::Struct(m) => write_body(&mut payload, m),
+            Value::List(items) => pack_list(&mut payload, items),
+        }
+        push_netstring(out, &payload);
+    }
+    out.extend_from_slice(END);
+}
+
+/// Appends the trailer netstring holding `"N HEX"`.
+pub fn write_trailer(out: &mut Vec<u8>, auth: &str) {
+    push_netstring(out, auth.as_bytes());
+}
+
+// ---------------------------------------------------------------- parsing
+
+/// A cursor over `buf`, reporting offsets relative to the whole packet.
+struct Cursor<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    /// Offset of `buf[0]` in the packet, for error messages.
+    base: usize,
+    /// Whether running out of bytes means the datagram was cut short
+    /// (top level) or a nested length was wrong (inside a field value).
+    top: bool,
+}
+
+impl<'a> Cursor<'a> {
+    fn malformed(&self, at: usize, what: &'static str) -> DecodeError {
+        DecodeError::Malformed {
+            offset: self.base + at,
+            what,
+        }
+    }
+
+    fn short(&self, what: &'static str) -> DecodeError {
+        if self.top {
+            DecodeError::Truncated
+        } else {
+            self.malformed(self.buf.len(), what)
+        }
+    }
+
+    fn rest(&self) -> &'a [u8] {
+        &self.buf[self.pos..]
+    }
+
+    /// A decimal netstring length followed by `:`. No sign, no leading
+    /// zeros (heartbeat prints `%d`), at most MAXMSG.
+    fn length(&mut self) -> Result<usize, DecodeError> {
+        let start = self.pos;
+        let mut n: usize = 0;
+        loop {
+            let Some(&c) = self.buf.get(self.pos) else {
+                return Err(self.short("length runs to end of input"));
+            };
+            match c {
+                b'0'..=b'9' => {
+                    if self.pos > start && self.buf[start] == b'0' {
+                        return Err(self.malformed(start, "length with leading zero"));
+                    }
+                    n = n * 10 + usize::from(c - b'0');
+                    if n > MAXMSG {
+                        return Err(self.malformed(start, "length larger than MAXMSG"));
+                    }
+                    self.pos += 1;
+                }
+                b':' if self.pos > start => {
+                    self.pos += 1;
+                    return Ok(n);
+                }
+                _ => return Err(self.malformed(self.pos, "expected length digits and ':'")),
+            }
+        }
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        if self.rest().len() < n {
+            return Err(self.short("netstring runs past end of input"));
+        }
+        let s = &self.buf[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+
+    fn comma(&mut self) -> Result<(), DecodeError> {
+        match self.buf.get(self.pos) {
+            None => Err(self.short("missing ',' after netstring")),
+            Some(b',') => {
+                self.pos += 1;
+                Ok(())
+            }
+            Some(_) => Err(self.malformed(self.pos, "netstring not terminated by ','")),
+        }
+    }
+
+    /// One `len:payload,`; returns the payload and its offset in `buf`.
+    fn netstring(&mut self) -> Result<(usize, &'a [u8]), DecodeError> {
+        let n = self.length()?;
+        let at = self.pos;
+        let s = self.take(n)?;
+        self.comma()?;
+        Ok((at, s))
+    }
+}
+
+/// Parses `"###\n" fields "%%%\n"` at the start of `buf`; returns the
+/// message and the number of bytes consumed (the length the trailer covers).
+pub fn parse_body(buf: &[u8]) -> Result<(Message, usize), DecodeError> {
+    let mut cur = Cursor {
+        buf,
+        pos: 0,
+        base: 0,
+        top: true,
+    };
+    let msg = parse_message(&mut cur, 0)?;
+    Ok((msg, cur.pos))
+}
+
+fn parse_message(cur: &mut Cursor<'_>, depth: usize) -> Result<Message, DecodeError> {
+    if depth > MAX_DEPTH {
+        return Err(DecodeError::TooDeep);
+    }
+    let rest = cur.rest();
+    if !rest.starts_with(START) {
+        return Err(if START.starts_with(rest) {
+            cur.short("input ends inside '###'")
+        } else {
+            cur.malformed(cur.pos, "message does not start with '###'")
+        });
+    }
+    cur.pos += START.len();
+    let mut msg = Message::default();
+    loop {
+        let rest = cur.rest();
+        if rest.starts_with(END) {
+            cur.pos += END.len();
+            return Ok(msg);
+        }
+        if rest.is_empty() || (rest[0] == b'%' && END.starts_with(rest)) {
+            return Err(cur.short("message ends before '%%%'"));
+        }
+        let (at, payload) = cur.netstring()?;
+        msg.fields.push(parse_field(cur, at, payload, depth)?);
+    }
+}
+
+/// `(T)NAME=VALUE` (`process_netstring_nvpair`).
+fn parse_field(
+    cur: &Cursor<'_>,
+    at: usize,
+    payload: &[u8],
+    depth: usize,
+) -> Result<(String, Value), DecodeError> {
+    let bad = |off: usize, what| DecodeError::Malformed {
+        offset: cur.base + at + off,
+        what,
+    };
+    if payload.len() < 3 || payload[0] != b'(' || payload[2] != b')' {
+        return Err(bad(0, "field does not start with '(T)'"));
+    }
+    let t = payload[1];
+    let body = &payload[3..];
+    // NAME is everything up to the first '='; heartbeat's strcspn also
+    // stops at NUL, which then fails its '=' check.
+    let Some(eq) = body.iter().position(|&c| c == b'=' || c == 0) else {
+        return Err(bad(3, "field without '='"));
+    };
+    if body[eq] != b'=' {
+        return Err(bad(3 + eq, "NUL in field name"));
+    }
+    if eq == 0 {
+        return Err(bad(3, "empty field name"));
+    }
+    let name = std::str::from_utf8(&body[..eq])
+        .map_err(|_| bad(3, "field name is not UTF-8"))?
+        .to_string();
+    let vstart = at + 3 + eq + 1;
+    let raw = &body[eq + 1..];
+    let value = match t {
+        b'0' => Value::Str(raw.to_vec()),
+        b'1' => Value::Bin(raw.to_vec()),
+        b'2' => {
+            // A nested message without trailer (`netstring2struct`), which
+            // must fill the value exactly.
+            let mut inner = Cursor {
+                buf: raw,
+                pos: 0,
+                base: cur.base + vstart,
+                top: false,
+            };
+            let m = parse_message(&mut inner, depth + 1)?;
+            if inner.pos != raw.len() {
+                return Err(inner.malformed(inner.pos, "bytes after nested '%%%'"));
+            }
+            Value::Struct(m)
+        }
+        b'3' => Value::List(parse_list(raw, cur.base + vstart)?),
+        b'4' => Value::Compressed(raw.to_vec()),
+        _ => return Err(bad(1, "unknown field type")),
+    };
+    Ok((name, value))
+}
+
+/// A packed string list (`string_list_unpack`). Heartbeat rejects an empty
+/// list and empty elements (`len <= 0`), so do we.
+pub fn parse_list(raw: &[u8], base: usize) -> Result<Vec<Vec<u8>>, DecodeError> {
+    if raw.is_empty() {
+        return Err(DecodeError::Malformed {
+            offset: base,
+            what: "empty list",
+        });
+    }
+    let mut cur = Cursor {
+        buf: raw,
+        pos: 0,
+        base,
+        top: false,
+    };
+    let mut items = Vec::new();
+    while cur.pos < raw.len() {
+        let (at, item) = cur.netstring()?;
+        if item.is_empty() {
+            return Err(cur.malformed(at, "empty list element"));
+        }
+        items.push(item.to_vec());
+    }
+    Ok(items)
+}
+
+/// The trailer `LEN:N HEX,` that must end the packet. Returns the key
+/// index and the hex text.
+pub fn parse_trailer(buf: &[u8], base: usize) -> Result<(u8, &[u8]), DecodeError> {
+    let mut cur = Cursor {
+        buf,
+        pos: 0,
+        base,
+        top: true,
+    };
+    if buf.is_empty() {
+        // Cut right after "%%%\n".
+        return Err(DecodeError::Truncated);
+    }
+    let (at, auth) = cur.netstring()?;
+    if cur.pos != buf.len() {
+        return Err(cur.malformed(cur.pos, "bytes after the auth trailer"));
+    }
+    parse_auth_text(auth).ok_or(DecodeError::Malformed {
+        offset: base + at,
+        what: "auth trailer is not 'N HEX'",
+    })
+}
+
+/// `"N HEX"`: a decimal key index without leading zeros, one space, and a
+/// non-empty run of lowercase hex digits (`sprintf("%d %s")`).
+pub fn parse_auth_text(auth: &[u8]) -> Option<(u8, &[u8])> {
+    let sp = auth.iter().position(|&c| c == b' ')?;
+    let (num, hex) = (&auth[..sp], &auth[sp + 1..]);
+    if num.is_empty()
+        || num.len() > 3
+        || (num.len() > 1 && num[0] == b'0')
+        || !num.iter().all(u8::is_ascii_digit)
+    {
+        return None;
+    }
+    let index: u8 = std::str::from_utf8(num).ok()?.parse().ok()?;
+    if hex.is_empty() || !hex.iter().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')) {
+        return None;
+    }
+    Some((index, hex))
+}
