@@ -174,22 +174,33 @@ fn parse_index(s: &str) -> Option<u8> {
 }
 
 /// The error if `mode`/`uid` are not safe for an authkeys file: no group
-/// or other permission bits, owned by root.
-pub fn check_permissions(path: &str, mode: u32, uid: u32) -> Option<Diagnostic> {
+/// or other permission bits, and owned by `owner` (root, 0, for the
+/// daemon; tests that cannot chown pass their own uid).
+pub fn check_permissions(path: &str, mode: u32, uid: u32, owner: u32) -> Option<Diagnostic> {
+    let who = if owner == 0 {
+        "root".to_string()
+    } else {
+        format!("uid {owner}")
+    };
     let mut d = Sink::new(path);
     let perm = mode & 0o7777;
     if perm & 0o077 != 0 {
         d.error_at(
             None,
             format!(
-                "mode {perm:04o} is too open; it must be 0600 and owned by root (chmod 600 {path})"
+                "mode {perm:04o} is too open; it must be 0600 and owned by {who} (chmod 600 {path})"
             ),
         );
-    } else if uid != 0 {
+    } else if uid != owner {
+        let chown = if owner == 0 {
+            "root:".to_string()
+        } else {
+            owner.to_string()
+        };
         d.error_at(
             None,
             format!(
-                "owned by uid {uid}; it must be owned by root with mode 0600 (chown root: {path})"
+                "owned by uid {uid}; it must be owned by {who} with mode 0600 (chown {chown} {path})"
             ),
         );
     }
@@ -197,11 +208,11 @@ pub fn check_permissions(path: &str, mode: u32, uid: u32) -> Option<Diagnostic> 
 }
 
 /// Reads the file's mode and owner and applies [`check_permissions`].
-pub fn check_file_permissions(path: &Path) -> Option<Diagnostic> {
+pub fn check_file_permissions(path: &Path, owner: u32) -> Option<Diagnostic> {
     use std::os::unix::fs::MetadataExt;
     let shown = path.display().to_string();
     match std::fs::metadata(path) {
-        Ok(m) => check_permissions(&shown, m.mode(), m.uid()),
+        Ok(m) => check_permissions(&shown, m.mode(), m.uid(), owner),
         Err(e) => Some(Diagnostic {
             path: shown,
             line: None,
@@ -225,14 +236,19 @@ mod tests {
 
     #[test]
     fn permission_messages() {
-        let e = check_permissions("/etc/harust/authkeys", 0o100644, 0).unwrap();
+        let e = check_permissions("/etc/harust/authkeys", 0o100644, 0, 0).unwrap();
         assert_eq!(
             e.to_string(),
             "/etc/harust/authkeys: mode 0644 is too open; it must be 0600 and owned by root \
              (chmod 600 /etc/harust/authkeys)"
         );
-        assert!(check_permissions("a", 0o100600, 0).is_none());
-        assert!(check_permissions("a", 0o100400, 0).is_none());
-        assert!(check_permissions("a", 0o100600, 1000).is_some());
+        assert!(check_permissions("a", 0o100600, 0, 0).is_none());
+        assert!(check_permissions("a", 0o100400, 0, 0).is_none());
+        assert!(check_permissions("a", 0o100600, 1000, 1000).is_none());
+        let e = check_permissions("a", 0o100600, 1000, 0).unwrap();
+        assert_eq!(
+            e.to_string(),
+            "a: owned by uid 1000; it must be owned by root with mode 0600 (chown root: a)"
+        );
     }
 }

@@ -169,6 +169,17 @@ pub const HARESOURCES: &str = "haresources";
 /// them. authkeys must be mode 0600 (no group or other bits) and owned by
 /// root.
 pub fn load(dir: &Path, local_node: &str) -> Result<Loaded, Diagnostics> {
+    load_with_owner(dir, local_node, 0)
+}
+
+/// [`load`], but authkeys must be owned by `authkeys_owner` instead of
+/// root. For tests that run unprivileged and so cannot chown a file to
+/// root; the daemon and check-config use [`load`].
+pub fn load_with_owner(
+    dir: &Path,
+    local_node: &str,
+    authkeys_owner: u32,
+) -> Result<Loaded, Diagnostics> {
     let mut diags: Vec<Diagnostic> = Vec::new();
     let local = local_node.to_lowercase();
 
@@ -191,7 +202,7 @@ pub fn load(dir: &Path, local_node: &str) -> Result<Loaded, Diagnostics> {
     let ak_shown = ak_path.display().to_string();
     let keys = match read_text(&ak_path, &mut diags) {
         Some(text) => {
-            if let Some(e) = authkeys::check_file_permissions(&ak_path) {
+            if let Some(e) = authkeys::check_file_permissions(&ak_path, authkeys_owner) {
                 diags.push(e);
             }
             match authkeys::parse(&ak_shown, &text) {
@@ -223,6 +234,18 @@ pub fn load(dir: &Path, local_node: &str) -> Result<Loaded, Diagnostics> {
         },
         None => None,
     };
+
+    // Each file's diagnostics in line order; whole-file ones last.
+    let order = [&ha_shown, &ak_shown, &hr_shown];
+    diags.sort_by_key(|d| {
+        (
+            order
+                .iter()
+                .position(|p| **p == d.path)
+                .unwrap_or(order.len()),
+            d.line.unwrap_or(usize::MAX),
+        )
+    });
 
     match (ha, keys, groups) {
         (Some(ha), Some(keys), Some(groups)) if !diags.iter().any(Diagnostic::is_error) => {
