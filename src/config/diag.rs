@@ -112,12 +112,14 @@ impl<'a> IntoIterator for &'a Diagnostics {
     }
 }
 
-/// Turns a list into the parsers' result: `Ok` with the warnings and
+/// Turns a list into the parsers' result, sorted by line: `Ok` with the warnings and
 /// notices when there is no error, otherwise `Err` with everything.
 pub(crate) fn finish<T>(
     value: Option<T>,
-    diags: Vec<Diagnostic>,
+    mut diags: Vec<Diagnostic>,
 ) -> Result<(T, Vec<Diagnostic>), Diagnostics> {
+    // In line order; whole-file diagnostics last. The sort is stable.
+    diags.sort_by_key(|d| d.line.unwrap_or(usize::MAX));
     match value {
         Some(v) if !diags.iter().any(Diagnostic::is_error) => Ok((v, diags)),
         _ => Err(Diagnostics(diags)),

@@ -1044,6 +1044,7 @@ impl Builder {
                             line,
                             format!("ucast6: scope %{s} does not match the interface {i}"),
                         );
+                        return;
                     }
                     Some(IpAddr::V6(a))
                 }
