@@ -194,12 +194,18 @@ where
     let lower = word.to_lowercase();
     let mut best: Option<(usize, &'a str)> = None;
     for cand in candidates {
-        let d = strsim::damerau_levenshtein(&lower, &cand.to_lowercase());
-        let limit = match cand.chars().count() {
+        let len = cand.chars().count();
+        let limit = match len {
             0..=3 => 1,
             4..=6 => 2,
             _ => 3,
         };
+        // The distance is at least the difference in length: skip the
+        // (allocating) computation when that alone is too far.
+        if lower.chars().count().abs_diff(len) > limit {
+            continue;
+        }
+        let d = strsim::damerau_levenshtein(&lower, &cand.to_lowercase());
         if d <= limit && best.is_none_or(|(bd, _)| d < bd) {
             best = Some((d, cand));
         }

@@ -27,6 +27,10 @@ pub const DEFAULT_KEEPALIVE: Duration = Duration::from_millis(1000);
 /// `deadtime` default: 30000 ms.
 pub const DEFAULT_DEADTIME: Duration = Duration::from_millis(30_000);
 
+/// heartbeat's `MAXMEDIA` and `MAXNODE` (`include/heartbeat.h`).
+pub const MAX_MEDIA: usize = 64;
+pub const MAX_NODES: usize = 100;
+
 /// Every directive name harust accepts in ha.cf: heartbeat 3.0.6's
 /// `Directives[]`, `WLdirectives[]` and media plugins, in the order the
 /// man page groups them. Used for did-you-mean.
@@ -439,6 +443,13 @@ impl Builder {
             );
             return;
         }
+        if self.media.len() >= MAX_MEDIA {
+            self.d.error(
+                line,
+                format!("too many media (at most {MAX_MEDIA}, as in heartbeat)"),
+            );
+            return;
+        }
         self.media.push((m, line));
     }
 
@@ -527,6 +538,12 @@ impl Builder {
                             line,
                             format!("node {} is already listed on line {prev}", quote(&n)),
                         );
+                    } else if self.nodes.len() >= MAX_NODES {
+                        self.d.error(
+                            line,
+                            format!("too many nodes (at most {MAX_NODES}, as in heartbeat)"),
+                        );
+                        break;
                     } else {
                         self.nodes.push((n, line));
                     }
@@ -587,6 +604,14 @@ impl Builder {
                         if self.ping_nodes.contains(&ip) {
                             self.d
                                 .warning(line, format!("ping node {ip} is already listed"));
+                        } else if self.ping_nodes.len() + self.ping_groups.len() >= MAX_NODES {
+                            self.d.error(
+                                line,
+                                format!(
+                                    "too many ping nodes (at most {MAX_NODES}, as in heartbeat)"
+                                ),
+                            );
+                            break;
                         } else {
                             self.ping_nodes.push(ip);
                         }
@@ -609,6 +634,13 @@ impl Builder {
                     return;
                 }
                 let name_lc = group.to_lowercase();
+                if self.ping_nodes.len() + self.ping_groups.len() >= MAX_NODES {
+                    self.d.error(
+                        line,
+                        format!("too many ping nodes (at most {MAX_NODES}, as in heartbeat)"),
+                    );
+                    return;
+                }
                 if self.ping_groups.iter().any(|g| g.name == name_lc) {
                     self.d.error(
                         line,
