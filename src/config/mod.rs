@@ -3,10 +3,21 @@
 //! is reading the files, and errors carry `path:line`.
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::wire::Keyring;
+
+pub mod authkeys;
+pub mod diag;
+pub mod hacf;
+pub mod haresources;
+mod summary;
+pub mod time;
+pub mod unit;
+
+pub use diag::{Diagnostic, Diagnostics, Severity};
+pub use summary::summary;
 
 /// `auto_failback` (ha.cf(5)). heartbeat's default is `legacy`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,4 +137,164 @@ pub struct Config {
     pub ha: HaCf,
     pub keys: Keyring,
     pub groups: Vec<Group>,
+}
+
+impl HaCf {
+    /// The ping-node deadtime in effect: `deadping`, or `deadtime` when
+    /// unset (`hb:config.c init_config`).
+    pub fn effective_deadping(&self) -> Duration {
+        self.deadping.unwrap_or(self.timings.deadtime)
+    }
+}
+
+/// A configuration that loaded, with the warnings and notices the caller
+/// should print (check-config) or log (daemon).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Loaded {
+    pub config: Config,
+    pub notices: Vec<Diagnostic>,
+}
+
+/// The file names inside the configuration directory.
+pub const HA_CF: &str = "ha.cf";
+pub const AUTHKEYS: &str = "authkeys";
+pub const HARESOURCES: &str = "haresources";
+
+/// Reads, parses and validates `dir/ha.cf`, `dir/authkeys` and
+/// `dir/haresources` for the node `local_node` (`uname -n` or `--node`;
+/// compared lowercased).
+///
+/// Every file is checked even when an earlier one has errors, and every
+/// error is returned. Messages name the files as `dir.join(name)` shows
+/// them. authkeys must be mode 0600 (no group or other bits) and owned by
+/// root.
+pub fn load(dir: &Path, local_node: &str) -> Result<Loaded, Diagnostics> {
+    load_with_owner(dir, local_node, 0)
+}
+
+/// [`load`], but authkeys must be owned by `authkeys_owner` instead of
+/// root. For tests that run unprivileged and so cannot chown a file to
+/// root; the daemon and check-config use [`load`].
+pub fn load_with_owner(
+    dir: &Path,
+    local_node: &str,
+    authkeys_owner: u32,
+) -> Result<Loaded, Diagnostics> {
+    let mut diags: Vec<Diagnostic> = Vec::new();
+    let local = local_node.to_lowercase();
+
+    let ha_path = dir.join(HA_CF);
+    let ha_shown = ha_path.display().to_string();
+    let (ha, nodes) = match read_text(&ha_path, &mut diags) {
+        Some(text) => {
+            let p = hacf::parse_detailed(&ha_shown, &text);
+            diags.extend(p.diagnostics);
+            if let Some(e) = hacf::check_local_node(&ha_shown, &p.nodes, p.first_node_line, &local)
+            {
+                diags.push(e);
+            }
+            (p.ha, p.nodes)
+        }
+        None => (None, Vec::new()),
+    };
+
+    let ak_path = dir.join(AUTHKEYS);
+    let ak_shown = ak_path.display().to_string();
+    let keys = match read_text(&ak_path, &mut diags) {
+        Some(text) => {
+            if let Some(e) = authkeys::check_file_permissions(&ak_path, authkeys_owner) {
+                diags.push(e);
+            }
+            match authkeys::parse(&ak_shown, &text) {
+                Ok((k, notes)) => {
+                    diags.extend(notes);
+                    Some(k)
+                }
+                Err(e) => {
+                    diags.extend(e);
+                    None
+                }
+            }
+        }
+        None => None,
+    };
+
+    let hr_path = dir.join(HARESOURCES);
+    let hr_shown = hr_path.display().to_string();
+    let groups = match read_text(&hr_path, &mut diags) {
+        Some(text) => match haresources::parse(&hr_shown, &text, &nodes) {
+            Ok((g, notes)) => {
+                diags.extend(notes);
+                Some(g)
+            }
+            Err(e) => {
+                diags.extend(e);
+                None
+            }
+        },
+        None => None,
+    };
+
+    // Each file's diagnostics in line order; whole-file ones last.
+    let order = [&ha_shown, &ak_shown, &hr_shown];
+    diags.sort_by_key(|d| {
+        (
+            order
+                .iter()
+                .position(|p| **p == d.path)
+                .unwrap_or(order.len()),
+            d.line.unwrap_or(usize::MAX),
+        )
+    });
+
+    match (ha, keys, groups) {
+        (Some(ha), Some(keys), Some(groups)) if !diags.iter().any(Diagnostic::is_error) => {
+            Ok(Loaded {
+                config: Config {
+                    dir: dir.to_path_buf(),
+                    local_node: local,
+                    ha,
+                    keys,
+                    groups,
+                },
+                notices: diags,
+            })
+        }
+        _ => Err(Diagnostics(diags)),
+    }
+}
+
+/// Reads a file as text. A read failure or invalid UTF-8 is reported; the
+/// text is still returned (lossily decoded) in the latter case so that
+/// the rest of the file is checked.
+fn read_text(path: &Path, diags: &mut Vec<Diagnostic>) -> Option<String> {
+    let shown = path.display().to_string();
+    match std::fs::read(path) {
+        Ok(bytes) => match String::from_utf8(bytes) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                let bytes = e.into_bytes();
+                let bad_at = std::str::from_utf8(&bytes)
+                    .err()
+                    .map_or(0, |u| u.valid_up_to());
+                let line = bytes[..bad_at].iter().filter(|b| **b == b'\n').count() + 1;
+                diags.push(Diagnostic {
+                    path: shown,
+                    line: Some(line),
+                    severity: Severity::Error,
+                    message: "this line is not valid UTF-8".into(),
+                });
+                Some(String::from_utf8_lossy(&bytes).into_owned())
+            }
+        },
+        Err(e) => {
+            diags.push(Diagnostic {
+                path: shown,
+                line: None,
+                severity: Severity::Error,
+                message: format!("cannot read: {e}"),
+            });
+            None
+        }
+    }
 }

@@ -1,0 +1,493 @@
+//! `haresources`: one resource group per logical line,
+//! `node res1 res2 …`, as heartbeat's `ResourceManager` reads it.
+//!
+//! * `#` at the start of a line or after whitespace starts a comment;
+//! * a line ending in `\` continues on the next one;
+//! * blank lines are skipped.
+//!
+//! Resources, started left to right and stopped right to left:
+//!
+//! | written | means |
+//! |---|---|
+//! | `IPaddr::ADDR[/PREFIX[/IFACE[:LABEL]][/BROADCAST]]` | IPv4 VIP (`eth0:0` is iface `eth0`, label `eth0:0`) |
+//! | `IPaddr2::…` | the same syntax; also takes an IPv6 ADDR |
+//! | `IPv6addr::ADDR[/PREFIX[/IFACE]]` | IPv6 VIP; everything after `IPv6addr::` is one argument |
+//! | `ADDR[/…]` (a bare IPv4 address) | `IPaddr::ADDR[/…]`, as in heartbeat |
+//! | `name`, `name.service`, `x.mount`, … | systemd unit; a bare name gets `.service` |
+//! | `Name::a::b` | template instance `Name@a:b.service`, args escaped as `systemd-escape` |
+//!
+//! A missing PREFIX is taken as /32 (IPv4) or /128 (IPv6), with a notice:
+//! heartbeat guessed the netmask from the routing table, which harust will
+//! not do behind the operator's back.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+
+use super::diag::{Diagnostic, Diagnostics, Sink, did_you_mean, finish, quote};
+use super::hacf::valid_iface;
+use super::unit::map_unit;
+use super::{Group, Resource, Vip, VipKind};
+
+/// heartbeat's own resource.d scripts. harust maps them to units like any
+/// other name, but says so, since no such unit exists by default.
+const HEARTBEAT_AGENTS: &[&str] = &[
+    "AudibleAlarm",
+    "Delay",
+    "Filesystem",
+    "ICP",
+    "IPsrcaddr",
+    "LVM",
+    "LinuxSCSI",
+    "MailTo",
+    "OCF",
+    "Raid1",
+    "SendArp",
+    "ServeRAID",
+    "WAS",
+    "WinPopup",
+    "Xinetd",
+    "apache",
+    "db2",
+    "drbddisk",
+    "hto-mapfuncs",
+    "ids",
+    "portblock",
+];
+
+const VIP_AGENTS: &[(&str, VipKind)] = &[
+    ("IPaddr", VipKind::IPaddr),
+    ("IPaddr2", VipKind::IPaddr2),
+    ("IPv6addr", VipKind::IPv6addr),
+];
+
+/// Parses haresources text. `nodes` are the configured node names
+/// (lowercased); each group's node must be one of them. With an empty
+/// `nodes` (ha.cf had none, which is reported there) the check is skipped.
+pub fn parse(
+    path: &str,
+    text: &str,
+    nodes: &[String],
+) -> Result<(Vec<Group>, Vec<Diagnostic>), Diagnostics> {
+    let mut d = Sink::new(path);
+    let mut groups = Vec::new();
+    // Where each VIP address and unit was first used, for duplicates.
+    let mut used: HashMap<String, usize> = HashMap::new();
+    for logical in logical_lines(text, &mut d) {
+        if let Some(g) = parse_group(&logical, nodes, &mut used, &mut d) {
+            groups.push(g);
+        }
+    }
+    let ok = !d.has_errors();
+    finish(ok.then_some(groups), d.list)
+}
+
+/// One token and the physical line it is on.
+type Token<'a> = (&'a str, usize);
+
+/// Joins `\` continuations; drops comments and blank lines.
+fn logical_lines<'a>(text: &'a str, d: &mut Sink) -> Vec<Vec<Token<'a>>> {
+    let mut out = Vec::new();
+    let mut cur: Vec<Token<'a>> = Vec::new();
+    let mut continuing = false;
+    let mut last_line = 0;
+    for (idx, raw) in text.split('\n').enumerate() {
+        let line = idx + 1;
+        last_line = line;
+        let raw = raw.trim_end_matches('\r');
+        let content = strip_comment(raw).trim_end();
+        let (content, cont) = match content.strip_suffix('\\') {
+            Some(c) => (c, true),
+            None => (content, false),
+        };
+        cur.extend(content.split_whitespace().map(|t| (t, line)));
+        continuing = cont;
+        if !cont && !cur.is_empty() {
+            out.push(std::mem::take(&mut cur));
+        }
+    }
+    if continuing {
+        d.warning(
+            last_line,
+            "the file ends with a '\\' continuation; the group ends here",
+        );
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// Cuts a `#` comment that starts the line or follows whitespace.
+fn strip_comment(s: &str) -> &str {
+    let mut prev_ws = true;
+    for (i, c) in s.char_indices() {
+        if c == '#' && prev_ws {
+            return &s[..i];
+        }
+        prev_ws = c.is_whitespace();
+    }
+    s
+}
+
+fn parse_group(
+    tokens: &[Token<'_>],
+    nodes: &[String],
+    used: &mut HashMap<String, usize>,
+    d: &mut Sink,
+) -> Option<Group> {
+    let (&(node_raw, line), resources) = tokens.split_first()?;
+    let node = node_raw.to_lowercase();
+    let mut ok = true;
+    if !nodes.is_empty() && !nodes.contains(&node) {
+        d.error(
+            line,
+            format!(
+                "{} is not a configured node (ha.cf lists: {}){}",
+                quote(&node),
+                nodes.join(", "),
+                did_you_mean(&node, nodes.iter().map(String::as_str))
+            ),
+        );
+        ok = false;
+    }
+    if resources.is_empty() {
+        d.error(
+            line,
+            format!("the group for {} lists no resources", quote(&node)),
+        );
+        return None;
+    }
+    let mut out = Vec::new();
+    for &(tok, tline) in resources {
+        match parse_resource(tok, tline, d) {
+            Some(r) => {
+                let id = match &r {
+                    Resource::Vip(v) => format!("address {}", v.addr),
+                    Resource::Unit(u) => format!("unit {u}"),
+                };
+                if let Some(prev) = used.get(&id) {
+                    d.error(
+                        tline,
+                        format!("{id} is already used on line {prev}; a resource can be in one group only"),
+                    );
+                    ok = false;
+                } else {
+                    used.insert(id, tline);
+                }
+                out.push(r);
+            }
+            None => ok = false,
+        }
+    }
+    ok.then(|| Group {
+        node,
+        key: resources[0].0.to_string(),
+        resources: out,
+        line,
+    })
+}
+
+/// Parses one resource token; reports problems to `d`.
+pub(crate) fn parse_resource(tok: &str, line: usize, d: &mut Sink) -> Option<Resource> {
+    for &(agent, kind) in VIP_AGENTS {
+        if let Some(arg) = tok.strip_prefix(agent).and_then(|r| r.strip_prefix("::")) {
+            return parse_vip(kind, arg, tok, line, d).map(Resource::Vip);
+        }
+    }
+    let mut parts = tok.split("::");
+    let name = parts.next().unwrap_or_default();
+    let args: Vec<&str> = parts.collect();
+
+    if let Some(&(agent, _)) = VIP_AGENTS
+        .iter()
+        .find(|(a, _)| a.eq_ignore_ascii_case(name))
+    {
+        let msg = if agent == name {
+            format!(
+                "{}: {agent} needs an address ({agent}::ADDR/PREFIX)",
+                quote(tok)
+            )
+        } else {
+            format!(
+                "{}: resource agent names are case-sensitive (did you mean \"{agent}\"?)",
+                quote(tok)
+            )
+        };
+        d.error(line, msg);
+        return None;
+    }
+    let first = tok.split('/').next().unwrap_or_default();
+    if first.parse::<Ipv4Addr>().is_ok() {
+        // "the resource script name IPaddr is implied" (haresources(5)).
+        return parse_vip(VipKind::IPaddr, tok, tok, line, d).map(Resource::Vip);
+    }
+    if first.parse::<std::net::Ipv6Addr>().is_ok() {
+        d.error(
+            line,
+            format!(
+                "{}: an IPv6 address must be written IPv6addr::{tok}",
+                quote(tok)
+            ),
+        );
+        return None;
+    }
+    if args.is_empty()
+        && let Some(s) = super::diag::suggest(name, VIP_AGENTS.iter().map(|(a, _)| *a))
+        && name.len() > 3
+        && !name.contains('.')
+    {
+        // e.g. "IPadr": a typo of an agent, not a real unit name.
+        d.warning(
+            line,
+            format!(
+                "{}: taken as a systemd unit; did you mean the {s} agent?",
+                quote(tok)
+            ),
+        );
+    }
+    match map_unit(name, &args) {
+        Ok(unit) => {
+            if HEARTBEAT_AGENTS.contains(&name) {
+                d.notice(
+                    line,
+                    format!(
+                        "{}: {name} is a heartbeat resource script; harust starts the systemd unit \
+                         {unit} instead, which you must provide",
+                        quote(tok)
+                    ),
+                );
+            }
+            Some(Resource::Unit(unit))
+        }
+        Err(why) => {
+            d.error(line, format!("{}: {why}", quote(tok)));
+            None
+        }
+    }
+}
+
+fn agent_name(kind: VipKind) -> &'static str {
+    match kind {
+        VipKind::IPaddr => "IPaddr",
+        VipKind::IPaddr2 => "IPaddr2",
+        VipKind::IPv6addr => "IPv6addr",
+    }
+}
+
+/// Parses the argument of `IPaddr::`, `IPaddr2::` or `IPv6addr::`.
+fn parse_vip(kind: VipKind, arg: &str, tok: &str, line: usize, d: &mut Sink) -> Option<Vip> {
+    let agent = agent_name(kind);
+    let mut err = |msg: String| {
+        d.error(line, format!("{}: {msg}", quote(tok)));
+        None
+    };
+    let parts: Vec<&str> = arg.split('/').collect();
+    let addr: IpAddr = match parts[0].parse() {
+        Ok(a) => a,
+        // `IPaddr::1.2.3.4::x`: heartbeat would pass two arguments.
+        Err(_) if arg.contains("::") => {
+            return err(format!(
+                "{agent} takes one argument, ADDR/PREFIX/IFACE, not several '::' arguments"
+            ));
+        }
+        Err(_) => return err(format!("{} is not an IP address", quote(parts[0]))),
+    };
+    match (kind, addr) {
+        (VipKind::IPaddr, IpAddr::V6(_)) => {
+            return err("IPaddr takes an IPv4 address; use IPv6addr:: for IPv6".into());
+        }
+        (VipKind::IPv6addr, IpAddr::V4(_)) => {
+            return err("IPv6addr takes an IPv6 address; use IPaddr:: for IPv4".into());
+        }
+        _ => {}
+    }
+    let bad = match addr {
+        IpAddr::V4(a) => {
+            a.is_unspecified() || a.is_multicast() || a.is_loopback() || a.is_broadcast()
+        }
+        IpAddr::V6(a) => a.is_unspecified() || a.is_multicast() || a.is_loopback(),
+    };
+    if bad {
+        return err(format!("{addr} cannot be a floating address"));
+    }
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let prefix = match parts.get(1) {
+        None => None,
+        Some(p) => match parse_prefix(p, addr.is_ipv4()) {
+            Some(n) => Some(n),
+            None => {
+                return err(format!(
+                    "{} is not a prefix length (1 to {max}{})",
+                    quote(p),
+                    if addr.is_ipv4() {
+                        ", or a netmask such as 255.255.255.0"
+                    } else {
+                        ""
+                    }
+                ));
+            }
+        },
+    };
+    let rest = parts.get(2..).unwrap_or_default();
+    let (iface_part, bcast_part) = match (kind, rest) {
+        (_, []) => (None, None),
+        (VipKind::IPv6addr, [i]) => (Some(*i), None),
+        (VipKind::IPv6addr, _) => {
+            return err("expected IPv6addr::ADDR/PREFIX/IFACE; too many '/' parts".into());
+        }
+        // "case $NIC in [0-9]*) BROADCAST=$NIC" (resource.d/IPaddr)
+        (_, [b]) if b.starts_with(|c: char| c.is_ascii_digit()) => (None, Some(*b)),
+        (_, [i]) => (Some(*i), None),
+        (_, [i, b]) => (Some(*i), Some(*b)),
+        _ => {
+            return err(format!(
+                "expected {agent}::ADDR/PREFIX/IFACE/BROADCAST; too many '/' parts"
+            ));
+        }
+    };
+    let (iface, label) = match iface_part {
+        None => (None, None),
+        Some(s) => match s.split_once(':') {
+            None if valid_iface(s) => (Some(s.to_string()), None),
+            Some((i, l))
+                if valid_iface(i) && !l.is_empty() && s.len() <= 15 && !l.contains('/') =>
+            {
+                if kind == VipKind::IPv6addr || addr.is_ipv6() {
+                    return err(format!("{}: IPv6 addresses take no label", quote(s)));
+                }
+                (Some(i.to_string()), Some(s.to_string()))
+            }
+            _ => {
+                return err(format!(
+                    "{} is not an interface (eth0) or an interface with label (eth0:0), 15 characters at most",
+                    quote(s)
+                ));
+            }
+        },
+    };
+    let broadcast = match bcast_part {
+        None => None,
+        Some(b) => match (b.parse::<Ipv4Addr>(), addr) {
+            (Ok(b), IpAddr::V4(_)) => Some(b),
+            (_, IpAddr::V6(_)) => return err("IPv6 addresses take no broadcast address".into()),
+            (Err(_), _) => return err(format!("{} is not a broadcast address", quote(b))),
+        },
+    };
+    let prefix = match prefix {
+        Some(p) => p,
+        None => {
+            d.notice(
+                line,
+                format!(
+                    "{}: no prefix length given; harust uses /{max} (heartbeat guessed it from the \
+                     routing table); write {agent}::{addr}/PREFIX to choose",
+                    quote(tok)
+                ),
+            );
+            max
+        }
+    };
+    if let IpAddr::V4(a) = addr
+        && prefix <= 30
+    {
+        let mask = u32::MAX << (32 - prefix);
+        let v = u32::from(a);
+        if v & !mask == 0 || v | mask == u32::MAX {
+            d.warning(
+                line,
+                format!(
+                    "{}: {a} is the {} address of its /{prefix} subnet",
+                    quote(tok),
+                    if v & !mask == 0 {
+                        "network"
+                    } else {
+                        "broadcast"
+                    }
+                ),
+            );
+        }
+    }
+    Some(Vip {
+        kind,
+        addr,
+        prefix,
+        iface,
+        label,
+        broadcast,
+    })
+}
+
+/// `24`, or for IPv4 also a contiguous netmask such as `255.255.255.0`.
+fn parse_prefix(p: &str, v4: bool) -> Option<u8> {
+    let max = if v4 { 32 } else { 128 };
+    if !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()) {
+        let n: u8 = p.parse().ok()?;
+        return (1..=max).contains(&n).then_some(n);
+    }
+    if v4 {
+        let m = u32::from(p.parse::<Ipv4Addr>().ok()?);
+        let n = m.leading_ones();
+        if n >= 1 && m.checked_shl(n).unwrap_or(0) == 0 {
+            return u8::try_from(n).ok();
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vip(tok: &str) -> Vip {
+        let mut d = Sink::new("haresources");
+        match parse_resource(tok, 1, &mut d) {
+            Some(Resource::Vip(v)) => v,
+            other => panic!("{tok}: {other:?} {:?}", d.list),
+        }
+    }
+
+    #[test]
+    fn ipaddr_forms() {
+        let v = vip("IPaddr::192.168.9.19/24/eth0:0");
+        assert_eq!(v.prefix, 24);
+        assert_eq!(v.iface.as_deref(), Some("eth0"));
+        assert_eq!(v.label.as_deref(), Some("eth0:0"));
+        let v = vip("IPaddr::198.18.0.1/24/198.18.0.255");
+        assert_eq!(v.iface, None);
+        assert_eq!(v.broadcast, Some(Ipv4Addr::new(198, 18, 0, 255)));
+        let v = vip("IPaddr2::198.18.0.1/255.255.0.0/eth1/198.18.255.255");
+        assert_eq!(v.prefix, 16);
+        assert_eq!(v.kind, VipKind::IPaddr2);
+        let v = vip("198.18.0.7");
+        assert_eq!((v.kind, v.prefix), (VipKind::IPaddr, 32));
+    }
+
+    #[test]
+    fn ipv6addr_keeps_double_colons() {
+        let v = vip("IPv6addr::2001:db8::10/64/eth0");
+        assert_eq!(v.addr, "2001:db8::10".parse::<IpAddr>().unwrap());
+        assert_eq!(v.prefix, 64);
+        assert_eq!(v.iface.as_deref(), Some("eth0"));
+        assert_eq!(vip("IPv6addr::2001:db8::10").prefix, 128);
+    }
+
+    #[test]
+    fn netmask_must_be_contiguous() {
+        assert_eq!(parse_prefix("255.255.255.0", true), Some(24));
+        assert_eq!(parse_prefix("255.0.255.0", true), None);
+        assert_eq!(parse_prefix("0.0.0.0", true), None);
+        assert_eq!(parse_prefix("33", true), None);
+        assert_eq!(parse_prefix("0", true), None);
+    }
+
+    #[test]
+    fn comments_and_continuations() {
+        let text = "# c\nnode-a IPaddr::198.18.0.1/24 \\\n  apache2 # web\n\nnode-b mysql # db\n";
+        let nodes = vec!["node-a".to_string(), "node-b".to_string()];
+        let (g, _) = parse("h", text, &nodes).unwrap();
+        assert_eq!(g.len(), 2);
+        assert_eq!(g[0].resources.len(), 2);
+        assert_eq!(g[0].line, 2);
+        assert_eq!(g[1].resources, vec![Resource::Unit("mysql.service".into())]);
+    }
+}

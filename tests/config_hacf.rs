@@ -1,0 +1,569 @@
+//! ha.cf: directives, defaults, validation and exact messages.
+
+mod config_util;
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use config_util::{AUTHKEYS, HARESOURCES, errors, load, write_dir};
+use harust::config::hacf::{self, DIRECTIVES};
+use harust::config::{AutoFailback, Diagnostic, HaCf, Medium, Severity};
+
+const MEDIA_AND_NODES: &str = "bcast eth0\nnode node-a node-b\nauto_failback on\ninitdead 60\n";
+
+fn parse_ok(text: &str) -> (HaCf, Vec<Diagnostic>) {
+    match hacf::parse("ha.cf", text) {
+        Ok(x) => x,
+        Err(e) => panic!("unexpected errors:\n{e}"),
+    }
+}
+
+fn parse_errors(text: &str) -> Vec<String> {
+    match hacf::parse("ha.cf", text) {
+        Ok((h, _)) => panic!("expected errors, got {h:?}"),
+        Err(e) => errors(&e),
+    }
+}
+
+fn notices(d: &[Diagnostic]) -> Vec<String> {
+    d.iter()
+        .filter(|d| d.severity == Severity::Notice)
+        .map(|d| d.to_string())
+        .collect()
+}
+
+fn warnings(d: &[Diagnostic]) -> Vec<String> {
+    d.iter()
+        .filter(|d| d.severity == Severity::Warning)
+        .map(|d| d.to_string())
+        .collect()
+}
+
+#[test]
+fn unknown_directive_suggests_the_closest_known_one() {
+    assert_eq!(
+        parse_errors(&format!("{MEDIA_AND_NODES}keepalvie 2\n")),
+        vec!["ha.cf:5: unknown directive \"keepalvie\" (did you mean \"keepalive\"?)"]
+    );
+    assert_eq!(
+        parse_errors(&format!("{MEDIA_AND_NODES}frobnicate yes\n")),
+        vec!["ha.cf:5: unknown directive \"frobnicate\""]
+    );
+    // Directive names are case-sensitive, as in heartbeat.
+    assert_eq!(
+        parse_errors(&format!("{MEDIA_AND_NODES}Keepalive 2\n")),
+        vec!["ha.cf:5: unknown directive \"Keepalive\" (did you mean \"keepalive\"?)"]
+    );
+}
+
+#[test]
+fn unknown_directive_message_uses_the_path_as_given() {
+    let dir = write_dir(
+        "ebugfile /var/log/ha-debug\nbcast eth0\nnode node-a\nnode node-b\n",
+        AUTHKEYS,
+        HARESOURCES,
+    );
+    let err = load(dir.path(), "node-a").unwrap_err();
+    assert_eq!(
+        errors(&err),
+        vec![format!(
+            "{}/ha.cf:1: unknown directive \"ebugfile\" (did you mean \"debugfile\"?)",
+            dir.path().display()
+        )]
+    );
+}
+
+#[test]
+fn bad_time_says_what_was_expected() {
+    assert_eq!(
+        parse_errors("bcast eth0\nnode a\nkeepalive 2x\n"),
+        vec!["ha.cf:3: keepalive: \"2x\" is not a time (use 2, 2s, 500ms or 100000us)"]
+    );
+    assert_eq!(
+        parse_errors("bcast eth0\nnode a\ndeadtime\n"),
+        vec!["ha.cf:3: deadtime: missing value (expected a time)"]
+    );
+    assert_eq!(
+        parse_errors("bcast eth0\nnode a\ndeadtime 30 40\n"),
+        vec!["ha.cf:3: deadtime: takes one value (a time), but 1 more follow: \"40\""]
+    );
+}
+
+#[test]
+fn time_values_take_heartbeats_units_and_fractions() {
+    for (written, ms) in [
+        ("1", 1000),
+        ("0.5", 500),
+        ("500ms", 500),
+        ("2s", 2000),
+        ("500000us", 500),
+        ("1.5", 1500),
+    ] {
+        let (h, _) = parse_ok(&format!("{MEDIA_AND_NODES}keepalive {written}\n"));
+        assert_eq!(h.timings.keepalive, Duration::from_millis(ms), "{written}");
+    }
+}
+
+#[test]
+fn defaults_follow_heartbeat() {
+    let (h, d) = parse_ok("bcast eth0\nnode a\n");
+    assert_eq!(h.timings.keepalive, Duration::from_millis(1000));
+    assert_eq!(h.timings.deadtime, Duration::from_secs(30));
+    assert_eq!(h.timings.warntime, Duration::from_secs(15));
+    assert_eq!(h.timings.initdead, Duration::from_secs(30));
+    assert_eq!(h.udpport, 694);
+    assert_eq!(h.auto_failback, AutoFailback::Legacy);
+    assert_eq!(h.deadping, None);
+    assert_eq!(h.effective_deadping(), Duration::from_secs(30));
+    assert!(!h.autojoin);
+    assert!(
+        notices(&d)
+            .iter()
+            .any(|n| n == "ha.cf: notice: auto_failback is not set; using heartbeat's default, legacy (set it to on or off)")
+    );
+}
+
+#[test]
+fn warntime_defaults_to_half_deadtime() {
+    let (h, _) = parse_ok(&format!("{MEDIA_AND_NODES}deadtime 20\ninitdead 40\n"));
+    assert_eq!(h.timings.warntime, Duration::from_secs(10));
+}
+
+#[test]
+fn initdead_defaults_by_deadtime() {
+    let initdead = |dt: &str| {
+        let (h, _) = parse_ok(&format!("bcast eth0\nnode a\ndeadtime {dt}\n"));
+        h.timings.initdead
+    };
+    assert_eq!(initdead("30"), Duration::from_secs(30)); // > 10 s: deadtime
+    assert_eq!(initdead("3"), Duration::from_secs(12)); // < 6 s: 12 s
+    assert_eq!(initdead("8"), Duration::from_secs(16)); // else 2 × deadtime
+}
+
+#[test]
+fn deadtime_must_exceed_twice_keepalive() {
+    assert_eq!(
+        parse_errors("bcast eth0\nnode a\nkeepalive 2\ndeadtime 4\n"),
+        vec![
+            "ha.cf:4: deadtime 4s must be more than twice keepalive 2s (heartbeat's rule); raise deadtime or lower keepalive"
+        ]
+    );
+    // Only keepalive written: the error points at it.
+    assert_eq!(
+        parse_errors("bcast eth0\nnode a\nkeepalive 20\n"),
+        vec![
+            "ha.cf:3: deadtime 30s must be more than twice keepalive 20s (heartbeat's rule); raise deadtime or lower keepalive"
+        ]
+    );
+}
+
+#[test]
+fn keepalive_zero_is_refused() {
+    let e = parse_errors("bcast eth0\nnode a\nkeepalive 0\n");
+    assert!(
+        e.contains(&"ha.cf:3: keepalive: must be more than 0".to_string()),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn initdead_below_deadtime_is_an_error() {
+    assert_eq!(
+        parse_errors("bcast eth0\nnode a\ndeadtime 30\ninitdead 20\n"),
+        vec!["ha.cf:4: initdead 20s must be at least deadtime 30s"]
+    );
+}
+
+#[test]
+fn warntime_must_be_below_deadtime() {
+    assert_eq!(
+        parse_errors("bcast eth0\nnode a\ndeadtime 10\nwarntime 10\ninitdead 20\n"),
+        vec!["ha.cf:4: warntime 10s must be less than deadtime 10s"]
+    );
+}
+
+#[test]
+fn initdead_below_twice_deadtime_warns() {
+    let (_, d) = parse_ok("bcast eth0\nnode a\ndeadtime 30\ninitdead 40\n");
+    assert_eq!(
+        warnings(&d),
+        vec![
+            "ha.cf:4: warning: initdead 40s is less than twice deadtime (60s); a node starting while its network is still coming up may wrongly declare its peer dead"
+        ]
+    );
+    let (_, d) = parse_ok("bcast eth0\nnode a\ndeadtime 30\ninitdead 60\n");
+    assert!(warnings(&d).is_empty(), "{d:?}");
+}
+
+#[test]
+fn deadping_must_exceed_twice_keepalive() {
+    assert_eq!(
+        parse_errors(&format!("{MEDIA_AND_NODES}ping 198.18.0.254\ndeadping 2\n")),
+        vec!["ha.cf:6: deadping 2s must be more than twice keepalive 1s"]
+    );
+}
+
+#[test]
+fn at_least_one_medium_is_required() {
+    assert_eq!(
+        parse_errors("node a\n"),
+        vec!["ha.cf: no heartbeat medium: add a bcast, mcast, mcast6, ucast or ucast6 line"]
+    );
+    // A serial line is accepted but is not a medium harust can use.
+    let e = parse_errors("node a\nserial /dev/ttyS0\n");
+    assert!(e[0].contains("no heartbeat medium"), "{e:?}");
+}
+
+#[test]
+fn node_lines_are_required() {
+    assert_eq!(
+        parse_errors("bcast eth0\n"),
+        vec!["ha.cf: no node lines: list every cluster node by its uname -n (node NAME)"]
+    );
+}
+
+#[test]
+fn node_names_are_lowercased() {
+    let (h, _) = parse_ok("bcast eth0\nnode Node-A NODE-B\nnode node-c\n");
+    assert_eq!(h.nodes, vec!["node-a", "node-b", "node-c"]);
+}
+
+#[test]
+fn local_node_must_be_listed() {
+    let dir = write_dir(config_util::HA_CF, AUTHKEYS, HARESOURCES);
+    let err = load(dir.path(), "node-c").unwrap_err();
+    assert_eq!(
+        errors(&err),
+        vec![format!(
+            "{}/ha.cf:6: this node \"node-c\" is not in any node line (configured nodes: node-a, node-b) (did you mean \"node-a\"?); add \"node node-c\" or name this node with --node",
+            dir.path().display()
+        )]
+    );
+    // Compared lowercased, like heartbeat's uname -n handling.
+    assert!(load(dir.path(), "NODE-A").is_ok());
+}
+
+#[test]
+fn auto_failback_values() {
+    for (v, want) in [
+        ("on", AutoFailback::On),
+        ("yes", AutoFailback::On),
+        ("off", AutoFailback::Off),
+        ("false", AutoFailback::Off),
+        ("legacy", AutoFailback::Legacy),
+        ("LEGACY", AutoFailback::Legacy),
+    ] {
+        let (h, _) = parse_ok(&format!("bcast eth0\nnode a\nauto_failback {v}\n"));
+        assert_eq!(h.auto_failback, want, "{v}");
+    }
+    assert_eq!(
+        parse_errors("bcast eth0\nnode a\nauto_failback sometimes\n"),
+        vec!["ha.cf:3: auto_failback: \"sometimes\" is not on, off or legacy"]
+    );
+}
+
+#[test]
+fn nice_failback_maps_like_heartbeat() {
+    let (h, d) = parse_ok("bcast eth0\nnode a\nnice_failback on\n");
+    assert_eq!(h.auto_failback, AutoFailback::Off);
+    assert!(notices(&d)[0].contains("nice_failback is obsolete"));
+}
+
+#[test]
+fn crm_on_is_refused() {
+    for v in ["on", "yes", "respawn", "true", "minimal"] {
+        for d in ["crm", "pacemaker"] {
+            let e = parse_errors(&format!("bcast eth0\nnode a\n{d} {v}\n"));
+            assert_eq!(
+                e,
+                vec![format!(
+                    "ha.cf:3: {d} {v}: harust implements heartbeat's classic haresources mode only, not the Cluster Resource Manager; use Pacemaker for a CRM cluster, or remove this line (or write \"{d} off\") to use haresources"
+                )]
+            );
+        }
+    }
+}
+
+#[test]
+fn crm_off_is_accepted() {
+    for v in ["off", "no", "false"] {
+        parse_ok(&format!("bcast eth0\nnode a\ncrm {v}\n"));
+    }
+}
+
+#[test]
+fn autojoin_other_than_none_is_refused_as_in_heartbeat() {
+    parse_ok("bcast eth0\nnode a\nautojoin none\n");
+    let e = parse_errors("bcast eth0\nnode a\nautojoin any\n");
+    assert!(
+        e[0].starts_with("ha.cf:3: autojoin any: conflicts with haresources"),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn udpport_is_parsed_and_checked() {
+    let (h, _) = parse_ok("udpport 1694\nbcast eth0\nnode a\n");
+    assert_eq!(h.udpport, 1694);
+    assert_eq!(
+        parse_errors("udpport 70000\nbcast eth0\nnode a\n"),
+        vec!["ha.cf:1: udpport: \"70000\" is not a UDP port (1 to 65535)"]
+    );
+    let (_, d) = parse_ok("bcast eth0\nudpport 1694\nnode a\n");
+    assert!(
+        warnings(&d)[0].starts_with("ha.cf:2: warning: udpport comes after the medium on line 1")
+    );
+}
+
+#[test]
+fn media_are_parsed() {
+    let (h, _) = parse_ok(
+        "node a\n\
+         bcast eth0 eth1\n\
+         ucast eth2 198.18.0.2\n\
+         ucast6 eth3 fe80::1%eth3\n\
+         mcast eth4 239.192.0.42 694 1 0\n\
+         mcast6 eth5 ff12::1:2:3:4 695 2 1\n",
+    );
+    let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+    assert_eq!(
+        h.media,
+        vec![
+            Medium::Bcast {
+                iface: "eth0".into()
+            },
+            Medium::Bcast {
+                iface: "eth1".into()
+            },
+            Medium::Ucast {
+                iface: "eth2".into(),
+                peer: ip("198.18.0.2")
+            },
+            Medium::Ucast {
+                iface: "eth3".into(),
+                peer: ip("fe80::1")
+            },
+            Medium::Mcast {
+                iface: "eth4".into(),
+                group: ip("239.192.0.42"),
+                port: 694,
+                ttl: 1,
+                loopback: false
+            },
+            Medium::Mcast {
+                iface: "eth5".into(),
+                group: ip("ff12::1:2:3:4"),
+                port: 695,
+                ttl: 2,
+                loopback: true
+            },
+        ]
+    );
+}
+
+#[test]
+fn bad_media_are_explained() {
+    let e = parse_errors(
+        "node a\n\
+         ucast eth0 2001:db8::2\n\
+         ucast eth0 peer.example\n\
+         mcast eth0 198.18.0.1 694 1 0\n\
+         mcast eth0 239.0.0.1 694 1\n\
+         ucast6 eth0 fe80::1%eth1\n\
+         bcast eth0/1\n",
+    );
+    assert_eq!(
+        e,
+        vec![
+            "ha.cf:2: ucast: \"2001:db8::2\" is an IPv6 address; use ucast6",
+            "ha.cf:3: ucast: \"peer.example\" is not an IP address (harust does not resolve host names in ha.cf)",
+            "ha.cf:4: mcast: \"198.18.0.1\" is not an IPv4 multicast group (224.0.0.0/4; use 239.192.0.0/14)",
+            "ha.cf:5: mcast: expected 5 values: interface, group, port, ttl and loop (mcast eth0 239.192.0.42 694 1 0)",
+            "ha.cf:6: ucast6: scope %eth1 does not match the interface eth0",
+            "ha.cf:7: bcast: \"eth0/1\" is not a network interface name (1 to 15 characters, no '/', ':' or spaces)",
+            "ha.cf: no heartbeat medium: add a bcast, mcast, mcast6, ucast or ucast6 line",
+        ]
+    );
+}
+
+#[test]
+fn ping_nodes_and_groups() {
+    let (h, _) = parse_ok(
+        "bcast eth0\nnode a\nping 198.18.0.254 198.18.1.254\nping_group routers 198.18.2.1 198.18.2.2\n",
+    );
+    assert_eq!(h.ping_nodes.len(), 2);
+    assert_eq!(h.ping_groups[0].name, "routers");
+    assert_eq!(h.ping_groups[0].addrs.len(), 2);
+    assert_eq!(
+        parse_errors("bcast eth0\nnode a\nping_group routers\n"),
+        vec!["ha.cf:3: ping_group routers: missing addresses (ping_group NAME IP...)"]
+    );
+}
+
+#[test]
+fn systemd_replaced_directives_get_a_notice() {
+    let (_, d) = parse_ok(
+        "bcast eth0\nnode a\n\
+         logfile /var/log/ha-log\n\
+         debugfile /var/log/ha-debug\n\
+         logfacility local0\n\
+         use_logd yes\n\
+         watchdog /dev/watchdog\n\
+         respawn hacluster /usr/lib/heartbeat/ipfail\n",
+    );
+    let n = notices(&d);
+    let expect = [
+        "ha.cf:3: notice: logfile /var/log/ha-log: harust logs to the systemd journal instead (journalctl -u harust)",
+        "ha.cf:4: notice: debugfile /var/log/ha-debug: harust logs debug messages to the systemd journal instead (journalctl -u harust -p debug)",
+        "ha.cf:5: notice: logfacility local0: harust logs to the systemd journal instead; the syslog facility is not used",
+        "ha.cf:6: notice: use_logd yes: harust logs to the systemd journal; there is no logging daemon to use",
+        "ha.cf:7: notice: watchdog /dev/watchdog: harust does not open the device; it uses systemd's watchdog instead (WatchdogSec= in harust.service)",
+        "ha.cf:8: notice: respawn hacluster /usr/lib/heartbeat/ipfail: harust does not run child programs; run /usr/lib/heartbeat/ipfail from its own systemd unit with User=hacluster and Restart=on-failure",
+    ];
+    for e in expect {
+        assert!(n.iter().any(|x| x == e), "missing {e:?} in {n:#?}");
+    }
+}
+
+/// One valid line for every directive harust knows; each must be
+/// accepted without error.
+const EVERY_DIRECTIVE: &[&str] = &[
+    "keepalive 2",
+    "deadtime 30",
+    "warntime 10",
+    "initdead 120",
+    "deadping 40",
+    "udpport 694",
+    "bcast eth0",
+    "mcast eth0 239.192.0.42 694 1 0",
+    "mcast6 eth0 ff12::1:2:3:4 694 1 0",
+    "ucast eth0 198.18.0.2",
+    "ucast6 eth0 2001:db8::2",
+    "serial /dev/ttyS0",
+    "baud 19200",
+    "udp eth1",
+    "node a b",
+    "auto_failback off",
+    "nice_failback off",
+    "ping 198.18.0.254",
+    "ping_group g 198.18.0.253 198.18.0.252",
+    "hbaping fc0",
+    "autojoin none",
+    "crm off",
+    "pacemaker no",
+    "logfile /var/log/ha-log",
+    "debugfile /var/log/ha-debug",
+    "logfacility daemon",
+    "use_logd off",
+    "conn_logd_time 60",
+    "syslogmsgfmt true",
+    "debug 1",
+    "log_badpack false",
+    "respawn hacluster /usr/lib/heartbeat/ipfail",
+    "failfast hacluster /usr/lib/heartbeat/ccm",
+    "watchdog /dev/watchdog",
+    "realtime on",
+    "rtprio 5",
+    "coredumps true",
+    "coreroot /var/lib/heartbeat/cores",
+    "memreserve 6500",
+    "use_apphbd no",
+    "normalpoll true",
+    "env HA_x=1",
+    "hopfudge 1",
+    "compression bz2",
+    "compression_threshold 20",
+    "traditional_compression on",
+    "msgfmt netstring",
+    "uuidfrom nodename",
+    "hbgenmethod file",
+    "max_rexmit_delay 250",
+    "cluster linux-ha",
+    "quorum_server q.example",
+    "stonith baytech /etc/ha.d/conf/stonith.baytech",
+    "stonith_host * baytech 10.0.0.3 mylogin mysecretpassword",
+    "apiauth ipfail uid=hacluster",
+    "crm_daemon_dir /usr/lib/pacemaker",
+    "crmd_spawns_pengine off",
+    "record_config_changes on",
+    "record_pengine_inputs on",
+    "enable_config_writes on",
+];
+
+#[test]
+fn every_heartbeat_directive_is_accepted() {
+    let text = EVERY_DIRECTIVE.join("\n");
+    let (h, d) = parse_ok(&text);
+    assert_eq!(h.nodes, vec!["a", "b"]);
+    // Each directive in the list of known ones has a sample line.
+    for name in DIRECTIVES {
+        assert!(
+            EVERY_DIRECTIVE
+                .iter()
+                .any(|l| l.split_whitespace().next() == Some(name)),
+            "no sample line for {name}"
+        );
+    }
+    // Every line that is only accepted for compatibility says so.
+    for (i, l) in EVERY_DIRECTIVE.iter().enumerate() {
+        let name = l.split_whitespace().next().unwrap();
+        let quiet = [
+            "keepalive",
+            "deadtime",
+            "warntime",
+            "initdead",
+            "deadping",
+            "udpport",
+            "bcast",
+            "mcast",
+            "mcast6",
+            "ucast",
+            "ucast6",
+            "node",
+            "auto_failback",
+            "ping",
+            "ping_group",
+            "autojoin",
+            "crm",
+            "pacemaker",
+            "msgfmt",
+            "uuidfrom",
+            "hbgenmethod",
+        ];
+        let said = d.iter().any(|x| x.line == Some(i + 1));
+        assert!(quiet.contains(&name) || said, "no notice for line {:?}", l);
+    }
+}
+
+#[test]
+fn repeated_directive_warns_and_the_last_wins() {
+    let (h, d) =
+        parse_ok("bcast eth0\nnode a\nkeepalive 2\nkeepalive 3\ndeadtime 30\ninitdead 60\n");
+    assert_eq!(h.timings.keepalive, Duration::from_secs(3));
+    assert_eq!(
+        warnings(&d),
+        vec!["ha.cf:4: warning: keepalive is set again (line 3); the value on this line is used"]
+    );
+}
+
+#[test]
+fn comments_blank_lines_and_crlf() {
+    let (h, _) =
+        parse_ok("# comment\r\n\r\nbcast eth0 # trailing\r\nnode a\r\n  keepalive 2   \r\n");
+    assert_eq!(h.timings.keepalive, Duration::from_secs(2));
+}
+
+#[test]
+fn bad_values_of_compatibility_directives_are_errors() {
+    assert_eq!(
+        parse_errors(
+            "bcast eth0\nnode a\nuse_logd maybe\nlogfacility local9\ndebug 300\nmsgfmt xml\n"
+        ),
+        vec![
+            "ha.cf:3: use_logd: \"maybe\" is not a boolean (use on or off)",
+            "ha.cf:4: logfacility: \"local9\" is not one of auth, authpriv, cron, daemon, ftp, kern, lpr, mail, news, syslog, user, uucp, local0, local1, local2, local3, local4, local5, local6, local7, none (did you mean \"local0\"?)",
+            "ha.cf:5: debug: \"300\" is not a number from 0 to 255",
+            "ha.cf:6: msgfmt: \"xml\" is not one of classic, netstring",
+        ]
+    );
+}
