@@ -280,3 +280,60 @@ fn missing_interface_is_named_in_the_error() {
     assert!(text.contains("eth7"), "{text}");
     assert!(text.contains("ucast eth7 198.18.1.1"), "{text}");
 }
+
+/// The shared Topology: A and B talk over each of their links through the
+/// bridge namespace, and C sits on link 0.
+#[test]
+fn topology_carries_ucast_between_a_and_b_on_every_link() {
+    require_privileged!("topology_carries_ucast_between_a_and_b_on_every_link");
+    use support::{Node, Topology};
+    let t = Topology::with_links("topo", 2);
+    for link in 0..t.links() {
+        let eth = format!("eth{link}");
+        let a_ip = Topology::ipv4(Node::A, link).to_string();
+        let b_ip = Topology::ipv4(Node::B, link).to_string();
+        let rx = receiver(&t.b, vec![ucast(&eth, &a_ip)], 1);
+        send_all(
+            &t.a,
+            vec![ucast(&eth, &b_ip)],
+            vec![eth.clone().into_bytes()],
+        );
+        let got = rx.join().unwrap();
+        assert_eq!(got[0].payload, eth.as_bytes());
+        assert_eq!(got[0].from.ip(), ip(&a_ip));
+    }
+    let c = Topology::ipv4(Node::C, 0).to_string();
+    t.a.exec_ok(&["ping", "-c", "1", "-W", "5", &c]);
+}
+
+/// heartbeat's ucast write socket marks its datagrams IPTOS_LOWDELAY; its
+/// bcast datagrams go out with TOS 0 (PROTOCOL.md §1.1, captured).
+#[test]
+fn ucast_is_sent_lowdelay_and_bcast_with_tos_zero_like_heartbeat() {
+    require_privileged!("ucast_is_sent_lowdelay_and_bcast_with_tos_zero_like_heartbeat");
+    if !support::netns::has_tool(
+        "ucast_is_sent_lowdelay_and_bcast_with_tos_zero",
+        "tcpdump",
+        "--version",
+    ) {
+        return;
+    }
+    let (a, b) = pair("tos", 1);
+    let cap = support::netns::Capture::start(&b, "eth0", "udp dst port 694", 2);
+    send_all(
+        &a,
+        vec![
+            ucast("eth0", "198.18.1.2"),
+            Medium::Bcast {
+                iface: "eth0".into(),
+            },
+        ],
+        vec![b"tos".to_vec()],
+    );
+    let text = cap.finish(DEADLINE);
+    let lines: Vec<&str> = text.lines().filter(|l| l.contains("tos 0x")).collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(lines[0].contains("tos 0x10"), "ucast: {}", lines[0]);
+    assert!(lines[1].contains("tos 0x0,"), "bcast: {}", lines[1]);
+    assert!(text.contains("198.18.1.255.694"), "{text}");
+}

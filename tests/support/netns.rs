@@ -30,12 +30,26 @@ pub fn privileged(test: &str) -> bool {
     let reason = if unsafe { libc::geteuid() } != 0 {
         Some("not root".to_owned())
     } else {
-        match Command::new("ip").arg("-V").output() {
-            Err(e) => Some(format!("`ip` (iproute2) not runnable: {e}")),
-            Ok(o) if !o.status.success() => Some("`ip -V` failed".to_owned()),
-            Ok(_) => None,
-        }
+        missing_tool("ip", "-V")
     };
+    can_run(test, reason)
+}
+
+/// Like [`privileged`], for an extra tool a test needs (`tcpdump`, ...):
+/// runs `tool version_arg` to see that it is there.
+pub fn has_tool(test: &str, tool: &str, version_arg: &str) -> bool {
+    can_run(test, missing_tool(tool, version_arg))
+}
+
+fn missing_tool(tool: &str, version_arg: &str) -> Option<String> {
+    match Command::new(tool).arg(version_arg).output() {
+        Err(e) => Some(format!("`{tool}` not runnable: {e}")),
+        Ok(o) if !o.status.success() => Some(format!("`{tool} {version_arg}` failed")),
+        Ok(_) => None,
+    }
+}
+
+fn can_run(test: &str, reason: Option<String>) -> bool {
     match reason {
         None => true,
         Some(why) if std::env::var("CI").as_deref() == Ok("true") => {
@@ -442,5 +456,87 @@ impl Topology {
             0,
             node.host().into(),
         )
+    }
+}
+
+/// A running `tcpdump -l -n -v -c COUNT` in a namespace, started and known
+/// to be listening. Killed (by its own PID) if dropped unfinished.
+#[derive(Debug)]
+pub struct Capture {
+    child: Option<std::process::Child>,
+    what: String,
+}
+
+impl Capture {
+    /// Starts capturing `count` packets matching `filter` on `iface` and
+    /// returns once tcpdump reports it is listening.
+    pub fn start(ns: &Netns, iface: &str, filter: &str, count: usize) -> Capture {
+        use std::io::{BufRead, BufReader};
+        use std::process::Stdio;
+        let what = format!("tcpdump on {iface} in {} for {filter:?}", ns.name());
+        let mut child = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                ns.name(),
+                "tcpdump",
+                "-l",
+                "-n",
+                "-v",
+                "-i",
+                iface,
+            ])
+            .args(["-c", &count.to_string()])
+            .args(filter.split_whitespace())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {what}: {e}"));
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains("listening on") {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        let mut cap = Capture {
+            child: Some(child),
+            what,
+        };
+        if rx.recv_timeout(Duration::from_secs(10)).is_err() {
+            cap.kill();
+            panic!("timed out waiting for {} to listen", cap.what);
+        }
+        cap
+    }
+
+    /// Waits (at most `deadline`) for the capture to finish and returns what
+    /// tcpdump printed.
+    pub fn finish(mut self, deadline: Duration) -> String {
+        // The child stays in `self` while waiting, so a timeout panic kills
+        // it in Drop.
+        let what = format!("{} to capture its packets", self.what);
+        wait_until(deadline, &what, || {
+            let child = self.child.as_mut().expect("not finished yet");
+            matches!(child.try_wait(), Ok(Some(_)))
+        });
+        let child = self.child.take().expect("not finished yet");
+        let out = child.wait_with_output().expect("tcpdump output");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        self.kill();
     }
 }
