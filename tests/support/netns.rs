@@ -24,7 +24,8 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 /// Checks that privileged tests can run here (root, `ip`, namespaces).
 ///
 /// Returns `true` if they can. Otherwise, under `CI=true` it panics; outside
-/// CI it prints `SKIPPED: <test>: <reason>` to stderr and returns `false`,
+/// CI it prints `SKIPPED: <test>: <reason>` to stderr (uncaptured) and
+/// returns `false`,
 /// and the caller returns. Use it through [`require_privileged!`].
 pub fn privileged(test: &str) -> bool {
     let reason = if unsafe { libc::geteuid() } != 0 {
@@ -56,7 +57,9 @@ fn can_run(test: &str, reason: Option<String>) -> bool {
             panic!("privileged test {test} cannot run under CI=true: {why}")
         }
         Some(why) => {
-            eprintln!("\n*** SKIPPED: {test}: {why} ***\n");
+            // Straight to fd 2: libtest captures eprintln! of passing tests.
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "\n*** SKIPPED: {test}: {why} ***\n");
             false
         }
     }
