@@ -1,1 +1,454 @@
 //! UDP media (ucast, bcast, mcast), bound per interface.
+//!
+//! A thin adapter: it opens the sockets heartbeat opens for each `Medium`
+//! and moves datagrams; it decides nothing about them.
+//!
+//! Sockets, as heartbeat 3.0.6 makes them (PROTOCOL.md §1.1):
+//! - every medium has its own *write* socket, bound to the medium's
+//!   interface with `SO_BINDTODEVICE`. ucast sets `IP_TOS=IPTOS_LOWDELAY`
+//!   (0x10, seen on the wire); bcast and mcast leave TOS at 0, as the
+//!   captured bcast traffic shows. bcast sets `SO_BROADCAST` and sends to the
+//!   interface's broadcast address; mcast sets the outgoing interface, TTL
+//!   and loopback.
+//! - *read* sockets are bound to the wildcard address and the port, with
+//!   `SO_REUSEADDR`, `SO_REUSEPORT` and `SO_BINDTODEVICE`. Media that share
+//!   family, port and interface (say `ucast eth0 A` and `bcast eth0`) share one
+//!   read socket: two of our own sockets in one `SO_REUSEPORT` group would
+//!   have the kernel split the datagrams between them. mcast media join their
+//!   group on that shared socket.
+//!
+//! A datagram read on a shared socket is credited to the medium it most
+//! likely came over: the ucast medium whose peer sent it, else the first
+//! bcast/mcast medium on that socket, else the first medium.
+
+mod socket;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
+use std::os::fd::OwnedFd;
+
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::config::Medium;
+
+/// heartbeat's `udpport` default.
+pub const DEFAULT_PORT: u16 = 694;
+
+/// `IPTOS_LOWDELAY`, which heartbeat's ucast write socket sets.
+const TOS_LOWDELAY: libc::c_int = 0x10;
+
+/// Datagrams waiting for the runtime before readers stop reading (and the
+/// kernel's socket buffer starts to drop).
+const QUEUE: usize = 1024;
+
+/// The largest UDP payload.
+const MAX_DATAGRAM: usize = 65_536;
+
+/// One configured medium, by its position in the slice given to
+/// [`Links::open`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LinkId(pub usize);
+
+/// One datagram read from a medium.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Datagram {
+    pub link: LinkId,
+    pub from: SocketAddr,
+    pub payload: Vec<u8>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    #[error("{link}: interface {iface} not found")]
+    InterfaceMissing {
+        link: String,
+        iface: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{link}: interface {iface} has no IPv4 broadcast address")]
+    NoBroadcast { link: String, iface: String },
+    #[error("{link}: {what}")]
+    Socket {
+        link: String,
+        what: &'static str,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{link}: sending to {dest} failed")]
+    Send {
+        link: String,
+        dest: SocketAddr,
+        #[source]
+        source: io::Error,
+    },
+}
+
+struct Link {
+    name: String,
+    socket: UdpSocket,
+    dest: SocketAddr,
+}
+
+/// The open media: one write socket per medium, shared read sockets, and a
+/// reader task per read socket feeding one queue.
+pub struct Links {
+    links: Vec<Link>,
+    rx: mpsc::Receiver<Datagram>,
+    readers: Vec<JoinHandle<()>>,
+}
+
+impl fmt::Debug for Links {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Links")
+            .field(
+                "links",
+                &self.links.iter().map(|l| &l.name).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+/// The name heartbeat's logs use for a medium: `ucast eth0 198.18.1.2`,
+/// `bcast eth0`, `mcast eth0 225.0.0.1:694`.
+pub fn medium_name(medium: &Medium) -> String {
+    match medium {
+        Medium::Ucast { iface, peer } => match peer {
+            IpAddr::V4(_) => format!("ucast {iface} {peer}"),
+            IpAddr::V6(_) => format!("ucast6 {iface} {peer}"),
+        },
+        Medium::Bcast { iface } => format!("bcast {iface}"),
+        Medium::Mcast {
+            iface, group, port, ..
+        } => match group {
+            IpAddr::V4(_) => format!("mcast {iface} {group}:{port}"),
+            IpAddr::V6(_) => format!("mcast6 {iface} [{group}]:{port}"),
+        },
+    }
+}
+
+fn socket_err<'a>(link: &'a str, what: &'static str) -> impl FnOnce(io::Error) -> NetError + 'a {
+    move |source| NetError::Socket {
+        link: link.to_owned(),
+        what,
+        source,
+    }
+}
+
+/// Which read socket a medium uses: family (true = IPv6), port, interface.
+type ReaderKey = (bool, u16, String);
+
+struct Reader {
+    fd: OwnedFd,
+    media: Vec<usize>,
+}
+
+fn unspecified(v6: bool) -> IpAddr {
+    if v6 {
+        IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+    } else {
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+    }
+}
+
+fn open_reader(name: &str, key: &ReaderKey) -> Result<OwnedFd, NetError> {
+    let (v6, port, iface) = key;
+    let fd = socket::udp_socket(*v6).map_err(socket_err(name, "creating read socket"))?;
+    socket::set_int(&fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)
+        .map_err(socket_err(name, "setting SO_REUSEADDR"))?;
+    socket::set_int(&fd, libc::SOL_SOCKET, libc::SO_REUSEPORT, 1)
+        .map_err(socket_err(name, "setting SO_REUSEPORT"))?;
+    if *v6 {
+        socket::set_int(&fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 1)
+            .map_err(socket_err(name, "setting IPV6_V6ONLY"))?;
+    }
+    socket::bind_to_device(&fd, iface)
+        .map_err(socket_err(name, "binding read socket to device"))?;
+    socket::bind(&fd, SocketAddr::new(unspecified(*v6), *port))
+        .map_err(socket_err(name, "binding read socket"))?;
+    Ok(fd)
+}
+
+/// The write socket of one medium and where it sends.
+fn open_writer(
+    name: &str,
+    medium: &Medium,
+    port: u16,
+    ifindex: u32,
+) -> Result<(OwnedFd, SocketAddr), NetError> {
+    let scoped = |ip: IpAddr, port: u16| match ip {
+        IpAddr::V6(v6) => SocketAddr::V6(SocketAddrV6::new(v6, port, 0, ifindex)),
+        IpAddr::V4(_) => SocketAddr::new(ip, port),
+    };
+    let (v6, dest) = match medium {
+        Medium::Ucast { peer, .. } => (peer.is_ipv6(), scoped(*peer, port)),
+        Medium::Bcast { iface } => {
+            let brd = socket::broadcast_addr(iface)
+                .map_err(socket_err(name, "reading the interface's addresses"))?
+                .ok_or_else(|| NetError::NoBroadcast {
+                    link: name.to_owned(),
+                    iface: iface.clone(),
+                })?;
+            (false, SocketAddr::new(IpAddr::V4(brd), port))
+        }
+        Medium::Mcast { group, port, .. } => (group.is_ipv6(), scoped(*group, *port)),
+    };
+    let fd = socket::udp_socket(v6).map_err(socket_err(name, "creating write socket"))?;
+    socket::bind_to_device(&fd, medium.iface())
+        .map_err(socket_err(name, "binding write socket to device"))?;
+    match medium {
+        Medium::Ucast { .. } => {
+            let (level, opt) = if v6 {
+                (libc::IPPROTO_IPV6, libc::IPV6_TCLASS)
+            } else {
+                (libc::IPPROTO_IP, libc::IP_TOS)
+            };
+            socket::set_int(&fd, level, opt, TOS_LOWDELAY)
+                .map_err(socket_err(name, "setting IP_TOS lowdelay"))?;
+        }
+        Medium::Bcast { .. } => {
+            socket::set_int(&fd, libc::SOL_SOCKET, libc::SO_BROADCAST, 1)
+                .map_err(socket_err(name, "setting SO_BROADCAST"))?;
+        }
+        Medium::Mcast { ttl, loopback, .. } => {
+            socket::set_multicast_out(&fd, v6, ifindex, *ttl, *loopback).map_err(socket_err(
+                name,
+                "setting multicast interface, TTL and loop",
+            ))?;
+        }
+    }
+    Ok((fd, dest))
+}
+
+fn tokio_socket(name: &str, fd: OwnedFd) -> Result<UdpSocket, NetError> {
+    UdpSocket::from_std(std::net::UdpSocket::from(fd))
+        .map_err(socket_err(name, "registering socket with tokio"))
+}
+
+/// The medium a datagram from `from` read on a socket shared by `media` is
+/// credited to (see the module comment).
+fn credit(all: &[Medium], media: &[usize], from: IpAddr) -> usize {
+    let ucast_from = media
+        .iter()
+        .find(|&&i| matches!(&all[i], Medium::Ucast { peer, .. } if *peer == from));
+    let group = media
+        .iter()
+        .find(|&&i| !matches!(&all[i], Medium::Ucast { .. }));
+    *ucast_from.or(group).unwrap_or(&media[0])
+}
+
+impl Links {
+    /// Opens every medium. `port` is `udpport` for ucast and bcast; mcast
+    /// media carry their own port. Must be called inside a tokio runtime;
+    /// the sockets live in the caller's network namespace.
+    pub async fn open(media: &[Medium], port: u16) -> Result<Links, NetError> {
+        let mut links = Vec::with_capacity(media.len());
+        let mut readers: BTreeMap<ReaderKey, Reader> = BTreeMap::new();
+        for (i, medium) in media.iter().enumerate() {
+            let name = medium_name(medium);
+            let iface = medium.iface();
+            let ifindex = socket::ifindex(iface).map_err(|source| NetError::InterfaceMissing {
+                link: name.clone(),
+                iface: iface.to_owned(),
+                source,
+            })?;
+            let (fd, dest) = open_writer(&name, medium, port, ifindex)?;
+            let (v6, rport) = match medium {
+                Medium::Ucast { peer, .. } => (peer.is_ipv6(), port),
+                Medium::Bcast { .. } => (false, port),
+                Medium::Mcast { group, port, .. } => (group.is_ipv6(), *port),
+            };
+            let key = (v6, rport, iface.to_owned());
+            let reader = match readers.entry(key) {
+                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    let fd = open_reader(&name, e.key())?;
+                    e.insert(Reader { fd, media: vec![] })
+                }
+            };
+            if let Medium::Mcast { group, .. } = medium {
+                socket::join_group(&reader.fd, *group, ifindex)
+                    .map_err(socket_err(&name, "joining multicast group"))?;
+            }
+            reader.media.push(i);
+            links.push(Link {
+                socket: tokio_socket(&name, fd)?,
+                name,
+                dest,
+            });
+        }
+
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let mut tasks = Vec::with_capacity(readers.len());
+        for ((_, _, iface), reader) in readers {
+            let socket = tokio_socket(&iface, reader.fd)?;
+            let all = media.to_vec();
+            let tx = tx.clone();
+            tasks.push(tokio::spawn(read_loop(
+                socket,
+                iface,
+                all,
+                reader.media,
+                tx,
+            )));
+        }
+        Ok(Links {
+            links,
+            rx,
+            readers: tasks,
+        })
+    }
+
+    /// How many media are open; `LinkId`s run from 0 to this.
+    pub fn len(&self) -> usize {
+        self.links.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.links.is_empty()
+    }
+
+    /// `ucast eth0 198.18.1.2`, `bcast eth0`, ...
+    pub fn link_name(&self, id: LinkId) -> String {
+        self.links
+            .get(id.0)
+            .map_or_else(|| format!("link #{}", id.0), |l| l.name.clone())
+    }
+
+    /// Where a medium sends to.
+    pub fn destination(&self, id: LinkId) -> Option<SocketAddr> {
+        self.links.get(id.0).map(|l| l.dest)
+    }
+
+    /// Sends `payload` on one medium.
+    pub async fn send_on(&self, id: LinkId, payload: &[u8]) -> Result<(), NetError> {
+        let link = self.links.get(id.0).ok_or_else(|| NetError::Socket {
+            link: format!("link #{}", id.0),
+            what: "no such link",
+            source: io::ErrorKind::NotFound.into(),
+        })?;
+        match link.socket.send_to(payload, link.dest).await {
+            Ok(_) => Ok(()),
+            Err(source) => Err(NetError::Send {
+                link: link.name.clone(),
+                dest: link.dest,
+                source,
+            }),
+        }
+    }
+
+    /// Sends `payload` on every medium. A failing medium does not stop the
+    /// others; its error is returned with its id.
+    pub async fn send(&self, payload: &[u8]) -> Vec<(LinkId, NetError)> {
+        let mut errors = Vec::new();
+        for i in 0..self.links.len() {
+            if let Err(e) = self.send_on(LinkId(i), payload).await {
+                errors.push((LinkId(i), e));
+            }
+        }
+        errors
+    }
+
+    /// The next datagram from any medium. `None` only if every reader has
+    /// stopped, which does not happen while `self` lives.
+    pub async fn recv(&mut self) -> Option<Datagram> {
+        self.rx.recv().await
+    }
+}
+
+impl Drop for Links {
+    fn drop(&mut self) {
+        for task in &self.readers {
+            task.abort();
+        }
+    }
+}
+
+async fn read_loop(
+    socket: UdpSocket,
+    iface: String,
+    all: Vec<Medium>,
+    media: Vec<usize>,
+    tx: mpsc::Sender<Datagram>,
+) {
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    loop {
+        match socket.recv_from(&mut buf).await {
+            Ok((n, from)) => {
+                let link = LinkId(credit(&all, &media, from.ip()));
+                let d = Datagram {
+                    link,
+                    from,
+                    payload: buf[..n].to_vec(),
+                };
+                if tx.send(d).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                // Transient (e.g. the interface went down). Keep reading,
+                // but do not spin on a persistent error.
+                log::warn!("reading UDP on {iface}: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ucast(iface: &str, peer: &str) -> Medium {
+        Medium::Ucast {
+            iface: iface.into(),
+            peer: peer.parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn medium_names_read_like_ha_cf() {
+        assert_eq!(
+            medium_name(&ucast("eth0", "198.18.1.2")),
+            "ucast eth0 198.18.1.2"
+        );
+        assert_eq!(
+            medium_name(&ucast("eth1", "2001:db8::2")),
+            "ucast6 eth1 2001:db8::2"
+        );
+        assert_eq!(
+            medium_name(&Medium::Bcast {
+                iface: "eth0".into()
+            }),
+            "bcast eth0"
+        );
+        let m = Medium::Mcast {
+            iface: "eth0".into(),
+            group: "225.0.0.1".parse().unwrap(),
+            port: 694,
+            ttl: 1,
+            loopback: false,
+        };
+        assert_eq!(medium_name(&m), "mcast eth0 225.0.0.1:694");
+    }
+
+    #[test]
+    fn shared_reader_credits_the_ucast_peer_then_bcast() {
+        let all = vec![
+            ucast("eth0", "198.18.1.2"),
+            Medium::Bcast {
+                iface: "eth0".into(),
+            },
+            ucast("eth0", "198.18.1.3"),
+        ];
+        let on = [0, 1, 2];
+        assert_eq!(credit(&all, &on, "198.18.1.3".parse().unwrap()), 2);
+        assert_eq!(credit(&all, &on, "198.18.1.2".parse().unwrap()), 0);
+        assert_eq!(credit(&all, &on, "198.18.1.9".parse().unwrap()), 1);
+        assert_eq!(credit(&all, &[0, 2], "198.18.1.9".parse().unwrap()), 0);
+    }
+}

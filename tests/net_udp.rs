@@ -1,0 +1,339 @@
+//! Real UDP between two network namespaces joined by veth pairs:
+//! `a:ethN` (198.18.{N+1}.1/24) <-> `b:ethN` (198.18.{N+1}.2/24).
+
+mod support;
+
+use std::net::IpAddr;
+use std::sync::mpsc as std_mpsc;
+use std::time::Duration;
+
+use harust::config::Medium;
+use harust::net::{Datagram, LinkId, Links};
+use support::{Netns, veth};
+
+const PORT: u16 = 694;
+const DEADLINE: Duration = Duration::from_secs(5);
+
+/// Two namespaces joined by `links` veth pairs, with IPv4 and IPv6
+/// addresses on each.
+fn pair(tag: &str, links: usize) -> (Netns, Netns) {
+    let a = Netns::new(&format!("{tag}-a"));
+    let b = Netns::new(&format!("{tag}-b"));
+    for i in 0..links {
+        let eth = format!("eth{i}");
+        veth(&a, &eth, &b, &eth);
+        for (ns, host) in [(&a, 1), (&b, 2)] {
+            ns.exec_ok(&[
+                "ip",
+                "addr",
+                "add",
+                &format!("198.18.{}.{host}/24", i + 1),
+                "dev",
+                &eth,
+            ]);
+            ns.exec_ok(&[
+                "ip",
+                "addr",
+                "add",
+                &format!("2001:db8:{}::{host}/64", i + 1),
+                "dev",
+                &eth,
+                "nodad",
+            ]);
+        }
+        a.wait_oper_up(&eth);
+        b.wait_oper_up(&eth);
+    }
+    (a, b)
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn ucast(iface: &str, peer: &str) -> Medium {
+    Medium::Ucast {
+        iface: iface.into(),
+        peer: ip(peer),
+    }
+}
+
+/// Opens `media` in `ns` on a background thread, signals once bound, then
+/// collects `count` datagrams (each within the deadline).
+fn receiver(
+    ns: &Netns,
+    media: Vec<Medium>,
+    count: usize,
+) -> std::thread::JoinHandle<Vec<Datagram>> {
+    let (ready_tx, ready_rx) = std_mpsc::channel();
+    let h = ns.spawn(move || async move {
+        let mut links = Links::open(&media, PORT)
+            .await
+            .expect("opening receiver links");
+        ready_tx.send(()).unwrap();
+        let mut got = Vec::new();
+        while got.len() < count {
+            match tokio::time::timeout(DEADLINE, links.recv()).await {
+                Ok(Some(d)) => got.push(d),
+                Ok(None) => panic!("reader stopped"),
+                Err(_) => panic!(
+                    "timed out waiting for datagram {} of {count}; got {got:?}",
+                    got.len() + 1
+                ),
+            }
+        }
+        got
+    });
+    ready_rx
+        .recv_timeout(DEADLINE)
+        .expect("receiver to bind its sockets");
+    h
+}
+
+fn send_all(ns: &Netns, media: Vec<Medium>, payloads: Vec<Vec<u8>>) {
+    ns.run(move || async move {
+        let links = Links::open(&media, PORT)
+            .await
+            .expect("opening sender links");
+        for p in &payloads {
+            let errors = links.send(p).await;
+            assert!(errors.is_empty(), "send errors: {errors:?}");
+        }
+    });
+}
+
+#[test]
+fn ucast_datagram_crosses_veth_with_sender_address() {
+    require_privileged!("ucast_datagram_crosses_veth_with_sender_address");
+    let (a, b) = pair("ucast", 1);
+    let rx = receiver(&b, vec![ucast("eth0", "198.18.1.1")], 1);
+    send_all(
+        &a,
+        vec![ucast("eth0", "198.18.1.2")],
+        vec![b"###\nhello%%%\n".to_vec()],
+    );
+    let got = rx.join().unwrap();
+    assert_eq!(got[0].payload, b"###\nhello%%%\n");
+    assert_eq!(got[0].link, LinkId(0));
+    assert_eq!(got[0].from.ip(), ip("198.18.1.1"));
+    // heartbeat's write socket sends from an ephemeral port.
+    assert_ne!(got[0].from.port(), PORT);
+}
+
+#[test]
+fn ucast6_datagram_crosses_veth() {
+    require_privileged!("ucast6_datagram_crosses_veth");
+    let (a, b) = pair("ucast6", 1);
+    let rx = receiver(&b, vec![ucast("eth0", "2001:db8:1::1")], 1);
+    send_all(
+        &a,
+        vec![ucast("eth0", "2001:db8:1::2")],
+        vec![b"six".to_vec()],
+    );
+    let got = rx.join().unwrap();
+    assert_eq!(got[0].payload, b"six");
+    assert_eq!(got[0].from.ip(), ip("2001:db8:1::1"));
+}
+
+#[test]
+fn bcast_reaches_peer_via_interface_broadcast_address() {
+    require_privileged!("bcast_reaches_peer_via_interface_broadcast_address");
+    let (a, b) = pair("bcast", 1);
+    let rx = receiver(
+        &b,
+        vec![Medium::Bcast {
+            iface: "eth0".into(),
+        }],
+        1,
+    );
+    let dest = a.run(|| async {
+        let links = Links::open(
+            &[Medium::Bcast {
+                iface: "eth0".into(),
+            }],
+            PORT,
+        )
+        .await
+        .unwrap();
+        assert!(links.send(b"to all").await.is_empty());
+        links.destination(LinkId(0)).unwrap()
+    });
+    assert_eq!(dest, "198.18.1.255:694".parse().unwrap());
+    let got = rx.join().unwrap();
+    assert_eq!(got[0].payload, b"to all");
+    assert_eq!(got[0].from.ip(), ip("198.18.1.1"));
+}
+
+/// Two media on different interfaces bind two read sockets to the same
+/// port. Were `SO_BINDTODEVICE` not honoured, both would sit in one
+/// `SO_REUSEPORT` group and the kernel would hand about half the datagrams
+/// to the wrong one.
+#[test]
+fn read_socket_bound_to_one_interface_never_gets_anothers_datagrams() {
+    require_privileged!("read_socket_bound_to_one_interface_never_gets_anothers_datagrams");
+    let (a, b) = pair("bind", 2);
+    const N: usize = 20;
+    let rx = receiver(
+        &b,
+        vec![ucast("eth0", "198.18.1.1"), ucast("eth1", "198.18.2.1")],
+        2 * N,
+    );
+    let mut payloads = Vec::new();
+    for i in 0..N {
+        payloads.push(format!("eth0 {i}").into_bytes());
+    }
+    send_all(&a, vec![ucast("eth0", "198.18.1.2")], payloads);
+    let mut payloads = Vec::new();
+    for i in 0..N {
+        payloads.push(format!("eth1 {i}").into_bytes());
+    }
+    send_all(&a, vec![ucast("eth1", "198.18.2.2")], payloads);
+    let got = rx.join().unwrap();
+    for d in &got {
+        let text = String::from_utf8_lossy(&d.payload);
+        let expected = if text.starts_with("eth0") {
+            LinkId(0)
+        } else {
+            LinkId(1)
+        };
+        assert_eq!(
+            d.link, expected,
+            "{text:?} read on the wrong interface's socket"
+        );
+    }
+}
+
+/// Several media on one interface share one read socket: every datagram is
+/// delivered once, credited to the medium of its sender.
+#[test]
+fn media_sharing_an_interface_share_one_reader() {
+    require_privileged!("media_sharing_an_interface_share_one_reader");
+    let (a, b) = pair("share", 1);
+    let rx = receiver(
+        &b,
+        vec![
+            Medium::Bcast {
+                iface: "eth0".into(),
+            },
+            ucast("eth0", "198.18.1.1"),
+            ucast("eth0", "198.18.1.9"),
+        ],
+        2,
+    );
+    send_all(
+        &a,
+        vec![ucast("eth0", "198.18.1.2")],
+        vec![b"one".to_vec(), b"two".to_vec()],
+    );
+    let got = rx.join().unwrap();
+    assert_eq!(got.len(), 2);
+    assert!(got.iter().all(|d| d.link == LinkId(1)), "{got:?}");
+    assert_eq!(got[0].payload, b"one");
+    assert_eq!(got[1].payload, b"two");
+}
+
+#[test]
+fn mcast_group_joined_on_interface_receives() {
+    require_privileged!("mcast_group_joined_on_interface_receives");
+    let (a, b) = pair("mcast", 1);
+    let m = Medium::Mcast {
+        iface: "eth0".into(),
+        group: ip("225.0.0.1"),
+        port: 6940,
+        ttl: 1,
+        loopback: false,
+    };
+    let rx = receiver(&b, vec![m.clone()], 1);
+    send_all(&a, vec![m], vec![b"group".to_vec()]);
+    let got = rx.join().unwrap();
+    assert_eq!(got[0].payload, b"group");
+    assert_eq!(got[0].from.ip(), ip("198.18.1.1"));
+}
+
+#[test]
+fn mcast6_group_joined_on_interface_receives() {
+    require_privileged!("mcast6_group_joined_on_interface_receives");
+    let (a, b) = pair("mcast6", 1);
+    let m = Medium::Mcast {
+        iface: "eth0".into(),
+        group: ip("ff02::694"),
+        port: 694,
+        ttl: 1,
+        loopback: false,
+    };
+    let rx = receiver(&b, vec![m.clone()], 1);
+    send_all(&a, vec![m], vec![b"group6".to_vec()]);
+    let got = rx.join().unwrap();
+    assert_eq!(got[0].payload, b"group6");
+}
+
+#[test]
+fn missing_interface_is_named_in_the_error() {
+    require_privileged!("missing_interface_is_named_in_the_error");
+    let ns = Netns::new("noif");
+    let err = ns.run(|| async {
+        Links::open(&[ucast("eth7", "198.18.1.1")], PORT)
+            .await
+            .unwrap_err()
+    });
+    let text = err.to_string();
+    assert!(text.contains("eth7"), "{text}");
+    assert!(text.contains("ucast eth7 198.18.1.1"), "{text}");
+}
+
+/// The shared Topology: A and B talk over each of their links through the
+/// bridge namespace, and C sits on link 0.
+#[test]
+fn topology_carries_ucast_between_a_and_b_on_every_link() {
+    require_privileged!("topology_carries_ucast_between_a_and_b_on_every_link");
+    use support::{Node, Topology};
+    let t = Topology::with_links("topo", 2);
+    for link in 0..t.links() {
+        let eth = format!("eth{link}");
+        let a_ip = Topology::ipv4(Node::A, link).to_string();
+        let b_ip = Topology::ipv4(Node::B, link).to_string();
+        let rx = receiver(&t.b, vec![ucast(&eth, &a_ip)], 1);
+        send_all(
+            &t.a,
+            vec![ucast(&eth, &b_ip)],
+            vec![eth.clone().into_bytes()],
+        );
+        let got = rx.join().unwrap();
+        assert_eq!(got[0].payload, eth.as_bytes());
+        assert_eq!(got[0].from.ip(), ip(&a_ip));
+    }
+    let c = Topology::ipv4(Node::C, 0).to_string();
+    t.a.exec_ok(&["ping", "-c", "1", "-W", "5", &c]);
+}
+
+/// heartbeat's ucast write socket marks its datagrams IPTOS_LOWDELAY; its
+/// bcast datagrams go out with TOS 0 (PROTOCOL.md §1.1, captured).
+#[test]
+fn ucast_is_sent_lowdelay_and_bcast_with_tos_zero_like_heartbeat() {
+    require_privileged!("ucast_is_sent_lowdelay_and_bcast_with_tos_zero_like_heartbeat");
+    if !support::netns::has_tool(
+        "ucast_is_sent_lowdelay_and_bcast_with_tos_zero",
+        "tcpdump",
+        "--version",
+    ) {
+        return;
+    }
+    let (a, b) = pair("tos", 1);
+    let cap = support::netns::Capture::start(&b, "eth0", "udp dst port 694", 2);
+    send_all(
+        &a,
+        vec![
+            ucast("eth0", "198.18.1.2"),
+            Medium::Bcast {
+                iface: "eth0".into(),
+            },
+        ],
+        vec![b"tos".to_vec()],
+    );
+    let text = cap.finish(DEADLINE);
+    let lines: Vec<&str> = text.lines().filter(|l| l.contains("tos 0x")).collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(lines[0].contains("tos 0x10"), "ucast: {}", lines[0]);
+    assert!(lines[1].contains("tos 0x0,"), "bcast: {}", lines[1]);
+    assert!(text.contains("198.18.1.255.694"), "{text}");
+}
