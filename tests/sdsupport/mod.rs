@@ -471,15 +471,15 @@ impl Journald {
             .collect()
     }
 
-    /// Wait until entries matching `matches` are in the journal (journald
-    /// writes asynchronously).
-    pub fn wait_for_entries(&self, matches: &[&str]) -> Vec<serde_json::Value> {
+    /// Wait until at least `count` entries match `matches` (journald writes
+    /// asynchronously); all matching entries.
+    pub fn wait_for_entries(&self, matches: &[&str], count: usize) -> Vec<serde_json::Value> {
         wait_for_blocking(
-            &format!("journal entries matching {matches:?}"),
+            &format!("{count} journal entries matching {matches:?}"),
             STARTUP_TIMEOUT,
             || {
                 let entries = self.entries(matches);
-                (!entries.is_empty()).then_some(entries)
+                (entries.len() >= count).then_some(entries)
             },
         )
     }
