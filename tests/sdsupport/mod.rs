@@ -25,10 +25,15 @@
 //! `…/user@0.service`, and it must not be PID 1 of its namespace. It attaches
 //! to a session bus only through its own `dbus.socket`/`dbus.service` (from
 //! the dbus-user-session package).
+//!
+//! Debian packages these need: `systemd` (the manager, journald,
+//! journalctl), `dbus-daemon`, `dbus-user-session`, `util-linux` (unshare,
+//! nsenter). Root, and a writable cgroup filesystem (hybrid or unified).
 
 #![allow(dead_code)]
 
 use std::fs::File;
+use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -50,7 +55,9 @@ pub fn skip(reason: &str) {
     if std::env::var("CI").as_deref() == Ok("true") {
         panic!("cannot run privileged test: {reason} (CI=true: not skipping)");
     }
-    eprintln!("SKIPPED: {reason}");
+    // Straight to the process's stderr: libtest captures eprintln! of
+    // passing tests, and a skip must be seen.
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {reason}");
 }
 
 /// The first unmet requirement among root and `files`, if any.
