@@ -227,3 +227,51 @@ async fn our_own_stop_is_watched_as_inactive_not_failed() {
     assert_eq!(down.active_state, ActiveState::Inactive);
     assert_eq!(down.result.as_deref(), Some("success"));
 }
+
+#[tokio::test]
+async fn a_group_started_left_to_right_and_stopped_right_to_left_shows_in_systemds_timestamps() {
+    let group = ["first.service", "second.service", "third.service"];
+    let files: Vec<(&str, &str)> = group.iter().map(|u| (*u, SLEEPER)).collect();
+    let Some((um, units)) = manager_with(&files).await else {
+        return;
+    };
+    // Pin the units (Unit.Ref) so systemd does not garbage-collect them,
+    // and their timestamps, once they are inactive.
+    let conn = um.connect().await;
+    let manager = zbus_systemd::systemd1::ManagerProxy::new(&conn)
+        .await
+        .unwrap();
+    let mut proxies = Vec::new();
+    for unit in group {
+        let path = manager.load_unit(unit.into()).await.unwrap();
+        let proxy = zbus_systemd::systemd1::UnitProxy::builder(&conn)
+            .path(path)
+            .cache_properties(zbus::proxy::CacheProperties::No)
+            .build()
+            .await
+            .unwrap();
+        proxy.reference().await.expect("Unit.Ref");
+        proxies.push(proxy);
+    }
+
+    for unit in group {
+        units.start(unit).await.expect("start");
+    }
+    for unit in group.iter().rev() {
+        units.stop(unit).await.expect("stop");
+    }
+
+    let mut entered = Vec::new();
+    let mut left = Vec::new();
+    for proxy in &proxies {
+        entered.push(proxy.active_enter_timestamp_monotonic().await.unwrap());
+        left.push(proxy.inactive_enter_timestamp_monotonic().await.unwrap());
+    }
+    assert!(entered.iter().all(|&t| t > 0), "{entered:?}");
+    assert!(entered.is_sorted(), "started out of order: {entered:?}");
+    assert!(
+        left.iter().rev().is_sorted(),
+        "stopped out of order: {left:?}"
+    );
+    assert!(entered[2] < left[2], "third stopped before it started");
+}

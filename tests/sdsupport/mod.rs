@@ -248,15 +248,27 @@ impl UserManager {
             bus_path.exists().then_some(())
         })
         .await;
-        // 2. Connecting starts dbus.service; then the manager takes its name.
-        let conn = tokio::time::timeout(STARTUP_TIMEOUT, um.connect())
-            .await
-            .unwrap_or_else(|_| {
+        // 2. The socket file appears at bind(), a moment before listen():
+        //    until then a connection is refused. Connecting starts
+        //    dbus.service; then the manager takes its name.
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        let conn = loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let builder = zbus::connection::Builder::address(um.bus_address.as_str());
+            let error = match tokio::time::timeout(remaining, builder.build()).await {
+                Ok(Ok(conn)) => break conn,
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => "no answer".to_owned(),
+            };
+            if Instant::now() >= deadline {
                 panic!(
-                    "timed out connecting to the test session bus:\n{}",
+                    "timed out after {STARTUP_TIMEOUT:?} waiting for the test session bus \
+                     to accept connections: {error}\n{}",
                     um.log()
-                )
-            });
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
         um.wait_for_name(&conn, "org.freedesktop.systemd1").await;
         Some(um)
     }
