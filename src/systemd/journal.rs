@@ -301,6 +301,17 @@ mod tests {
     }
 
     #[test]
+    fn notice_accepts_every_form_of_log_info() {
+        // No logger is installed here: this checks that each form expands.
+        let group = "g1";
+        crate::notice!("plain");
+        crate::notice!("formatted {group} {}", 1);
+        crate::notice!(harust_event = "takeover", harust_group = group; "with fields {group}");
+        crate::notice!(target: "harust::engine", "with a target");
+        crate::notice!(target: "harust::engine", harust_group:% = group; "target and fields");
+    }
+
+    #[test]
     fn journal_priorities_follow_syslog_meanings() {
         let none: [(&str, &str); 0] = [];
         let p = |level| with_record(level, "x", &none, journal_priority);
