@@ -7,5 +7,6 @@
 pub mod config;
 pub mod engine;
 pub mod net;
+pub mod systemd;
 pub mod vip;
 pub mod wire;
