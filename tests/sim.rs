@@ -145,9 +145,28 @@ fn no_failover_while_beats_arrive_within_deadtime() {
         let deaths = sim.peer_deaths();
         sim.net = lossy(&mut rng);
         sim.run_for(Duration::from_secs(30));
-        sim.check(sim.peer_deaths() == deaths, "a node was declared dead under bearable loss");
+        sim.check(
+            sim.peer_deaths() == deaths,
+            "a node was declared dead under bearable loss",
+        );
         let after: Vec<_> = (0..spec.groups.len()).map(|g| sim.holders(g)).collect();
         sim.check(holders == after, "a group moved although no node died");
+        // Once the loss stops, retransmit requests stop too.
+        sim.net = NetModel::default();
+        sim.run_for(spec.timings.deadtime);
+        let asked = |s: &Sim| -> u64 {
+            s.nodes
+                .iter()
+                .filter_map(|n| n.engine.as_ref())
+                .map(|e| e.counters().retransmits_requested)
+                .sum()
+        };
+        let before = asked(&sim);
+        sim.run_for(spec.timings.deadtime * 5);
+        sim.check(
+            asked(&sim) == before,
+            "retransmit requests go on without loss",
+        );
     }
 }
 
@@ -168,15 +187,23 @@ fn partition_heal_leaves_exactly_one_holder() {
         sim.run_for(spec.timings.deadtime * 4);
         // Both sides hold every group now: the split brain we must heal.
         for g in 0..spec.groups.len() {
-            sim.check(sim.holders(g).len() == 2, &format!("g{g} held on both sides of the split"));
+            sim.check(
+                sim.holders(g).len() == 2,
+                &format!("g{g} held on both sides of the split"),
+            );
         }
         sim.heal();
         sim.run_for(spec.timings.deadtime * 3);
         sim.check_settled("after the heal");
-        let resolved = sim.nodes.iter().flat_map(|n| &n.events).any(|(_, e)| {
-            matches!(e, Event::SplitBrainResolved { .. })
-        });
-        sim.check(resolved, "the heal was not reported as a split-brain resolution");
+        let resolved = sim
+            .nodes
+            .iter()
+            .flat_map(|n| &n.events)
+            .any(|(_, e)| matches!(e, Event::SplitBrainResolved { .. }));
+        sim.check(
+            resolved,
+            "the heal was not reported as a split-brain resolution",
+        );
         // The keeper refreshed its neighbours at once.
         for g in 0..spec.groups.len() {
             let keeper = sim.holders(g)[0];
@@ -207,7 +234,10 @@ fn failback_on_returns_the_group_and_off_keeps_it() {
             let want = if failback == AutoFailback::Off { 1 } else { 0 };
             sim.check(
                 sim.holders(0) == vec![want],
-                &format!("{failback:?}: expected {} to hold the group", node_name(want)),
+                &format!(
+                    "{failback:?}: expected {} to hold the group",
+                    node_name(want)
+                ),
             );
         }
     }
@@ -253,7 +283,10 @@ fn standby_moves_groups_and_takeover_brings_them_back() {
             sim.check(sim.reply(0, id) == Some(&Ok(())), "standby accepted");
             sim.run_for(spec.timings.keepalive * 5);
             sim.check_settled("after standby");
-            sim.check(sim.holders(0) == vec![1] && sim.holders(1) == vec![1], "node-b holds all");
+            sim.check(
+                sim.holders(0) == vec![1] && sim.holders(1) == vec![1],
+                "node-b holds all",
+            );
             // hb_takeover local on node-a: its own group comes back only.
             let id = sim.admin(0, AdminRequest::Takeover(Scope::Local));
             sim.check(sim.reply(0, id) == Some(&Ok(())), "takeover accepted");
@@ -263,9 +296,15 @@ fn standby_moves_groups_and_takeover_brings_them_back() {
             sim.check(sim.holders(1) == vec![1], "node-b kept its own group");
             // Standby foreign on node-b, which holds only its local group: no change.
             let id = sim.admin(1, AdminRequest::Standby(Scope::Foreign));
-            sim.check(sim.reply(1, id) == Some(&Ok(())), "standby foreign accepted");
+            sim.check(
+                sim.reply(1, id) == Some(&Ok(())),
+                "standby foreign accepted",
+            );
             sim.run_for(spec.timings.keepalive * 5);
-            sim.check(sim.holders(1) == vec![1], "standby foreign left node-b's own group");
+            sim.check(
+                sim.holders(1) == vec![1],
+                "standby foreign left node-b's own group",
+            );
         }
     }
 }
@@ -276,7 +315,10 @@ fn standby_without_a_live_peer_is_refused() {
     let mut sim = Sim::new(1, spec.clone(), NetModel::default());
     sim.start(0);
     sim.run_for(settle_time(&spec));
-    sim.check(sim.holders(0) == vec![0], "node-a alone holds the group after initdead");
+    sim.check(
+        sim.holders(0) == vec![0],
+        "node-a alone holds the group after initdead",
+    );
     let id = sim.admin(0, AdminRequest::Standby(Scope::All));
     sim.check(
         matches!(sim.reply(0, id), Some(Err(AdminError::NoPeer(_)))),
@@ -300,9 +342,20 @@ fn graceful_stop_hands_over_before_deadtime() {
         });
         sim.run_for(spec.timings.keepalive);
         sim.check(sim.nodes[0].engine.is_none(), "node-a finished its stop");
-        sim.check(sim.nodes[0].present.is_empty(), "node-a released everything");
         sim.check(
-            !sim.nodes[1].events.iter().any(|(_, e)| matches!(e, Event::PeerDead { graceful: false, .. })),
+            sim.nodes[0].present.is_empty(),
+            "node-a released everything",
+        );
+        sim.check(
+            !sim.nodes[1].events.iter().any(|(_, e)| {
+                matches!(
+                    e,
+                    Event::PeerDead {
+                        graceful: false,
+                        ..
+                    }
+                )
+            }),
             "node-b saw a clean stop, not a death",
         );
     }
@@ -318,22 +371,30 @@ fn failed_start_moves_the_group_and_failing_everywhere_stops_flapping() {
         boot(&mut sim, Duration::ZERO);
         sim.run_for(settle_time(&spec));
         sim.check_settled("after node-a's failure");
-        sim.check(sim.holders(0) == vec![1], "node-b runs the group node-a could not");
+        sim.check(
+            sim.holders(0) == vec![1],
+            "node-b runs the group node-a could not",
+        );
         // Now it fails on node-b as well: nobody holds it and nobody retries.
         sim.nodes[1].broken.insert((0, 1));
         sim.crash_machine(1);
         sim.start(1);
         sim.run_for(settle_time(&spec) * 3);
-        sim.check(sim.holders(0).is_empty(), "a group that fails everywhere is held nowhere");
+        sim.check(
+            sim.holders(0).is_empty(),
+            "a group that fails everywhere is held nowhere",
+        );
         sim.check(
             sim.nodes.iter().all(|n| n.present.is_empty()),
             "no resource of a failed group stays up",
         );
         let tries = sim.nodes[0].acquisitions + sim.nodes[1].acquisitions;
         sim.check(tries <= 1, "the failed group flapped");
-        let reported = sim.nodes.iter().flat_map(|n| &n.events).any(|(_, e)| {
-            matches!(e, Event::GroupFailed { .. })
-        });
+        let reported = sim
+            .nodes
+            .iter()
+            .flat_map(|n| &n.events)
+            .any(|(_, e)| matches!(e, Event::GroupFailed { .. }));
         sim.check(reported, "the failed group was reported");
     }
 }
@@ -388,6 +449,12 @@ fn a_restarted_daemon_removes_its_stale_resources() {
     sim.run_for(spec.timings.deadtime * 2);
     sim.start(0);
     sim.run_for(spec.timings.keepalive * 3);
-    sim.check(sim.nodes[0].present.is_empty(), "node-a removed its stale resources");
-    sim.check(sim.holders(0) == vec![1], "node-b keeps the group (auto_failback off)");
+    sim.check(
+        sim.nodes[0].present.is_empty(),
+        "node-a removed its stale resources",
+    );
+    sim.check(
+        sim.holders(0) == vec![1],
+        "node-b keeps the group (auto_failback off)",
+    );
 }

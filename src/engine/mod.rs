@@ -60,13 +60,19 @@ struct GroupDef {
 enum Local {
     Idle,
     /// Resources `0..next` are up; waiting for `next`'s start.
-    Acquiring { next: usize },
+    Acquiring {
+        next: usize,
+    },
     Held,
     /// Still up, no longer claimed: waiting for the new holder to hold it
     /// before releasing, so clients never see the address missing.
-    HandingOff { since: Time },
+    HandingOff {
+        since: Time,
+    },
     /// Resources `0..=next` may be up; waiting for `next`'s stop.
-    Releasing { next: usize },
+    Releasing {
+        next: usize,
+    },
     Failed,
 }
 
@@ -406,8 +412,9 @@ impl Engine {
         if matches!(self.local[g], Local::Held | Local::HandingOff { .. }) {
             return Some(self.me);
         }
-        (0..self.nodes.len())
-            .find(|&n| n != self.me && self.peers[n].live() && self.peers[n].advert.held.contains(&g))
+        (0..self.nodes.len()).find(|&n| {
+            n != self.me && self.peers[n].live() && self.peers[n].advert.held.contains(&g)
+        })
     }
 
     fn event(&mut self, e: Event) {
@@ -537,12 +544,15 @@ impl Engine {
             return; // our own message looped back by a shared ucast list
         }
         let kind = msg.kind().unwrap_or("").to_string();
-        if let Some(dest) = msg.get_str("dest")
-            && !dest.eq_ignore_ascii_case(&self.nodes[self.me])
-        {
-            return;
-        }
+        // Messages for another node still count for sequencing and
+        // liveness; only their content is not ours.
+        let for_us = msg
+            .get_str("dest")
+            .is_none_or(|d| d.eq_ignore_ascii_case(&self.nodes[self.me]));
         if kind.starts_with("NS_") {
+            if !for_us {
+                return;
+            }
             // Not sequenced, never retransmitted, never proof of life.
             return self.on_control(now, n, &kind, &msg);
         }
@@ -557,8 +567,9 @@ impl Engine {
                 self.counters.replays += 1;
                 return self.drop_packet("replayed (old generation)", Some(src));
             }
-            Verdict::Duplicate => return,
-            Verdict::Restarted => {
+            Verdict::Invalid => return self.drop_packet("bad seq or generation", Some(src)),
+            Verdict::Duplicate | Verdict::Unsequenced => return,
+            Verdict::Restarted { .. } => {
                 self.peers[n].rexmit.clear();
                 if self.peers[n].state == PeerState::Up {
                     self.event(Event::PeerRestarted { node: src.clone() });
@@ -572,7 +583,11 @@ impl Engine {
             Verdict::Gap { missing } => {
                 // A peer back from the dead (partition heal) says what it
                 // holds in its next beat; what it sent meanwhile is moot.
-                if self.peers[n].state != PeerState::Dead {
+                if self.peers[n].state == PeerState::Dead {
+                    for s in missing {
+                        self.peers[n].seq.give_up(s);
+                    }
+                } else {
                     let when = now + self.rexmit_delay();
                     for s in missing {
                         self.peers[n].rexmit.entry(s).or_insert(when);
@@ -584,7 +599,7 @@ impl Engine {
                 self.peers[n].rexmit.remove(&seq);
                 false
             }
-            Verdict::Reset => {
+            Verdict::Reset { .. } => {
                 self.peers[n].rexmit.clear();
                 false
             }
@@ -595,6 +610,9 @@ impl Engine {
             self.send(ack);
         }
         self.heard(now, n, link);
+        if !for_us {
+            return;
+        }
         match kind.as_str() {
             "status" => self.on_status(now, n, &msg),
             "resource" => {
@@ -616,15 +634,13 @@ impl Engine {
                 self.send(m);
             }
             "starting" => self.send_resource(None),
-            "ask_resources" => {
-                // The decision itself comes from the adverts; answer the
-                // first phase as heartbeat does so a heartbeat peer proceeds.
-                if msg.get_str("info") == Some("me") && self.is_stable() {
-                    let mut m = Message::new("ask_resources");
-                    m.add_str("rsc_hold", msg.get_str("rsc_hold").unwrap_or("all"))
-                        .add_str("info", "other");
-                    self.send(m);
-                }
+            // The decision itself comes from the adverts; answer the first
+            // phase as heartbeat does so a heartbeat peer proceeds.
+            "ask_resources" if msg.get_str("info") == Some("me") && self.is_stable() => {
+                let mut m = Message::new("ask_resources");
+                m.add_str("rsc_hold", msg.get_str("rsc_hold").unwrap_or("all"))
+                    .add_str("info", "other");
+                self.send(m);
             }
             "hb_takeover" => {
                 let scope = msg
@@ -659,7 +675,7 @@ impl Engine {
             "NS_nak_rexmit" => {
                 if let Some(s) = msg.get_hex("firstseq") {
                     self.peers[n].rexmit.remove(&s);
-                    self.peers[n].seq.forget(s);
+                    self.peers[n].seq.give_up(s);
                 }
             }
             _ => {} // NS_ackmsg: flow control is not needed by harust itself
@@ -705,6 +721,15 @@ impl Engine {
         let link_up = !e.1;
         e.1 = true;
         let node = self.nodes[n].clone();
+        if was == PeerState::Dead {
+            // Back after a partition (or a restart): it may have answered
+            // for our addresses meanwhile, so neighbours may point at it.
+            for g in 0..self.groups.len() {
+                if self.local[g] == Local::Held && self.groups[g].vips.contains(&true) {
+                    self.out.push(Output::Announce { group: g });
+                }
+            }
+        }
         if newly_up {
             self.event(Event::PeerUp { node: node.clone() });
             // Answer at once so the newcomer need not wait a keepalive.
@@ -729,6 +754,12 @@ impl Engine {
     }
 
     fn request_retransmits(&mut self, now: Time, n: NodeId) {
+        // The tracker is the truth about what is still missing.
+        let p = &mut self.peers[n];
+        if !p.rexmit.is_empty() {
+            let missing: BTreeSet<u64> = p.seq.missing().collect();
+            p.rexmit.retain(|s, _| missing.contains(s));
+        }
         let due: Vec<u64> = self.peers[n]
             .rexmit
             .iter()
@@ -890,7 +921,9 @@ impl Engine {
     // Decisions
     // ---------------------------------------------------------------
 
-    fn eligible(&self, n: NodeId, g: GroupId, strict: bool) -> bool {
+    /// Whether node `n` may hold group `g`. `strict` honours standby;
+    /// `joiners` counts peers that are up but not yet active.
+    fn eligible(&self, n: NodeId, g: GroupId, strict: bool, joiners: bool) -> bool {
         if n == self.me {
             self.comm_up
                 && !self.leaving
@@ -899,7 +932,7 @@ impl Engine {
         } else {
             let p = &self.peers[n];
             p.live()
-                && p.active
+                && (p.active || joiners)
                 && !p.advert.leaving
                 && !p.advert.failed.contains(&g)
                 && (!strict || !p.advert.standby.contains(&g))
@@ -920,18 +953,24 @@ impl Engine {
 
     /// Who should hold group `g`, computed the same way on every node.
     fn desired(&self, g: GroupId) -> Option<NodeId> {
+        self.desired_among(g, false)
+    }
+
+    /// `desired`, also counting peers still joining. We never acquire a
+    /// group that a joining peer may be about to claim.
+    fn desired_among(&self, g: GroupId, joiners: bool) -> Option<NodeId> {
         let all: Vec<NodeId> = (0..self.nodes.len()).collect();
         let mut cands: Vec<NodeId> = all
             .iter()
             .copied()
-            .filter(|&n| self.eligible(n, g, true))
+            .filter(|&n| self.eligible(n, g, true, joiners))
             .collect();
         if cands.is_empty() {
             // Standby yields only to a node that can take over.
             cands = all
                 .iter()
                 .copied()
-                .filter(|&n| self.eligible(n, g, false))
+                .filter(|&n| self.eligible(n, g, false, joiners))
                 .collect();
         }
         let pref = self.groups[g].preferred;
@@ -964,7 +1003,8 @@ impl Engine {
             let other_claims = (0..self.nodes.len()).any(|n| n != self.me && self.claims(n, g));
             match self.local[g] {
                 Local::Idle => {
-                    if d == Some(self.me) && !other_claims {
+                    let joiners_agree = self.desired_among(g, true) == Some(self.me);
+                    if d == Some(self.me) && !other_claims && joiners_agree {
                         self.acquire(g);
                     } else if d == Some(self.me)
                         && self.failback == AutoFailback::Legacy
@@ -987,7 +1027,9 @@ impl Engine {
                         self.local[g] = Local::Held;
                     } else {
                         let taken = d.is_some_and(|n| {
-                            n != self.me && self.peers[n].live() && self.peers[n].advert.held.contains(&g)
+                            n != self.me
+                                && self.peers[n].live()
+                                && self.peers[n].advert.held.contains(&g)
                         });
                         if taken || d.is_none() || now >= since + self.timings.deadtime {
                             self.release(g, d);
@@ -1023,7 +1065,9 @@ impl Engine {
 
     fn resolve_conflict(&mut self, g: GroupId) {
         let others: Vec<NodeId> = (0..self.nodes.len())
-            .filter(|&n| n != self.me && self.peers[n].live() && self.peers[n].advert.held.contains(&g))
+            .filter(|&n| {
+                n != self.me && self.peers[n].live() && self.peers[n].advert.held.contains(&g)
+            })
             .collect();
         if others.is_empty() {
             self.conflict_announced.remove(&g);
@@ -1070,8 +1114,9 @@ impl Engine {
 
     fn give_up(&mut self, now: Time, g: GroupId, to: Option<NodeId>) {
         let live_taker = to.is_some_and(|n| n != self.me && self.peers[n].live());
-        let other_holds = (0..self.nodes.len())
-            .any(|n| n != self.me && self.peers[n].live() && self.peers[n].advert.held.contains(&g));
+        let other_holds = (0..self.nodes.len()).any(|n| {
+            n != self.me && self.peers[n].live() && self.peers[n].advert.held.contains(&g)
+        });
         if other_holds {
             // Split brain heal: the keeper already holds it.
             let group = self.groups[g].key.clone();
@@ -1118,7 +1163,10 @@ impl Engine {
         }
         let next = self.groups[g].len - 1;
         self.local[g] = Local::Releasing { next };
-        self.out.push(Output::Stop { group: g, resource: next });
+        self.out.push(Output::Stop {
+            group: g,
+            resource: next,
+        });
     }
 
     fn released(&mut self, g: GroupId) {
@@ -1196,7 +1244,10 @@ impl Engine {
                     // Undo what started, in reverse; the failed one too,
                     // since a unit may be half up.
                     self.local[g] = Local::Releasing { next: r };
-                    self.out.push(Output::Stop { group: g, resource: r });
+                    self.out.push(Output::Stop {
+                        group: g,
+                        resource: r,
+                    });
                 }
             },
             (Local::Releasing { next }, Op::Stop) if next == r => {
@@ -1240,7 +1291,10 @@ impl Engine {
         if self.groups[g].vips[r] {
             // An address deleted behind our back: put it back.
             if self.repairing.insert((g, r)) {
-                self.out.push(Output::Start { group: g, resource: r });
+                self.out.push(Output::Start {
+                    group: g,
+                    resource: r,
+                });
             }
         } else {
             // systemd already applied the unit's own Restart= policy; a
@@ -1294,15 +1348,23 @@ impl Engine {
         let gs = self.scope_groups_of(self.me, scope, false);
         for &g in &gs {
             let mine = matches!(self.local[g], Local::Held | Local::Acquiring { .. });
-            let taker = (0..self.nodes.len()).any(|n| n != self.me && self.eligible(n, g, false));
+            let taker =
+                (0..self.nodes.len()).any(|n| n != self.me && self.eligible(n, g, false, false));
             if mine && !taker {
                 return Err(AdminError::NoPeer(self.groups[g].key.clone()));
             }
         }
         self.standby.extend(gs);
         let mut m = Message::new("ask_resources");
-        m.add_str("rsc_hold", if scope == Scope::Failback { "foreign" } else { scope.as_str() })
-            .add_str("info", "me");
+        m.add_str(
+            "rsc_hold",
+            if scope == Scope::Failback {
+                "foreign"
+            } else {
+                scope.as_str()
+            },
+        )
+        .add_str("info", "me");
         self.send(m);
         let by = self.nodes[self.me].clone();
         self.event(Event::StandbyRequested { scope, by });
@@ -1311,7 +1373,11 @@ impl Engine {
 
     fn takeover(&mut self, scope: Scope) -> Result<(), AdminError> {
         // Our `failback` takeover means "my own groups back".
-        let scope = if scope == Scope::Failback { Scope::Local } else { scope };
+        let scope = if scope == Scope::Failback {
+            Scope::Local
+        } else {
+            scope
+        };
         for g in self.scope_groups_of(self.me, scope, false) {
             self.standby.remove(&g);
             self.failed.remove(&g);
@@ -1332,7 +1398,11 @@ impl Engine {
             return;
         }
         // Start the next group's release, last group first.
-        if !self.local.iter().any(|l| matches!(l, Local::Releasing { .. })) {
+        if !self
+            .local
+            .iter()
+            .any(|l| matches!(l, Local::Releasing { .. }))
+        {
             if let Some(g) = (0..self.groups.len())
                 .rev()
                 .find(|&g| self.local[g] == Local::Held)

@@ -90,11 +90,19 @@ impl fmt::Display for Op {
 pub enum Input {
     /// The resources that are really present at start (group, resource).
     /// Nothing is held until this arrives.
-    Reconciled { present: Vec<(GroupId, usize)> },
+    Reconciled {
+        present: Vec<(GroupId, usize)>,
+    },
     /// An authenticated message from a link.
-    Packet { link: LinkId, msg: Message },
+    Packet {
+        link: LinkId,
+        msg: Message,
+    },
     /// A packet that failed to decode or authenticate; counted only.
-    BadPacket { link: LinkId, kind: &'static str },
+    BadPacket {
+        link: LinkId,
+        kind: &'static str,
+    },
     /// The deadline from `next_deadline` was reached.
     Tick,
     /// The result of a `Start`/`Stop` output.
@@ -110,7 +118,10 @@ pub enum Input {
         resource: usize,
         reason: String,
     },
-    Admin { id: u64, request: AdminRequest },
+    Admin {
+        id: u64,
+        request: AdminRequest,
+    },
     /// Graceful stop: hand everything over, then `Output::Stopped`.
     Shutdown,
 }
@@ -120,10 +131,18 @@ pub enum Input {
 pub enum Output {
     /// Send on every link.
     Send(Message),
-    Start { group: GroupId, resource: usize },
-    Stop { group: GroupId, resource: usize },
+    Start {
+        group: GroupId,
+        resource: usize,
+    },
+    Stop {
+        group: GroupId,
+        resource: usize,
+    },
     /// Refresh neighbours (GARP/NA) for the group's addresses.
-    Announce { group: GroupId },
+    Announce {
+        group: GroupId,
+    },
     Reply {
         id: u64,
         result: Result<(), AdminError>,
@@ -138,29 +157,72 @@ pub enum Output {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     CommUp,
-    PeerUp { node: String },
-    PeerRestarted { node: String },
-    PeerDead { node: String, graceful: bool },
-    LateHeartbeat { node: String, interval: Duration },
-    LinkUp { node: String, link: LinkId },
-    LinkDown { node: String, link: LinkId },
-    Acquiring { group: String },
-    Acquired { group: String, takeover_from: Option<String> },
-    Releasing { group: String, to: Option<String> },
-    Released { group: String },
+    PeerUp {
+        node: String,
+    },
+    PeerRestarted {
+        node: String,
+    },
+    PeerDead {
+        node: String,
+        graceful: bool,
+    },
+    LateHeartbeat {
+        node: String,
+        interval: Duration,
+    },
+    LinkUp {
+        node: String,
+        link: LinkId,
+    },
+    LinkDown {
+        node: String,
+        link: LinkId,
+    },
+    Acquiring {
+        group: String,
+    },
+    Acquired {
+        group: String,
+        takeover_from: Option<String>,
+    },
+    Releasing {
+        group: String,
+        to: Option<String>,
+    },
+    Released {
+        group: String,
+    },
     ResourceFailed {
         group: String,
         resource: usize,
         op: Op,
         reason: String,
     },
-    ResourceRepaired { group: String, resource: usize },
+    ResourceRepaired {
+        group: String,
+        resource: usize,
+    },
     /// No node can hold the group; it stays down until an operator acts.
-    GroupFailed { group: String },
-    SplitBrainResolved { group: String, keeper: String },
-    StandbyRequested { scope: Scope, by: String },
-    TakeoverRequested { scope: Scope, by: String },
-    Dropped { reason: &'static str, node: Option<String> },
+    GroupFailed {
+        group: String,
+    },
+    SplitBrainResolved {
+        group: String,
+        keeper: String,
+    },
+    StandbyRequested {
+        scope: Scope,
+        by: String,
+    },
+    TakeoverRequested {
+        scope: Scope,
+        by: String,
+    },
+    Dropped {
+        reason: &'static str,
+        node: Option<String>,
+    },
 }
 
 impl Event {
@@ -203,7 +265,11 @@ impl fmt::Display for Event {
                 }
             }
             Event::LateHeartbeat { node, interval } => {
-                write!(f, "late heartbeat from {node}: interval {} ms", interval.as_millis())
+                write!(
+                    f,
+                    "late heartbeat from {node}: interval {} ms",
+                    interval.as_millis()
+                )
             }
             Event::LinkUp { node, link } => write!(f, "link {link} to {node} is up"),
             Event::LinkDown { node, link } => write!(f, "link {link} to {node} is down"),
@@ -231,12 +297,20 @@ impl fmt::Display for Event {
                 write!(f, "resource {resource} of group {group} was restored")
             }
             Event::GroupFailed { group } => {
-                write!(f, "group {group} failed on every node; an operator must act")
+                write!(
+                    f,
+                    "group {group} failed on every node; an operator must act"
+                )
             }
             Event::SplitBrainResolved { group, keeper } => {
-                write!(f, "split brain on group {group} resolved: {keeper} keeps it")
+                write!(
+                    f,
+                    "split brain on group {group} resolved: {keeper} keeps it"
+                )
             }
-            Event::StandbyRequested { scope, by } => write!(f, "standby [{scope}] requested by {by}"),
+            Event::StandbyRequested { scope, by } => {
+                write!(f, "standby [{scope}] requested by {by}")
+            }
             Event::TakeoverRequested { scope, by } => {
                 write!(f, "takeover [{scope}] requested by {by}")
             }

@@ -12,9 +12,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use harust::config::{
-    AutoFailback, Config, Group, HaCf, Medium, Resource, Timings, Vip, VipKind,
-};
+use harust::config::{AutoFailback, Config, Group, HaCf, Medium, Resource, Timings, Vip, VipKind};
 use harust::engine::{AdminError, AdminRequest, Engine, Event, Input, Op, Output, Params};
 use harust::wire::{Keyring, Message, Method};
 
@@ -155,8 +153,17 @@ pub fn node_name(i: usize) -> String {
 
 #[derive(Debug)]
 enum Ev {
-    Deliver { to: usize, msg: Message },
-    ResDone { node: usize, epoch: u64, group: usize, resource: usize, op: Op },
+    Deliver {
+        to: usize,
+        msg: Message,
+    },
+    ResDone {
+        node: usize,
+        epoch: u64,
+        group: usize,
+        resource: usize,
+        op: Op,
+    },
 }
 
 pub struct SimNode {
@@ -223,12 +230,20 @@ impl Sim {
     }
 
     fn log(&mut self, line: String) {
-        self.transcript.push(format!("{:>10.3}ms {line}", self.now.as_secs_f64() * 1e3));
+        self.transcript
+            .push(format!("{:>10.3}ms {line}", self.now.as_secs_f64() * 1e3));
     }
 
     /// The last lines of the transcript, and how to replay.
     pub fn report(&self, what: &str) -> String {
-        let mut s = format!("\nsimulation invariant failed: {what}\nseed {}\n", self.seed);
+        let mut s = format!(
+            "\nsimulation invariant failed: {what}\nseed {}\n",
+            self.seed
+        );
+        let path = std::env::temp_dir().join(format!("harust-sim-{}.log", self.seed));
+        if std::fs::write(&path, self.transcript.join("\n")).is_ok() {
+            let _ = writeln!(s, "full transcript: {}", path.display());
+        }
         let from = self.transcript.len().saturating_sub(400);
         for l in &self.transcript[from..] {
             let _ = writeln!(s, "  {l}");
@@ -250,7 +265,8 @@ impl Sim {
     fn push(&mut self, at: Duration, ev: Ev) {
         self.order += 1;
         self.slab.push(Some(ev));
-        self.queue.push(Reverse((at, self.order, self.slab.len() - 1)));
+        self.queue
+            .push(Reverse((at, self.order, self.slab.len() - 1)));
     }
 
     /// Starts (or restarts) a node's daemon.
@@ -267,7 +283,11 @@ impl Sim {
         let present: Vec<_> = node.present.iter().copied().collect();
         let cfg = self.spec.config(n);
         self.nodes[n].engine = Some(Engine::new(&cfg, params, self.now));
-        self.log(format!("{} START gen {}", node_name(n), self.nodes[n].generation));
+        self.log(format!(
+            "{} START gen {}",
+            node_name(n),
+            self.nodes[n].generation
+        ));
         self.input(n, Input::Reconciled { present });
     }
 
@@ -297,7 +317,11 @@ impl Sim {
     }
 
     pub fn reply(&self, n: usize, id: u64) -> Option<&Result<(), AdminError>> {
-        self.nodes[n].replies.iter().find(|(i, _)| *i == id).map(|(_, r)| r)
+        self.nodes[n]
+            .replies
+            .iter()
+            .find(|(i, _)| *i == id)
+            .map(|(_, r)| r)
     }
 
     /// Cuts traffic between the two sides, both ways.
@@ -334,7 +358,7 @@ impl Sim {
         match o {
             Output::Send(m) => {
                 let kind = m.kind().unwrap_or("?").to_string();
-                if kind != "status" && !kind.starts_with("NS_") {
+                if kind != "status" && kind != "NS_ackmsg" {
                     self.log(format!("{} -> send {}", node_name(n), summarize_msg(&m)));
                 }
                 for to in 0..self.nodes.len() {
@@ -353,11 +377,24 @@ impl Sim {
                 }
             }
             Output::Start { group, resource } | Output::Stop { group, resource } => {
-                let op = if matches!(o, Output::Start { .. }) { Op::Start } else { Op::Stop };
+                let op = if matches!(o, Output::Start { .. }) {
+                    Op::Start
+                } else {
+                    Op::Stop
+                };
                 self.log(format!("{} -> {op} g{group}/{resource}", node_name(n)));
                 let epoch = self.nodes[n].epoch;
                 let at = self.now + self.res_latency;
-                self.push(at, Ev::ResDone { node: n, epoch, group, resource, op });
+                self.push(
+                    at,
+                    Ev::ResDone {
+                        node: n,
+                        epoch,
+                        group,
+                        resource,
+                        op,
+                    },
+                );
             }
             Output::Announce { group } => {
                 self.log(format!("{} -> announce g{group}", node_name(n)));
@@ -443,7 +480,13 @@ impl Sim {
                     self.input(to, Input::Packet { link: 0, msg });
                 }
             }
-            Ev::ResDone { node, epoch, group, resource, op } => {
+            Ev::ResDone {
+                node,
+                epoch,
+                group,
+                resource,
+                op,
+            } => {
                 if self.nodes[node].epoch != epoch {
                     return; // the daemon that asked is gone
                 }
@@ -460,7 +503,15 @@ impl Sim {
                         Ok(())
                     }
                 };
-                self.input(node, Input::ResourceDone { group, resource, op, result });
+                self.input(
+                    node,
+                    Input::ResourceDone {
+                        group,
+                        resource,
+                        op,
+                        result,
+                    },
+                );
             }
         }
     }
@@ -478,7 +529,9 @@ impl Sim {
     }
 
     pub fn running(&self) -> Vec<usize> {
-        (0..self.nodes.len()).filter(|&n| self.nodes[n].engine.is_some()).collect()
+        (0..self.nodes.len())
+            .filter(|&n| self.nodes[n].engine.is_some())
+            .collect()
     }
 
     pub fn group_len(&self, g: usize) -> usize {
@@ -491,7 +544,10 @@ impl Sim {
     pub fn check_settled(&self, what: &str) {
         for g in 0..self.spec.groups.len() {
             let h = self.holders(g);
-            self.check(h.len() == 1, &format!("{what}: group g{g} has holders {h:?}"));
+            self.check(
+                h.len() == 1,
+                &format!("{what}: group g{g} has holders {h:?}"),
+            );
             for n in 0..self.nodes.len() {
                 for r in 0..self.group_len(g) {
                     let up = self.nodes[n].present.contains(&(g, r));
@@ -511,11 +567,19 @@ impl Sim {
     }
 
     /// Waits (in simulated time) until `cond` holds, checking often.
-    pub fn run_until_cond(&mut self, limit: Duration, what: &str, cond: impl Fn(&Sim) -> bool) -> Duration {
+    pub fn run_until_cond(
+        &mut self,
+        limit: Duration,
+        what: &str,
+        cond: impl Fn(&Sim) -> bool,
+    ) -> Duration {
         let start = self.now;
         let step = MS;
         while !cond(self) {
-            self.check(self.now - start <= limit, &format!("timed out waiting for: {what}"));
+            self.check(
+                self.now - start <= limit,
+                &format!("timed out waiting for: {what}"),
+            );
             self.run_for(step);
         }
         self.now - start
@@ -547,7 +611,10 @@ fn summarize_input(i: &Input) -> String {
 
 fn summarize_msg(m: &Message) -> String {
     let mut s = String::new();
-    for name in ["t", "src", "dest", "seq", "rsc_hold", "info", "hr_held", "hr_busy", "hr_sb", "hr_fail", "hr_leave"] {
+    for name in [
+        "t", "src", "dest", "seq", "firstseq", "lastseq", "info", "rsc_hold", "info", "hr_held",
+        "hr_busy", "hr_sb", "hr_fail", "hr_leave",
+    ] {
         if let Some(v) = m.get_str(name) {
             let _ = write!(s, "{name}={v} ");
         }
