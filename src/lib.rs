@@ -5,8 +5,10 @@
 //! (`net`, `vip`, `systemd`, `dbus`) and `runtime` connect it to the system.
 
 pub mod config;
+pub mod dbus;
 pub mod engine;
 pub mod net;
+pub mod runtime;
 pub mod systemd;
 pub mod vip;
 pub mod wire;

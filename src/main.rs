@@ -1,3 +1,262 @@
-fn main() {
-    println!("harust");
+//! The `harust` command: the daemon and the tools that talk to it.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser, Subcommand};
+use log::{LevelFilter, error};
+
+use harust::config;
+use harust::engine::Scope;
+use harust::runtime::{self, Options, Runtime};
+use harust::systemd::{self, Notifier};
+
+const DEFAULT_CONFIG_DIR: &str = "/etc/harust";
+const DEFAULT_STATE_DIR: &str = "/var/lib/harust";
+
+/// A systemd-native high-availability daemon, wire-compatible with
+/// heartbeat 3.0.6: floating addresses and systemd units fail over between
+/// nodes configured with heartbeat's ha.cf, authkeys and haresources.
+#[derive(Parser, Debug)]
+#[command(name = "harust", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+struct BusArg {
+    /// D-Bus address of the bus the daemon serves its API on (default: the
+    /// system bus).
+    #[arg(long, value_name = "ADDRESS")]
+    bus: Option<String>,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+struct ConfigArgs {
+    /// Directory holding ha.cf, authkeys and haresources.
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_CONFIG_DIR)]
+    config_dir: PathBuf,
+    /// This node's name, as in ha.cf's `node` lines (default: uname -n).
+    #[arg(long, value_name = "NAME")]
+    node: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the cluster daemon in the foreground (systemd supervises it).
+    Daemon {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Bus to serve org.harust.Harust1 on: an address, or `none` to run
+        /// without the D-Bus API (default: the system bus).
+        #[arg(long, value_name = "ADDRESS|none")]
+        bus: Option<String>,
+        /// Bus where systemd's manager is reached (default: the system bus).
+        #[arg(long, value_name = "ADDRESS")]
+        systemd_bus: Option<String>,
+        /// Where the generation counter and node UUID are kept.
+        #[arg(long, value_name = "DIR", default_value = DEFAULT_STATE_DIR)]
+        state_dir: PathBuf,
+        /// Log level: error, warn, info, debug or trace.
+        #[arg(long, default_value = "info")]
+        log_level: LevelFilter,
+    },
+    /// Parse and validate the configuration; print a summary or every error.
+    CheckConfig {
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Show nodes, links, groups and recent transitions.
+    Status {
+        #[command(flatten)]
+        bus: BusArg,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Hand resource groups to the peer (heartbeat's hb_standby).
+    Standby {
+        /// all, local, foreign or failback.
+        #[arg(default_value = "all", value_parser = parse_scope)]
+        scope: Scope,
+        #[command(flatten)]
+        bus: BusArg,
+    },
+    /// Take resource groups over from the peer (heartbeat's hb_takeover).
+    Takeover {
+        /// all, local, foreign or failback.
+        #[arg(default_value = "all", value_parser = parse_scope)]
+        scope: Scope,
+        #[command(flatten)]
+        bus: BusArg,
+    },
+    /// Ask the daemon to re-read its configuration.
+    Reload {
+        #[command(flatten)]
+        bus: BusArg,
+    },
+    /// Remove this node's floating addresses (for ExecStopPost= after a crash).
+    ReleaseLocal {
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Write man pages and shell completions (for packaging).
+    #[command(hide = true)]
+    GenerateDocs {
+        /// Output directory; man pages go to DIR/man, completions to DIR/completions.
+        dir: PathBuf,
+    },
+}
+
+fn parse_scope(s: &str) -> Result<Scope, String> {
+    Scope::parse(s)
+        .ok_or_else(|| format!("unknown scope {s:?}: use all, local, foreign or failback"))
+}
+
+fn local_node(arg: &Option<String>) -> String {
+    match arg {
+        Some(n) => n.to_ascii_lowercase(),
+        None => {
+            let mut buf = [0u8; 256];
+            // SAFETY: gethostname writes at most buf.len() bytes.
+            let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+            let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+            if rc == 0 {
+                String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase()
+            } else {
+                String::new()
+            }
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::CheckConfig { config } => check_config(&config),
+        Command::Daemon {
+            config,
+            bus,
+            systemd_bus,
+            state_dir,
+            log_level,
+        } => {
+            if let Err(e) = systemd::init_logging(log_level) {
+                eprintln!("harust: cannot set up logging: {e}");
+            }
+            let opts = Options {
+                config_dir: config.config_dir.clone(),
+                node: local_node(&config.node),
+                systemd_bus,
+                state_dir,
+            };
+            match tokio_main(daemon(opts, bus)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    error!("{e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::ReleaseLocal { config } => {
+            let _ = systemd::init_logging(LevelFilter::Info);
+            let node = local_node(&config.node);
+            let loaded = match config::load(&config.config_dir, &node) {
+                Ok(l) => l,
+                Err(d) => {
+                    eprintln!("{d}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match tokio_main(runtime::release_local(&loaded.config)) {
+                Ok(n) => {
+                    println!("removed {n} address(es)");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("harust: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Status { bus, json } => client(harust::dbus::client::status(bus.bus, json)),
+        Command::Standby { scope, bus } => client(harust::dbus::client::standby(bus.bus, scope)),
+        Command::Takeover { scope, bus } => client(harust::dbus::client::takeover(bus.bus, scope)),
+        Command::Reload { bus } => client(harust::dbus::client::reload(bus.bus)),
+        Command::GenerateDocs { dir } => match generate_docs(&dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("harust: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn tokio_main<F: std::future::Future>(f: F) -> F::Output {
+    // One thread is plenty: the daemon is one event loop plus short tasks.
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("cannot start the tokio runtime")
+        .block_on(f)
+}
+
+async fn daemon(opts: Options, bus: Option<String>) -> anyhow::Result<()> {
+    let notifier = Notifier::from_env().unwrap_or_else(|_| Notifier::disabled());
+    let rt = Runtime::new(opts, notifier).await?;
+    let _api = match bus.as_deref() {
+        Some("none") => None,
+        addr => Some(harust::dbus::serve(addr, rt.handle()).await?),
+    };
+    rt.run().await
+}
+
+fn client(
+    f: impl std::future::Future<Output = Result<String, harust::dbus::client::ClientError>>,
+) -> ExitCode {
+    match tokio_main(f) {
+        Ok(out) => {
+            if !out.is_empty() {
+                println!("{out}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("harust: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn check_config(args: &ConfigArgs) -> ExitCode {
+    let node = local_node(&args.node);
+    match config::load(&args.config_dir, &node) {
+        Ok(loaded) => {
+            for n in &loaded.notices {
+                println!("{n}");
+            }
+            print!("{}", config::summary(&loaded.config));
+            ExitCode::SUCCESS
+        }
+        Err(d) => {
+            eprintln!("{d}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn generate_docs(dir: &Path) -> anyhow::Result<()> {
+    use clap_complete::Shell;
+    let man = dir.join("man");
+    let comp = dir.join("completions");
+    std::fs::create_dir_all(&man)?;
+    std::fs::create_dir_all(&comp)?;
+    let cmd = Cli::command();
+    clap_mangen::generate_to(cmd.clone(), &man)?;
+    for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
+        clap_complete::generate_to(shell, &mut cmd.clone(), "harust", &comp)?;
+    }
+    Ok(())
 }

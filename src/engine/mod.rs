@@ -358,6 +358,17 @@ impl Engine {
         }
     }
 
+    pub fn timings(&self) -> Timings {
+        self.timings
+    }
+
+    /// Applies new timings from a reload; they govern the next beat and
+    /// every deadline from now on.
+    pub fn set_timings(&mut self, t: Timings) {
+        self.timings = t;
+        self.next_beat = self.next_beat.min(self.now + t.keepalive);
+    }
+
     pub fn counters(&self) -> Counters {
         self.counters
     }

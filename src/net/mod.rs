@@ -353,6 +353,26 @@ impl Links {
         errors
     }
 
+    /// Sends `payload` on every medium without waiting: a UDP send either
+    /// fits in the socket buffer now or is a loss like any other. This lets
+    /// the event loop send from synchronous code.
+    pub fn try_send(&self, payload: &[u8]) -> Vec<(LinkId, NetError)> {
+        let mut errors = Vec::new();
+        for (i, link) in self.links.iter().enumerate() {
+            if let Err(source) = link.socket.try_send_to(payload, link.dest) {
+                errors.push((
+                    LinkId(i),
+                    NetError::Send {
+                        link: link.name.clone(),
+                        dest: link.dest,
+                        source,
+                    },
+                ));
+            }
+        }
+        errors
+    }
+
     /// The next datagram from any medium. `None` only if every reader has
     /// stopped, which does not happen while `self` lives.
     pub async fn recv(&mut self) -> Option<Datagram> {

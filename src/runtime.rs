@@ -1,0 +1,795 @@
+//! The one event loop: it owns the engine, feeds it inputs and carries out
+//! its outputs through the adapters.
+//!
+//! ```text
+//!  net::Links ──datagram──▶ ┌─────────────────────────┐ ──Send──▶ wire::encode ─▶ net::Links
+//!  engine deadline ──tick─▶ │                         │ ──Start/Stop──▶ action task (vip / systemd)
+//!  action tasks ──result──▶ │  Runtime::run: select!  │ ──Announce──▶ GARP/NA task
+//!  vip::watch / unit watch ▶│  owns the Engine        │ ──Event──▶ log, STATUS=, D-Bus signal
+//!  D-Bus (Control) ───────▶ │                         │ ──Reply──▶ the waiting D-Bus call
+//!  SIGTERM / SIGHUP ──────▶ └─────────────────────────┘   watchdog tick ─▶ WATCHDOG=1
+//! ```
+//!
+//! Resource actions run in their own tasks so the loop never waits on
+//! netlink or systemd; the engine already serialises the actions of a group.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use futures::StreamExt;
+use log::{debug, error, info, warn};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
+
+use crate::config::{self, Config, Resource, Vip};
+use crate::engine::{self, AdminError, AdminRequest, Engine, Event, Input, Op, Output, View};
+use crate::net::{self, Links};
+use crate::systemd::{Notifier, Units};
+use crate::vip::{self, AddrEvent, AnnounceConfig, Vips};
+use crate::wire;
+
+/// What the daemon was started with.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub config_dir: PathBuf,
+    pub node: String,
+    /// Where to reach systemd's manager; `None` is the system bus.
+    pub systemd_bus: Option<String>,
+    /// Where the generation counter and node UUID are kept.
+    pub state_dir: PathBuf,
+}
+
+/// A request from the D-Bus API (or any other control channel).
+#[derive(Debug)]
+pub enum Control {
+    Admin {
+        request: AdminRequest,
+        reply: oneshot::Sender<Result<(), AdminError>>,
+    },
+    /// Re-read the configuration; the reply lists every problem if it failed.
+    Reload {
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+}
+
+/// What the daemon publishes for status readers.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Snapshot {
+    pub view: View,
+    pub keepalive_ms: u64,
+    pub deadtime_ms: u64,
+    pub warntime_ms: u64,
+    pub initdead_ms: u64,
+    pub links: Vec<String>,
+    /// The last transitions, oldest first: (unix ms, event name, text).
+    pub transitions: VecDeque<(u64, String, String)>,
+}
+
+/// The far ends of the daemon's channels, for the D-Bus adapter.
+pub struct Handle {
+    pub control: mpsc::Sender<Control>,
+    pub snapshot: watch::Receiver<Snapshot>,
+    /// Every engine event, as it happens.
+    pub events: tokio::sync::broadcast::Sender<Event>,
+}
+
+const TRANSITIONS_KEPT: usize = 32;
+
+struct ActionDone {
+    group: usize,
+    resource: usize,
+    op: Op,
+    result: Result<(), String>,
+}
+
+/// A log line limiter: at most one line per key per interval, with a count
+/// of what was suppressed.
+struct RateLimit {
+    interval: Duration,
+    last: HashMap<String, (Instant, u64)>,
+}
+
+impl RateLimit {
+    fn new(interval: Duration) -> Self {
+        RateLimit {
+            interval,
+            last: HashMap::new(),
+        }
+    }
+
+    /// `Some(suppressed)` if a line may be logged now.
+    fn allow(&mut self, key: &str) -> Option<u64> {
+        let now = Instant::now();
+        match self.last.get_mut(key) {
+            Some((t, n)) if now.duration_since(*t) < self.interval => {
+                *n += 1;
+                None
+            }
+            Some((t, n)) => {
+                let s = *n;
+                *t = now;
+                *n = 0;
+                Some(s)
+            }
+            None => {
+                self.last.insert(key.to_string(), (now, 0));
+                Some(0)
+            }
+        }
+    }
+}
+
+pub struct Runtime {
+    opts: Options,
+    cfg: Config,
+    engine: Engine,
+    origin: Instant,
+    links: Links,
+    vips: Arc<Vips>,
+    units: Option<Units>,
+    notifier: Notifier,
+    announce: AnnounceConfig,
+    actions_tx: mpsc::UnboundedSender<ActionDone>,
+    actions_rx: mpsc::UnboundedReceiver<ActionDone>,
+    control_rx: mpsc::Receiver<Control>,
+    control_tx: mpsc::Sender<Control>,
+    snapshot_tx: watch::Sender<Snapshot>,
+    events_tx: tokio::sync::broadcast::Sender<Event>,
+    pending: HashMap<u64, oneshot::Sender<Result<(), AdminError>>>,
+    next_id: u64,
+    drops: RateLimit,
+    transitions: VecDeque<(u64, String, String)>,
+    last_status: String,
+}
+
+impl Runtime {
+    /// Loads the configuration, binds the media and connects the adapters.
+    /// Nothing is acquired yet.
+    pub async fn new(opts: Options, notifier: Notifier) -> Result<Runtime> {
+        let loaded = config::load(&opts.config_dir, &opts.node)
+            .map_err(|d| anyhow::anyhow!("configuration errors:\n{d}"))?;
+        for n in &loaded.notices {
+            info!("{n}");
+        }
+        let cfg = loaded.config;
+        let links = Links::open(&cfg.ha.media, cfg.ha.udpport)
+            .await
+            .context("cannot open the heartbeat media")?;
+        let vips = Arc::new(Vips::connect().context("cannot open rtnetlink")?);
+        let has_units = cfg
+            .groups
+            .iter()
+            .any(|g| g.resources.iter().any(|r| matches!(r, Resource::Unit(_))));
+        // A daemon whose groups hold no units never needs the manager.
+        let units = if has_units {
+            Some(
+                Units::connect(opts.systemd_bus.as_deref())
+                    .await
+                    .context("cannot reach systemd's manager")?,
+            )
+        } else {
+            None
+        };
+        let (generation, uuid) = identity(&opts.state_dir);
+        let wall = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let params = engine::Params {
+            uuid,
+            generation,
+            wall_base: wall.as_secs(),
+            seed: wall.as_nanos() as u64 ^ u64::from(std::process::id()),
+        };
+        let engine = Engine::new(&cfg, params, Duration::ZERO);
+        let (actions_tx, actions_rx) = mpsc::unbounded_channel();
+        let (control_tx, control_rx) = mpsc::channel(16);
+        let origin = Instant::now();
+        let snapshot = Snapshot {
+            view: engine.view(Duration::ZERO),
+            keepalive_ms: cfg.ha.timings.keepalive.as_millis() as u64,
+            deadtime_ms: cfg.ha.timings.deadtime.as_millis() as u64,
+            warntime_ms: cfg.ha.timings.warntime.as_millis() as u64,
+            initdead_ms: cfg.ha.timings.initdead.as_millis() as u64,
+            links: (0..links.len())
+                .map(|i| links.link_name(net::LinkId(i)))
+                .collect(),
+            transitions: VecDeque::new(),
+        };
+        let (snapshot_tx, _) = watch::channel(snapshot);
+        let (events_tx, _) = tokio::sync::broadcast::channel(256);
+        info!(
+            "harust {} starting as {} (generation {generation:x}) with {} media and {} groups",
+            env!("CARGO_PKG_VERSION"),
+            opts.node,
+            links.len(),
+            cfg.groups.len()
+        );
+        Ok(Runtime {
+            opts,
+            cfg,
+            engine,
+            origin,
+            links,
+            vips,
+            units,
+            notifier,
+            announce: AnnounceConfig::default(),
+            actions_tx,
+            actions_rx,
+            control_rx,
+            control_tx,
+            snapshot_tx,
+            events_tx,
+            pending: HashMap::new(),
+            next_id: 1,
+            drops: RateLimit::new(Duration::from_secs(10)),
+            transitions: VecDeque::new(),
+            last_status: String::new(),
+        })
+    }
+
+    pub fn handle(&self) -> Handle {
+        Handle {
+            control: self.control_tx.clone(),
+            snapshot: self.snapshot_tx.subscribe(),
+            events: self.events_tx.clone(),
+        }
+    }
+
+    fn now(&self) -> Duration {
+        self.origin.elapsed()
+    }
+
+    /// Runs until a graceful stop completes.
+    pub async fn run(mut self) -> Result<()> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut sigterm = signal(SignalKind::terminate())?;
+        let mut sigint = signal(SignalKind::interrupt())?;
+        let mut sighup = signal(SignalKind::hangup())?;
+
+        // Watch before reading state, so no change is missed.
+        let mut addr_events = vip::watch().await.context("cannot watch addresses")?;
+        let mut unit_events = match &self.units {
+            Some(u) => Some(u.watch(&self.unit_names()).await?),
+            None => None,
+        };
+        let present = self.reconcile().await;
+        self.feed(Input::Reconciled { present });
+
+        let _ = self.notifier.ready();
+        self.publish_status();
+        let mut watchdog = self.notifier.watchdog_interval().map(tokio::time::interval);
+        let mut stopping = false;
+
+        loop {
+            let deadline = self
+                .engine
+                .next_deadline()
+                .map(|d| self.origin + d)
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            tokio::select! {
+                biased;
+                _ = sigterm.recv() => self.begin_stop(&mut stopping),
+                _ = sigint.recv() => self.begin_stop(&mut stopping),
+                _ = sighup.recv() => { let _ = self.reload(); }
+                Some(done) = self.actions_rx.recv() => {
+                    self.feed(Input::ResourceDone {
+                        group: done.group,
+                        resource: done.resource,
+                        op: done.op,
+                        result: done.result,
+                    });
+                }
+                Some(dgram) = self.links.recv() => self.on_datagram(dgram),
+                _ = tokio::time::sleep_until(deadline) => self.feed(Input::Tick),
+                Some(ev) = addr_events.next() => self.on_addr_event(ev),
+                Some(ev) = async {
+                    match unit_events.as_mut() {
+                        Some(s) => s.next().await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    if ev.is_down() {
+                        self.on_unit_down(&ev.unit, ev.active_state.as_str(), ev.result.as_deref());
+                    }
+                }
+                Some(c) = self.control_rx.recv() => self.on_control(c),
+                _ = async {
+                    match watchdog.as_mut() {
+                        Some(w) => { w.tick().await; }
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    // From the loop itself: a stuck loop stops the pings.
+                    let _ = self.notifier.watchdog();
+                }
+            }
+            if self.engine.view(self.now()).state == "stopped" {
+                break;
+            }
+        }
+        info!("stopped");
+        Ok(())
+    }
+
+    fn begin_stop(&mut self, stopping: &mut bool) {
+        if *stopping {
+            return;
+        }
+        *stopping = true;
+        let _ = self.notifier.stopping();
+        info!("stopping: handing over every group");
+        self.feed(Input::Shutdown);
+    }
+
+    fn unit_names(&self) -> Vec<String> {
+        self.cfg
+            .groups
+            .iter()
+            .flat_map(|g| &g.resources)
+            .filter_map(|r| match r {
+                Resource::Unit(u) => Some(u.clone()),
+                Resource::Vip(_) => None,
+            })
+            .collect()
+    }
+
+    /// Which resources are really up now.
+    async fn reconcile(&self) -> Vec<(usize, usize)> {
+        let mut present = Vec::new();
+        for (g, group) in self.cfg.groups.iter().enumerate() {
+            for (r, res) in group.resources.iter().enumerate() {
+                let up = match res {
+                    Resource::Vip(v) => self.vips.present(v).await.unwrap_or_else(|e| {
+                        warn!("cannot check {}: {e}", v.addr);
+                        false
+                    }),
+                    Resource::Unit(u) => match &self.units {
+                        Some(units) => units
+                            .active_state(u)
+                            .await
+                            .map(|s| matches!(s.as_str(), "active" | "activating" | "reloading"))
+                            .unwrap_or(false),
+                        None => false,
+                    },
+                };
+                if up {
+                    warn!(harust_event = "reconcile", harust_group = group.key.as_str();
+                        "resource {r} of group {} is up although this daemon holds nothing; removing it",
+                        group.key);
+                    present.push((g, r));
+                }
+            }
+        }
+        present
+    }
+
+    fn on_datagram(&mut self, d: net::Datagram) {
+        match wire::decode(&d.payload, &self.cfg.keys) {
+            Ok(msg) => self.feed(Input::Packet {
+                link: d.link.0,
+                msg,
+            }),
+            Err(e) => {
+                let kind = e.kind();
+                let key = format!("{kind}:{}", d.from.ip());
+                if let Some(suppressed) = self.drops.allow(&key) {
+                    warn!(harust_event = "packet-dropped", harust_link = self.links.link_name(d.link).as_str();
+                        "dropped packet from {} on {}: {e}{}", d.from, self.links.link_name(d.link),
+                        if suppressed > 0 { format!(" ({suppressed} more suppressed)") } else { String::new() });
+                }
+                self.feed(Input::BadPacket {
+                    link: d.link.0,
+                    kind,
+                });
+            }
+        }
+    }
+
+    fn on_addr_event(&mut self, ev: AddrEvent) {
+        let AddrEvent::Removed { addr, .. } = ev else {
+            return;
+        };
+        let lost: Vec<(usize, usize)> = self.find_vip(addr).collect();
+        for (g, r) in lost {
+            self.feed(Input::ResourceLost {
+                group: g,
+                resource: r,
+                reason: format!("address {addr} was removed from its interface"),
+            });
+        }
+    }
+
+    fn find_vip(&self, addr: IpAddr) -> impl Iterator<Item = (usize, usize)> + '_ {
+        self.cfg
+            .groups
+            .iter()
+            .enumerate()
+            .flat_map(move |(g, group)| {
+                group
+                    .resources
+                    .iter()
+                    .enumerate()
+                    .filter(move |(_, res)| matches!(res, Resource::Vip(v) if v.addr == addr))
+                    .map(move |(r, _)| (g, r))
+            })
+    }
+
+    fn on_unit_down(&mut self, unit: &str, state: &str, result: Option<&str>) {
+        let hits: Vec<(usize, usize)> = self
+            .cfg
+            .groups
+            .iter()
+            .enumerate()
+            .flat_map(|(g, group)| {
+                group
+                    .resources
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, res)| matches!(res, Resource::Unit(u) if u == unit))
+                    .map(move |(r, _)| (g, r))
+            })
+            .collect();
+        for (g, r) in hits {
+            self.feed(Input::ResourceLost {
+                group: g,
+                resource: r,
+                reason: format!(
+                    "unit {unit} is {state}{}",
+                    result.map(|x| format!(" ({x})")).unwrap_or_default()
+                ),
+            });
+        }
+    }
+
+    fn on_control(&mut self, c: Control) {
+        match c {
+            Control::Admin { request, reply } => {
+                let id = self.next_id;
+                self.next_id += 1;
+                self.pending.insert(id, reply);
+                self.feed(Input::Admin { id, request });
+            }
+            Control::Reload { reply } => {
+                let r = self.reload();
+                let _ = reply.send(r);
+            }
+        }
+    }
+
+    /// Re-reads the configuration. A broken one keeps the old running.
+    fn reload(&mut self) -> Result<(), String> {
+        let _ = self.notifier.reloading();
+        let result = match config::load(&self.opts.config_dir, &self.opts.node) {
+            Err(d) => {
+                for line in d.to_string().lines() {
+                    error!(harust_event = "reload-failed"; "{line}");
+                }
+                error!(harust_event = "reload-failed"; "reload failed; the previous configuration stays in force");
+                Err(d.to_string())
+            }
+            Ok(loaded) => {
+                let new = loaded.config;
+                if new.groups != self.cfg.groups
+                    || new.ha.nodes != self.cfg.ha.nodes
+                    || new.ha.media != self.cfg.ha.media
+                {
+                    let msg = "nodes, media or resource groups changed: they take effect on the next restart (a restart hands the groups over)".to_string();
+                    warn!(harust_event = "reload-partial"; "{msg}");
+                }
+                // Keys and timings take effect at once.
+                self.cfg.keys = new.keys.clone();
+                self.engine.set_timings(new.ha.timings);
+                info!(harust_event = "reloaded"; "configuration reloaded from {}", self.opts.config_dir.display());
+                Ok(())
+            }
+        };
+        let _ = self.notifier.ready();
+        self.publish_status();
+        result
+    }
+
+    /// One engine step and everything it asks for.
+    fn feed(&mut self, input: Input) {
+        let now = self.now();
+        let outputs = self.engine.handle(now, input);
+        let mut changed = false;
+        for o in outputs {
+            match o {
+                Output::Send(m) => {
+                    let bytes = wire::encode(&m, &self.cfg.keys);
+                    for (link, e) in self.links.try_send(&bytes) {
+                        let key = format!("send:{}", link.0);
+                        if self.drops.allow(&key).is_some() {
+                            warn!(harust_event = "send-failed", harust_link = self.links.link_name(link).as_str();
+                                "{e}");
+                        }
+                    }
+                }
+                Output::Start { group, resource } => self.act(group, resource, Op::Start),
+                Output::Stop { group, resource } => self.act(group, resource, Op::Stop),
+                Output::Announce { group } => {
+                    for v in self.group_vips(group) {
+                        let vips = self.vips.clone();
+                        let cfg = self.announce.clone();
+                        tokio::spawn(async move {
+                            if let Err(e) = vips.announce(&v, &cfg).await {
+                                warn!("announcing {} failed: {e}", v.addr);
+                            }
+                        });
+                    }
+                }
+                Output::Reply { id, result } => {
+                    if let Some(tx) = self.pending.remove(&id) {
+                        let _ = tx.send(result);
+                    }
+                }
+                Output::Event(e) => {
+                    changed = true;
+                    self.log_event(&e);
+                    let _ = self.events_tx.send(e);
+                }
+                Output::Stopped => changed = true,
+            }
+        }
+        if changed {
+            self.publish_status();
+        }
+    }
+
+    fn group_vips(&self, group: usize) -> Vec<Vip> {
+        self.cfg.groups[group]
+            .resources
+            .iter()
+            .filter_map(|r| match r {
+                Resource::Vip(v) => Some(v.clone()),
+                Resource::Unit(_) => None,
+            })
+            .collect()
+    }
+
+    /// Runs one resource action in its own task; the result comes back
+    /// through `actions_rx`.
+    fn act(&self, group: usize, resource: usize, op: Op) {
+        let res = self.cfg.groups[group].resources[resource].clone();
+        let tx = self.actions_tx.clone();
+        let vips = self.vips.clone();
+        let units = self.units.clone();
+        let announce = self.announce.clone();
+        let gkey = self.cfg.groups[group].key.clone();
+        tokio::spawn(async move {
+            let result = match (&res, op) {
+                (Resource::Vip(v), Op::Start) => match vips.add(v).await {
+                    Ok(_) => {
+                        // Neighbours learn the new owner at once; the
+                        // repeats run on after the action is confirmed.
+                        let v = v.clone();
+                        tokio::spawn(async move {
+                            if let Err(e) = vips.announce(&v, &announce).await {
+                                warn!("announcing {} failed: {e}", v.addr);
+                            }
+                        });
+                        Ok(())
+                    }
+                    Err(e) => Err(e.to_string()),
+                },
+                (Resource::Vip(v), Op::Stop) => {
+                    vips.del(v).await.map(|_| ()).map_err(|e| e.to_string())
+                }
+                (Resource::Unit(u), op) => match units {
+                    Some(units) => {
+                        let r = if op == Op::Start {
+                            units.start(u).await
+                        } else {
+                            units.stop(u).await
+                        };
+                        r.map_err(|e| e.to_string())
+                    }
+                    None => Err("systemd's manager is not connected".to_string()),
+                },
+            };
+            let what = match &res {
+                Resource::Vip(v) => format!("{}/{}", v.addr, v.prefix),
+                Resource::Unit(u) => u.clone(),
+            };
+            match &result {
+                Ok(()) => debug!("{op} {what} ({gkey}): done"),
+                Err(e) => {
+                    error!(harust_event = "resource-failed", harust_group = gkey.as_str(), harust_resource = what.as_str();
+                        "{op} {what} failed: {e}")
+                }
+            }
+            let _ = tx.send(ActionDone {
+                group,
+                resource,
+                op,
+                result,
+            });
+        });
+    }
+
+    fn log_event(&mut self, e: &Event) {
+        let name = e.name();
+        let (node, group) = match e {
+            Event::PeerUp { node }
+            | Event::PeerRestarted { node }
+            | Event::PeerDead { node, .. }
+            | Event::LateHeartbeat { node, .. }
+            | Event::LinkUp { node, .. }
+            | Event::LinkDown { node, .. } => (Some(node.as_str()), None),
+            Event::Acquiring { group }
+            | Event::Acquired { group, .. }
+            | Event::Releasing { group, .. }
+            | Event::Released { group }
+            | Event::ResourceFailed { group, .. }
+            | Event::ResourceRepaired { group, .. }
+            | Event::GroupFailed { group }
+            | Event::SplitBrainResolved { group, .. } => (None, Some(group.as_str())),
+            _ => (None, None),
+        };
+        let node = node.unwrap_or("");
+        let group = group.unwrap_or("");
+        let link = match e {
+            Event::LinkUp { link, .. } | Event::LinkDown { link, .. } => {
+                self.links.link_name(net::LinkId(*link))
+            }
+            _ => String::new(),
+        };
+        match e {
+            Event::Acquired { .. }
+            | Event::Released { .. }
+            | Event::StandbyRequested { .. }
+            | Event::TakeoverRequested { .. }
+            | Event::PeerUp { .. }
+            | Event::CommUp => {
+                crate::notice!(harust_event = name, harust_node = node, harust_group = group; "{e}");
+            }
+            Event::PeerDead { .. }
+            | Event::LateHeartbeat { .. }
+            | Event::LinkDown { .. }
+            | Event::SplitBrainResolved { .. }
+            | Event::PeerRestarted { .. } => {
+                warn!(harust_event = name, harust_node = node, harust_group = group, harust_link = link.as_str(); "{e}");
+            }
+            Event::ResourceFailed { .. } | Event::GroupFailed { .. } => {
+                error!(harust_event = name, harust_group = group; "{e}");
+            }
+            Event::Dropped { reason, node: from } => {
+                let key = format!("drop:{reason}:{}", from.as_deref().unwrap_or(""));
+                if let Some(s) = self.drops.allow(&key) {
+                    warn!(harust_event = name, harust_node = from.as_deref().unwrap_or(""); "{e}{}",
+                        if s > 0 { format!(" ({s} more suppressed)") } else { String::new() });
+                }
+                return;
+            }
+            _ => {
+                info!(harust_event = name, harust_node = node, harust_group = group, harust_link = link.as_str(); "{e}")
+            }
+        }
+        if !matches!(
+            e,
+            Event::LateHeartbeat { .. } | Event::LinkUp { .. } | Event::LinkDown { .. }
+        ) {
+            let ms = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_millis() as u64;
+            self.transitions
+                .push_back((ms, name.to_string(), e.to_string()));
+            if self.transitions.len() > TRANSITIONS_KEPT {
+                self.transitions.pop_front();
+            }
+        }
+    }
+
+    fn publish_status(&mut self) {
+        let view = self.engine.view(self.now());
+        let status = status_line(&view);
+        if status != self.last_status {
+            let _ = self.notifier.status(&status);
+            self.last_status = status;
+        }
+        let t = self.engine.timings();
+        self.snapshot_tx.send_modify(|s| {
+            s.view = view;
+            s.transitions = self.transitions.clone();
+            s.keepalive_ms = t.keepalive.as_millis() as u64;
+            s.deadtime_ms = t.deadtime.as_millis() as u64;
+            s.warntime_ms = t.warntime.as_millis() as u64;
+            s.initdead_ms = t.initdead.as_millis() as u64;
+        });
+    }
+}
+
+/// The one-line `STATUS=` summary, e.g.
+/// `active: holds 1/2 groups; peers up: node-b`.
+pub fn status_line(v: &View) -> String {
+    let held = v.groups.iter().filter(|g| g.local_state == "held").count();
+    let up: Vec<&str> = v
+        .nodes
+        .iter()
+        .filter(|n| matches!(n.status, "up" | "active"))
+        .map(|n| n.name.as_str())
+        .collect();
+    let peers = if up.is_empty() {
+        "no peer up".to_string()
+    } else {
+        format!("peers up: {}", up.join(", "))
+    };
+    format!(
+        "{}: holds {held}/{} groups; {peers}",
+        v.state,
+        v.groups.len()
+    )
+}
+
+/// The generation (`hg`) and node UUID, persisted in `state_dir`. The
+/// generation must grow on every start or peers take us for a replay.
+fn identity(state_dir: &Path) -> (u64, [u8; 16]) {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let gen_path = state_dir.join("generation");
+    let stored = std::fs::read_to_string(&gen_path)
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    let generation = (stored + 1).max(now);
+    let uuid_path = state_dir.join("uuid");
+    let uuid = match std::fs::read(&uuid_path) {
+        Ok(b) if b.len() == 16 => b.try_into().unwrap_or([0; 16]),
+        _ => {
+            let mut u = [0u8; 16];
+            if let Ok(b) = std::fs::read("/proc/sys/kernel/random/uuid") {
+                let hex: String = String::from_utf8_lossy(&b)
+                    .chars()
+                    .filter(|c| c.is_ascii_hexdigit())
+                    .collect();
+                for (i, byte) in u.iter_mut().enumerate() {
+                    *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2).unwrap_or("00"), 16)
+                        .unwrap_or(0);
+                }
+            }
+            let _ = std::fs::create_dir_all(state_dir);
+            let _ = std::fs::write(&uuid_path, u);
+            u
+        }
+    };
+    if let Err(e) = std::fs::create_dir_all(state_dir)
+        .and_then(|_| std::fs::write(&gen_path, generation.to_string()))
+    {
+        warn!(
+            "cannot record the generation in {}: {e}; using the clock",
+            gen_path.display()
+        );
+    }
+    (generation, uuid)
+}
+
+/// `harust release-local`: remove every configured address from this
+/// machine. Run by the unit's ExecStopPost= after an abnormal exit, so a
+/// crashed node does not keep answering for a VIP its peer now holds.
+pub async fn release_local(cfg: &Config) -> Result<usize> {
+    let vips = Vips::connect().context("cannot open rtnetlink")?;
+    let mut removed = 0;
+    for g in &cfg.groups {
+        for r in &g.resources {
+            if let Resource::Vip(v) = r
+                && vips.present(v).await.unwrap_or(false)
+            {
+                vips.del(v)
+                    .await
+                    .with_context(|| format!("cannot remove {}", v.addr))?;
+                crate::notice!(harust_event = "release-local", harust_group = g.key.as_str();
+                    "removed {}/{} left behind by the stopped daemon", v.addr, v.prefix);
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
+}
