@@ -515,7 +515,7 @@ impl Runtime {
                 Output::Announce { group } => {
                     for v in self.group_vips(group) {
                         let vips = self.vips.clone();
-                        let cfg = self.announce.clone();
+                        let cfg = self.announce;
                         tokio::spawn(async move {
                             if let Err(e) = vips.announce(&v, &cfg).await {
                                 warn!("announcing {} failed: {e}", v.addr);
@@ -559,7 +559,7 @@ impl Runtime {
         let tx = self.actions_tx.clone();
         let vips = self.vips.clone();
         let units = self.units.clone();
-        let announce = self.announce.clone();
+        let announce = self.announce;
         let gkey = self.cfg.groups[group].key.clone();
         tokio::spawn(async move {
             let result = match (&res, op) {
