@@ -541,6 +541,14 @@ impl Runtime {
         }
     }
 
+    fn resource_name(&self, group_key: &str, r: usize) -> Option<String> {
+        let g = self.cfg.groups.iter().find(|g| g.key == group_key)?;
+        Some(match g.resources.get(r)? {
+            Resource::Vip(v) => format!("{}/{}", v.addr, v.prefix),
+            Resource::Unit(u) => u.clone(),
+        })
+    }
+
     fn group_vips(&self, group: usize) -> Vec<Vip> {
         self.cfg.groups[group]
             .resources
@@ -614,62 +622,67 @@ impl Runtime {
 
     fn log_event(&mut self, e: &Event) {
         let name = e.name();
-        let (node, group) = match e {
+        let mut fields: Vec<(&str, String)> = vec![("harust_event", name.to_string())];
+        match e {
             Event::PeerUp { node }
             | Event::PeerRestarted { node }
             | Event::PeerDead { node, .. }
-            | Event::LateHeartbeat { node, .. }
-            | Event::LinkUp { node, .. }
-            | Event::LinkDown { node, .. } => (Some(node.as_str()), None),
+            | Event::LateHeartbeat { node, .. } => fields.push(("harust_node", node.clone())),
+            Event::LinkUp { node, link } | Event::LinkDown { node, link } => {
+                fields.push(("harust_node", node.clone()));
+                fields.push(("harust_link", self.links.link_name(net::LinkId(*link))));
+            }
             Event::Acquiring { group }
             | Event::Acquired { group, .. }
             | Event::Releasing { group, .. }
             | Event::Released { group }
-            | Event::ResourceFailed { group, .. }
             | Event::ResourceRepaired { group, .. }
             | Event::GroupFailed { group }
-            | Event::SplitBrainResolved { group, .. } => (None, Some(group.as_str())),
-            _ => (None, None),
-        };
-        let node = node.unwrap_or("");
-        let group = group.unwrap_or("");
-        let link = match e {
-            Event::LinkUp { link, .. } | Event::LinkDown { link, .. } => {
-                self.links.link_name(net::LinkId(*link))
+            | Event::SplitBrainResolved { group, .. } => {
+                fields.push(("harust_group", group.clone()))
             }
-            _ => String::new(),
-        };
-        match e {
+            Event::ResourceFailed {
+                group, resource, ..
+            } => {
+                fields.push(("harust_group", group.clone()));
+                if let Some(r) = self.resource_name(group, *resource) {
+                    fields.push(("harust_resource", r));
+                }
+            }
+            Event::Dropped { node: Some(n), .. } => fields.push(("harust_node", n.clone())),
+            _ => {}
+        }
+        // Priorities mean something: a takeover is NOTICE, a death WARNING,
+        // a resource failure ERR.
+        let (level, notice) = match e {
             Event::Acquired { .. }
             | Event::Released { .. }
             | Event::StandbyRequested { .. }
             | Event::TakeoverRequested { .. }
             | Event::PeerUp { .. }
-            | Event::CommUp => {
-                crate::notice!(harust_event = name, harust_node = node, harust_group = group; "{e}");
-            }
+            | Event::CommUp => (log::Level::Info, true),
             Event::PeerDead { .. }
             | Event::LateHeartbeat { .. }
             | Event::LinkDown { .. }
             | Event::SplitBrainResolved { .. }
-            | Event::PeerRestarted { .. } => {
-                warn!(harust_event = name, harust_node = node, harust_group = group, harust_link = link.as_str(); "{e}");
-            }
-            Event::ResourceFailed { .. } | Event::GroupFailed { .. } => {
-                error!(harust_event = name, harust_group = group; "{e}");
-            }
-            Event::Dropped { reason, node: from } => {
-                let key = format!("drop:{reason}:{}", from.as_deref().unwrap_or(""));
-                if let Some(s) = self.drops.allow(&key) {
-                    warn!(harust_event = name, harust_node = from.as_deref().unwrap_or(""); "{e}{}",
-                        if s > 0 { format!(" ({s} more suppressed)") } else { String::new() });
-                }
-                return;
-            }
-            _ => {
-                info!(harust_event = name, harust_node = node, harust_group = group, harust_link = link.as_str(); "{e}")
+            | Event::PeerRestarted { .. }
+            | Event::Dropped { .. } => (log::Level::Warn, false),
+            Event::ResourceFailed { .. } | Event::GroupFailed { .. } => (log::Level::Error, false),
+            _ => (log::Level::Info, false),
+        };
+        let mut text = e.to_string();
+        if let Event::Dropped { reason, node } = e {
+            let key = format!("drop:{reason}:{}", node.as_deref().unwrap_or(""));
+            match self.drops.allow(&key) {
+                None => return,
+                Some(0) => {}
+                Some(s) => text.push_str(&format!(" ({s} more suppressed)")),
             }
         }
+        if notice {
+            fields.push((crate::systemd::journal::PRIORITY_KEY, "notice".to_string()));
+        }
+        emit(level, &fields, &text);
         if !matches!(
             e,
             Event::LateHeartbeat { .. } | Event::LinkUp { .. } | Event::LinkDown { .. }
@@ -703,6 +716,23 @@ impl Runtime {
             s.initdead_ms = t.initdead.as_millis() as u64;
         });
     }
+}
+
+/// Logs `text` with structured fields (only those that apply).
+fn emit(level: log::Level, fields: &[(&str, String)], text: &str) {
+    if level > log::max_level() {
+        return;
+    }
+    let kvs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let kvs: &[(&str, &str)] = &kvs;
+    log::logger().log(
+        &log::Record::builder()
+            .level(level)
+            .target("harust")
+            .args(format_args!("{text}"))
+            .key_values(&kvs)
+            .build(),
+    );
 }
 
 /// The one-line `STATUS=` summary, e.g.
