@@ -24,6 +24,9 @@ use crate::wire::Message;
 use crate::wire::replay::{SeqTracker, Verdict};
 use proto::Advert;
 
+/// heartbeat cancels a standby whose first reply takes longer (§1.9,
+/// STANDBY_INIT_TO_MS).
+const STANDBY_REPLY: Duration = Duration::from_secs(10);
 /// How many sent messages are kept for retransmission (heartbeat MAXMSGHIST).
 const HISTORY: usize = 500;
 /// Do not resend one seq more often than this (heartbeat: max_rexmit_delay − 10 ms).
@@ -53,6 +56,17 @@ struct GroupDef {
     vips: Vec<bool>,
     /// Only addresses: handed over make-before-break.
     vip_only: bool,
+}
+
+/// Our side of heartbeat's three-phase `ask_resources` exchange, used to
+/// hand groups to a heartbeat peer, which only takes them on `info=done`.
+#[derive(Debug, Clone)]
+struct HbAsk {
+    peer: NodeId,
+    groups: BTreeSet<GroupId>,
+    since: Time,
+    /// The peer answered `info=other`: release, then say `done`.
+    granted: bool,
 }
 
 /// This node's state for one group.
@@ -157,6 +171,12 @@ pub struct Engine {
     /// Last holder seen for each group, to tell a failover from a start.
     last_holder: Vec<Option<NodeId>>,
     advertised: Option<Advert>,
+    hb_ask: Option<HbAsk>,
+    /// No new ask before this (after one timed out).
+    hb_ask_holdoff: Time,
+    /// A heartbeat peer that asked us to take its groups; it gets our
+    /// `ask_resources info=done` once we hold them.
+    hb_asker: Option<(NodeId, BTreeSet<GroupId>)>,
     counters: Counters,
     out: Vec<Output>,
 }
@@ -233,6 +253,9 @@ impl Engine {
             group_failed_reported: BTreeSet::new(),
             ip_requested: BTreeSet::new(),
             advertised: None,
+            hb_ask: None,
+            hb_ask_holdoff: now,
+            hb_asker: None,
             counters: Counters::default(),
             out: Vec::new(),
         }
@@ -276,6 +299,7 @@ impl Engine {
         }
         self.timers(now);
         self.decide(now);
+        self.hb_progress(now);
         self.advertise_if_changed();
         self.maybe_finish_shutdown();
         std::mem::take(&mut self.out)
@@ -314,6 +338,14 @@ impl Engine {
             if let Local::HandingOff { since } = l {
                 d = d.min(*since + self.timings.deadtime);
             }
+        }
+        if let Some(ask) = &self.hb_ask
+            && !ask.granted
+        {
+            d = d.min(ask.since + STANDBY_REPLY);
+        }
+        if self.hb_ask.is_none() && self.hb_ask_holdoff > self.now {
+            d = d.min(self.hb_ask_holdoff);
         }
         Some(d)
     }
@@ -628,8 +660,9 @@ impl Engine {
             "status" => self.on_status(now, n, &msg),
             "resource" => {
                 let info = msg.get_str("info").unwrap_or("");
-                if let Some(a) = Advert::from_message(&msg, &self.groups_keys()) {
-                    self.peers[n].advert = a;
+                match Advert::from_message(&msg, &self.groups_keys()) {
+                    Some(a) => self.peers[n].advert = a,
+                    None => self.hb_resource(n, &msg),
                 }
                 if info == "shutdown" {
                     self.peers[n].advert.leaving = true;
@@ -645,14 +678,7 @@ impl Engine {
                 self.send(m);
             }
             "starting" => self.send_resource(None),
-            // The decision itself comes from the adverts; answer the first
-            // phase as heartbeat does so a heartbeat peer proceeds.
-            "ask_resources" if msg.get_str("info") == Some("me") && self.is_stable() => {
-                let mut m = Message::new("ask_resources");
-                m.add_str("rsc_hold", msg.get_str("rsc_hold").unwrap_or("all"))
-                    .add_str("info", "other");
-                self.send(m);
-            }
+            "ask_resources" => self.on_ask_resources(n, &msg),
             "hb_takeover" => {
                 let scope = msg
                     .get_str("rsc_hold")
@@ -662,6 +688,10 @@ impl Engine {
                 // what the requester takes, seen from the requester.
                 let gs = self.scope_groups_of(n, scope, true);
                 self.standby.extend(gs);
+                if !self.peers[n].advert.harust {
+                    // It wants them back: it no longer declines them.
+                    self.peers[n].advert.standby.clear();
+                }
                 self.event(Event::TakeoverRequested {
                     scope,
                     by: src.clone(),
@@ -1074,6 +1104,148 @@ impl Engine {
                 .all(|n| self.peers[n].advert.failed.contains(&g))
     }
 
+    // ---------------------------------------------------------------
+    // heartbeat peers (PROTOCOL.md §1.9)
+    // ---------------------------------------------------------------
+
+    /// A heartbeat peer's holdings, from its `resource` report. `rsc_hold`
+    /// is relative to the sender: `local` are the groups it prefers.
+    fn hb_resource(&mut self, n: NodeId, msg: &Message) {
+        let hold = msg.get_str("rsc_hold").unwrap_or("none");
+        let scope = match hold {
+            "local" => Some(Scope::Local),
+            "foreign" => Some(Scope::Foreign),
+            "all" => Some(Scope::All),
+            _ => None,
+        };
+        let mut held: BTreeSet<GroupId> = scope
+            .map(|s| self.scope_groups_of(n, s, false).into_iter().collect())
+            .unwrap_or_default();
+        if msg.get_str("info") == Some("mach_down") {
+            // "I took the dead node's groups too", on top of its own.
+            held.extend(self.peers[n].advert.held.iter().copied());
+        }
+        let a = &mut self.peers[n].advert;
+        a.harust = false;
+        a.held = held;
+        a.busy.clear();
+    }
+
+    fn on_ask_resources(&mut self, n: NodeId, msg: &Message) {
+        let scope = msg
+            .get_str("rsc_hold")
+            .and_then(Scope::parse)
+            .unwrap_or(Scope::All);
+        match msg.get_str("info") {
+            Some("me") => {
+                // The peer gives up `scope` (its hb_standby, or its
+                // auto_failback giving our groups back).
+                let gs: BTreeSet<GroupId> =
+                    self.scope_groups_of(n, scope, false).into_iter().collect();
+                if !self.peers[n].advert.harust {
+                    self.peers[n].advert.standby.extend(gs.iter().copied());
+                    self.hb_asker = Some((n, gs));
+                }
+                if self.is_stable() {
+                    let mut m = Message::new("ask_resources");
+                    m.add_str("rsc_hold", scope.as_str())
+                        .add_str("info", "other");
+                    self.send(m);
+                }
+            }
+            Some("other") => {
+                if let Some(ask) = self.hb_ask.as_mut()
+                    && ask.peer == n
+                {
+                    ask.granted = true;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Hands `g` to a heartbeat peer: ask first, release once granted.
+    fn hb_give_up(&mut self, now: Time, g: GroupId, peer: NodeId) {
+        match &mut self.hb_ask {
+            Some(ask) if ask.peer == peer && ask.granted => {
+                ask.groups.insert(g);
+                self.release(g, Some(peer));
+            }
+            Some(ask) if ask.peer == peer => {
+                ask.groups.insert(g);
+            }
+            Some(_) => {} // one exchange at a time, as heartbeat
+            None if now >= self.hb_ask_holdoff => {
+                let groups: BTreeSet<GroupId> = [g].into();
+                let mut m = Message::new("ask_resources");
+                m.add_str("rsc_hold", self.scope_name(&groups))
+                    .add_str("info", "me");
+                self.send(m);
+                self.hb_ask = Some(HbAsk {
+                    peer,
+                    groups,
+                    since: now,
+                    granted: false,
+                });
+            }
+            None => {}
+        }
+    }
+
+    /// heartbeat's name for a set of groups, seen from us.
+    fn scope_name(&self, groups: &BTreeSet<GroupId>) -> &'static str {
+        let mine = groups
+            .iter()
+            .filter(|&&g| self.groups[g].preferred == self.me)
+            .count();
+        if mine == groups.len() {
+            "local"
+        } else if mine == 0 {
+            "foreign"
+        } else {
+            "all"
+        }
+    }
+
+    /// Moves the heartbeat exchanges along after each step.
+    fn hb_progress(&mut self, now: Time) {
+        if let Some(ask) = self.hb_ask.clone() {
+            let done = ask
+                .groups
+                .iter()
+                .all(|&g| matches!(self.local[g], Local::Idle | Local::Failed));
+            if ask.granted && done {
+                self.send_resource(Some("standby"));
+                let mut m = Message::new("ask_resources");
+                m.add_str("rsc_hold", self.scope_name(&ask.groups))
+                    .add_str("info", "done");
+                self.send(m);
+                self.hb_ask = None;
+            } else if !ask.granted && now >= ask.since + STANDBY_REPLY {
+                // heartbeat: "No reply to standby request. Standby request
+                // cancelled." We keep the groups and may ask again later.
+                self.hb_ask = None;
+                self.hb_ask_holdoff = now + STANDBY_REPLY;
+            } else if !self.peers[ask.peer].live() {
+                self.hb_ask = None;
+            }
+        }
+        if let Some((n, gs)) = self.hb_asker.clone() {
+            let taken = gs
+                .iter()
+                .all(|&g| matches!(self.local[g], Local::Held | Local::Failed));
+            if !self.peers[n].live() {
+                self.hb_asker = None;
+            } else if taken && self.is_stable() {
+                // Our last phase: heartbeat leaves its standby state on it.
+                let mut m = Message::new("ask_resources");
+                m.add_str("rsc_hold", "all").add_str("info", "done");
+                self.send(m);
+                self.hb_asker = None;
+            }
+        }
+    }
+
     fn resolve_conflict(&mut self, g: GroupId) {
         let others: Vec<NodeId> = (0..self.nodes.len())
             .filter(|&n| {
@@ -1140,6 +1312,9 @@ impl Engine {
             // A stopping node releases in reverse group order; see
             // `maybe_finish_shutdown`.
             return;
+        }
+        if let Some(peer) = to.filter(|&n| live_taker && !self.peers[n].advert.harust) {
+            return self.hb_give_up(now, g, peer);
         }
         if self.groups[g].vip_only && live_taker {
             // Make before break: keep answering until the taker holds it.
