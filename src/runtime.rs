@@ -257,6 +257,10 @@ impl Runtime {
             Some(u) => Some(u.watch(&self.unit_names()).await?),
             None => None,
         };
+        let mut pings = spawn_pinger(
+            Engine::ping_targets(&self.cfg),
+            self.cfg.ha.effective_deadping(),
+        );
         let present = self.reconcile().await;
         self.feed(Input::Reconciled { present });
 
@@ -298,6 +302,7 @@ impl Runtime {
                     }
                 }
                 Some(c) = self.control_rx.recv() => self.on_control(c),
+                Some(target) = pings.recv() => self.feed(Input::PingReply { target }),
                 _ = async {
                     match watchdog.as_mut() {
                         Some(w) => { w.tick().await; }
@@ -755,6 +760,56 @@ pub fn status_line(v: &View) -> String {
         v.state,
         v.groups.len()
     )
+}
+
+/// Probes the ping targets and reports each reply's target index. The
+/// engine judges silence against `deadping`; this only sends and listens.
+fn spawn_pinger(targets: Vec<Vec<IpAddr>>, deadping: Duration) -> mpsc::Receiver<usize> {
+    let (tx, rx) = mpsc::channel(64);
+    if targets.is_empty() {
+        return rx;
+    }
+    let interval = (deadping / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
+    tokio::spawn(async move {
+        let mut socks = Vec::new();
+        for v6 in [false, true] {
+            if targets.iter().flatten().any(|a| a.is_ipv6() == v6) {
+                match net::ping::Pinger::new(v6) {
+                    Ok(p) => socks.push(p),
+                    Err(e) => error!("cannot open an ICMP socket for ping nodes: {e}"),
+                }
+            }
+        }
+        let mut tick = tokio::time::interval(interval);
+        loop {
+            let recv = async {
+                match socks.as_slice() {
+                    [] => std::future::pending().await,
+                    [a] => a.recv().await,
+                    [a, b, ..] => tokio::select! { r = a.recv() => r, r = b.recv() => r },
+                }
+            };
+            tokio::select! {
+                _ = tick.tick() => {
+                    for addr in targets.iter().flatten() {
+                        for s in socks.iter_mut() {
+                            let _ = s.send(*addr);
+                        }
+                    }
+                }
+                r = recv => {
+                    if let Ok(from) = r {
+                        for (i, t) in targets.iter().enumerate() {
+                            if t.contains(&from) && tx.send(i).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    });
+    rx
 }
 
 /// The generation (`hg`) and node UUID, persisted in `state_dir`. The

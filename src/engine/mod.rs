@@ -177,6 +177,10 @@ pub struct Engine {
     /// A heartbeat peer that asked us to take its groups; it gets our
     /// `ask_resources info=done` once we hold them.
     hb_asker: Option<(NodeId, BTreeSet<GroupId>)>,
+    /// Ping targets (name, last reply) and how long a silent one lives.
+    ping: Vec<(String, Option<Time>)>,
+    ping_up: Vec<bool>,
+    deadping: Duration,
     counters: Counters,
     out: Vec<Output>,
 }
@@ -205,6 +209,14 @@ impl Engine {
                 vip_only: g.resources.iter().all(|r| matches!(r, Resource::Vip(_))),
             })
             .collect::<Vec<_>>();
+        let ping: Vec<(String, Option<Time>)> = cfg
+            .ha
+            .ping_nodes
+            .iter()
+            .map(|a| a.to_string())
+            .chain(cfg.ha.ping_groups.iter().map(|g| g.name.clone()))
+            .map(|n| (n, None))
+            .collect();
         let mut rng = params.seed ^ 0x9e37_79b9_7f4a_7c15;
         let peers = nodes
             .iter()
@@ -256,6 +268,9 @@ impl Engine {
             hb_ask: None,
             hb_ask_holdoff: now,
             hb_asker: None,
+            ping_up: vec![false; ping.len()],
+            ping,
+            deadping: cfg.ha.effective_deadping(),
             counters: Counters::default(),
             out: Vec::new(),
         }
@@ -290,6 +305,11 @@ impl Engine {
                 reason,
             } => self.on_resource_lost(group, resource, reason),
             Input::Admin { id, request } => self.on_admin(id, request),
+            Input::PingReply { target } => {
+                if let Some(t) = self.ping.get_mut(target) {
+                    t.1 = Some(now);
+                }
+            }
             Input::Shutdown => {
                 if !self.leaving {
                     self.leaving = true;
@@ -337,6 +357,13 @@ impl Engine {
         for l in &self.local {
             if let Local::HandingOff { since } = l {
                 d = d.min(*since + self.timings.deadtime);
+            }
+        }
+        for (i, (_, t)) in self.ping.iter().enumerate() {
+            if self.ping_up[i]
+                && let Some(t) = t
+            {
+                d = d.min(*t + self.deadping);
             }
         }
         if let Some(ask) = &self.hb_ask
@@ -523,6 +550,18 @@ impl Engine {
                     self.request_retransmits(now, n);
                 }
                 _ => {}
+            }
+        }
+        for i in 0..self.ping.len() {
+            let up = self.ping[i].1.is_some_and(|t| now < t + self.deadping);
+            if up != self.ping_up[i] {
+                self.ping_up[i] = up;
+                let target = self.ping[i].0.clone();
+                self.event(if up {
+                    Event::PingUp { target }
+                } else {
+                    Event::PingDown { target }
+                });
             }
         }
         self.check_comm_up();
@@ -921,6 +960,7 @@ impl Engine {
         let mut a = Advert {
             harust: true,
             leaving: self.leaving,
+            ping: self.ping_score(),
             standby: self.standby.clone(),
             failed: self.failed.clone(),
             ..Advert::default()
@@ -965,6 +1005,9 @@ impl Engine {
     /// Whether node `n` may hold group `g`. `strict` honours standby;
     /// `joiners` counts peers that are up but not yet active.
     fn eligible(&self, n: NodeId, g: GroupId, strict: bool, joiners: bool) -> bool {
+        if !self.ping_ok(n) {
+            return false;
+        }
         if n == self.me {
             self.comm_up
                 && !self.leaving
@@ -990,6 +1033,58 @@ impl Engine {
             let p = &self.peers[n];
             p.live() && (p.advert.held.contains(&g) || p.advert.busy.contains(&g))
         }
+    }
+
+    /// How many ping targets we reach, if any are configured.
+    fn ping_score(&self) -> Option<u32> {
+        (!self.ping.is_empty()).then(|| self.ping_up.iter().filter(|u| **u).count() as u32)
+    }
+
+    /// Ping nodes are quorum witnesses (heartbeat's ipfail): a node that
+    /// reaches fewer of them than another live node may not hold groups,
+    /// and a node that reaches none and sees no peer holds nothing, so on a
+    /// split only the side that still reaches them keeps the groups.
+    fn ping_ok(&self, n: NodeId) -> bool {
+        let Some(mine) = self.ping_score() else {
+            return true;
+        };
+        let score = |x: NodeId| -> u32 {
+            if x == self.me {
+                mine
+            } else {
+                // A peer that does not report a score (heartbeat) is not
+                // judged by it.
+                self.peers[x].advert.ping.unwrap_or(u32::MAX)
+            }
+        };
+        let live: Vec<NodeId> = (0..self.nodes.len())
+            .filter(|&x| x == self.me || (self.peers[x].live() && self.peers[x].active))
+            .collect();
+        let best = live
+            .iter()
+            .map(|&x| score(x))
+            .filter(|&s| s != u32::MAX)
+            .max()
+            .unwrap_or(0);
+        let s = score(n);
+        if s == u32::MAX {
+            return true;
+        }
+        if s < best {
+            return false;
+        }
+        s > 0 || live.len() > 1
+    }
+
+    /// The ping targets in the order `Input::PingReply` numbers them, each
+    /// with the addresses to probe (any one answering is enough).
+    pub fn ping_targets(cfg: &Config) -> Vec<Vec<std::net::IpAddr>> {
+        cfg.ha
+            .ping_nodes
+            .iter()
+            .map(|a| vec![*a])
+            .chain(cfg.ha.ping_groups.iter().map(|g| g.addrs.clone()))
+            .collect()
     }
 
     /// Who should hold group `g`, computed the same way on every node.
