@@ -27,6 +27,13 @@ use proto::Advert;
 /// heartbeat cancels a standby whose first reply takes longer (§1.9,
 /// STANDBY_INIT_TO_MS).
 const STANDBY_REPLY: Duration = Duration::from_secs(10);
+/// A harust-only liveness probe, sent to a harust peer whose beats are
+/// late, and its answer. `NS_` types are unsequenced and heartbeat ignores
+/// types it does not know, so mixed clusters are unaffected.
+const PROBE: &str = "NS_hr_probe";
+const PROBE_ACK: &str = "NS_hr_probe_ack";
+/// Recent probe nonces remembered per peer.
+const PROBES_KEPT: usize = 16;
 /// How many sent messages are kept for retransmission (heartbeat MAXMSGHIST).
 const HISTORY: usize = 500;
 /// Do not resend one seq more often than this (heartbeat: max_rexmit_delay − 10 ms).
@@ -129,6 +136,10 @@ struct Peer {
     advert: Advert,
     /// Last time we resent each seq to this peer.
     resent: BTreeMap<u64, Time>,
+    /// Nonces of our recent liveness probes to this peer, and when the
+    /// next probe is due while its beats are late.
+    probes: VecDeque<u64>,
+    next_probe: Option<Time>,
 }
 
 impl Peer {
@@ -234,6 +245,8 @@ impl Engine {
                 links: BTreeMap::new(),
                 advert: Advert::default(),
                 resent: BTreeMap::new(),
+                probes: VecDeque::new(),
+                next_probe: None,
             })
             .collect();
         Engine {
@@ -349,6 +362,9 @@ impl Engine {
                     }
                     for t in p.rexmit.values() {
                         d = d.min(*t);
+                    }
+                    if let Some(t) = self.probe_due(i) {
+                        d = d.min(t);
                     }
                 }
                 PeerState::Dead => {}
@@ -548,6 +564,7 @@ impl Engine {
                         self.event(Event::LinkDown { node, link });
                     }
                     self.request_retransmits(now, n);
+                    self.probe_if_late(now, n);
                 }
                 _ => {}
             }
@@ -636,7 +653,7 @@ impl Engine {
                 return;
             }
             // Not sequenced, never retransmitted, never proof of life.
-            return self.on_control(now, n, &kind, &msg);
+            return self.on_control(now, n, link, &kind, &msg);
         }
         let (Some(hg), Some(seq)) = (msg.get_hex("hg"), msg.get_hex("seq")) else {
             return self.drop_packet("no seq or generation", Some(src));
@@ -740,8 +757,28 @@ impl Engine {
         }
     }
 
-    fn on_control(&mut self, now: Time, n: NodeId, kind: &str, msg: &Message) {
+    fn on_control(&mut self, now: Time, n: NodeId, link: LinkId, kind: &str, msg: &Message) {
         match kind {
+            PROBE => {
+                if let Some(nonce) = msg.get_str("hr_nonce") {
+                    let mut m = Message::new(PROBE_ACK);
+                    m.add_str("dest", &self.nodes[n].clone())
+                        .add_str("hr_nonce", nonce);
+                    self.send(m);
+                }
+            }
+            PROBE_ACK => {
+                // Proof of life only for a nonce we sent: a replayed ack
+                // cannot keep a dead node alive.
+                let nonce = msg.get_hex("hr_nonce");
+                let p = &mut self.peers[n];
+                if let Some(i) = nonce.and_then(|x| p.probes.iter().position(|y| *y == x)) {
+                    p.probes.remove(i);
+                    if p.state == PeerState::Up {
+                        self.heard(now, n, link);
+                    }
+                }
+            }
             "NS_rexmit" => {
                 let (Some(first), Some(last)) = (msg.get_dec("firstseq"), msg.get_dec("lastseq"))
                 else {
@@ -791,6 +828,7 @@ impl Engine {
         let was = self.peers[n].state;
         let p = &mut self.peers[n];
         p.last_heard = Some(now);
+        p.next_probe = None;
         let newly_up = was != PeerState::Up;
         if newly_up {
             p.state = PeerState::Up;
@@ -820,6 +858,45 @@ impl Engine {
         if link_up {
             self.event(Event::LinkUp { node, link });
         }
+    }
+
+    /// When a harust peer's beats are late, ask it directly, several times
+    /// before its deadline: under loss, one answer is enough evidence that
+    /// it lives, where a plain miss-three-beats rule would declare it dead.
+    fn probe_if_late(&mut self, now: Time, n: NodeId) {
+        let Some(due) = self.probe_due(n) else {
+            return;
+        };
+        if now < due {
+            return;
+        }
+        let nonce = next_rand(&mut self.rng);
+        let interval = self.probe_interval();
+        let p = &mut self.peers[n];
+        p.probes.push_back(nonce);
+        if p.probes.len() > PROBES_KEPT {
+            p.probes.pop_front();
+        }
+        p.next_probe = Some(now + interval);
+        let mut m = Message::new(PROBE);
+        m.add_str("dest", &self.nodes[n].clone())
+            .add_hex("hr_nonce", nonce);
+        self.send(m);
+    }
+
+    fn probe_interval(&self) -> Duration {
+        (self.timings.keepalive / 4).max(Duration::from_millis(1))
+    }
+
+    /// When the next probe to `n` is due, if it is a live harust peer.
+    fn probe_due(&self, n: NodeId) -> Option<Time> {
+        let p = &self.peers[n];
+        if p.state != PeerState::Up || !p.advert.harust {
+            return None;
+        }
+        let heard = p.last_heard?;
+        let late = heard + self.timings.keepalive + self.timings.keepalive / 2;
+        Some(p.next_probe.unwrap_or(late).max(late))
     }
 
     fn drop_packet(&mut self, reason: &'static str, node: Option<String>) {
