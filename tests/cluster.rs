@@ -12,7 +12,7 @@
 mod support;
 
 use std::io::Read;
-use std::net::{Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
@@ -24,6 +24,7 @@ use support::{Netns, Node, Topology, wait_until};
 
 const VIP: &str = "198.18.1.100";
 const VIP2: &str = "198.18.1.101";
+const VIP6: &str = "2001:db8:1::100";
 /// The port of the test's tiny TCP service on A and B.
 const PORT: u16 = 8080;
 /// Bound for starting daemons, commands, and anything not timed.
@@ -76,7 +77,7 @@ fn holds_throughout(window: Duration, what: &str, mut cond: impl FnMut() -> bool
     }
 }
 
-/// A tiny TCP service bound to 0.0.0.0:PORT in a namespace: it writes its
+/// A tiny TCP service bound to [::]:PORT (IPv4 too) in a namespace: it writes its
 /// node's name to every connection and closes it. Stopped on drop.
 struct Hello {
     stop: Arc<AtomicBool>,
@@ -90,7 +91,7 @@ impl Hello {
         let (tx, rx) = std::sync::mpsc::channel();
         let flag = stop.clone();
         let thread = ns.spawn(move || async move {
-            let listener = tokio::net::TcpListener::bind((Ipv4Addr::UNSPECIFIED, PORT))
+            let listener = tokio::net::TcpListener::bind((Ipv6Addr::UNSPECIFIED, PORT))
                 .await
                 .expect("binding the hello service");
             tx.send(()).unwrap();
@@ -123,7 +124,7 @@ impl Drop for Hello {
 
 /// From C: connect to `addr:PORT` and read who answers.
 fn ask(c: &Netns, addr: &str) -> Option<String> {
-    let to: SocketAddr = format!("{addr}:{PORT}").parse().unwrap();
+    let to = SocketAddr::new(addr.parse::<IpAddr>().unwrap(), PORT);
     c.run(|| async move {
         let mut s = TcpStream::connect_timeout(&to, Duration::from_millis(300)).ok()?;
         s.set_read_timeout(Some(Duration::from_millis(500))).ok()?;
@@ -167,14 +168,22 @@ fn start_pair(t: &Topology, cfg: &HaConfig) -> (Daemon, Daemon) {
 
 /// The common start: A and B up, A holding VIP, C served by A through it.
 fn a_holds_and_serves(t: &Topology, cfg: &HaConfig) -> (Daemon, Daemon, Hello, Hello) {
+    a_holds_and_serves_at(t, cfg, VIP)
+}
+
+fn a_holds_and_serves_at(
+    t: &Topology,
+    cfg: &HaConfig,
+    vip: &str,
+) -> (Daemon, Daemon, Hello, Hello) {
     let (a, b) = start_pair(t, cfg);
     let ha = Hello::start(&t.a, Node::A);
     let hb = Hello::start(&t.b, Node::B);
-    wait_until(LONG, "A to hold the VIP", || has_vip(&t.a, VIP));
-    wait_answered_by(t, VIP, Node::A);
-    assert_eq!(holders(t, VIP), vec![Node::A], "only A holds the VIP");
+    wait_until(LONG, "A to hold the VIP", || has_vip(&t.a, vip));
+    wait_answered_by(t, vip, Node::A);
+    assert_eq!(holders(t, vip), vec![Node::A], "only A holds the VIP");
     assert_eq!(
-        c_neigh(t, VIP).as_deref(),
+        c_neigh(t, vip).as_deref(),
         Some(t.a.mac("eth0").as_str()),
         "C reached the VIP at A's MAC"
     );
@@ -189,9 +198,13 @@ fn takeover_bound(cfg: &HaConfig) -> Duration {
 /// keepalive, plus 1 s; and C's neighbour entry moves to B's MAC by B's
 /// announcement (the entry had been A's and is not left to expire).
 fn b_takes_over(t: &Topology, cfg: &HaConfig, since: Instant, how: &str) {
+    b_takes_over_at(t, cfg, since, how, VIP);
+}
+
+fn b_takes_over_at(t: &Topology, cfg: &HaConfig, since: Instant, how: &str, vip: &str) {
     let bound = takeover_bound(cfg);
-    timed_wait(bound, &format!("B to hold the VIP after {how}"), || {
-        has_vip(&t.b, VIP)
+    timed_wait(bound, &format!("B to hold {vip} after {how}"), || {
+        has_vip(&t.b, vip)
     });
     let took = since.elapsed();
     eprintln!("takeover after {how}: B holds the VIP {took:?} after it");
@@ -199,8 +212,8 @@ fn b_takes_over(t: &Topology, cfg: &HaConfig, since: Instant, how: &str) {
     let b_mac = t.b.mac("eth0");
     wait_until(
         Duration::from_secs(3),
-        "C's neighbour entry for the VIP to move to B's MAC (GARP)",
-        || c_neigh(t, VIP).as_deref() == Some(b_mac.as_str()),
+        &format!("C's neighbour entry for {vip} to move to B's MAC (GARP/NA)"),
+        || c_neigh(t, vip).as_deref() == Some(b_mac.as_str()),
     );
 }
 
@@ -246,6 +259,24 @@ fn kill_9_of_holder_fails_over_within_deadtime() {
     assert!(!has_vip(&t.a, VIP));
     wait_answered_by(&t, VIP, Node::B);
     assert_eq!(holders(&t, VIP), vec![Node::B]);
+}
+
+#[test]
+fn kill_9_of_ipv6_vip_holder_fails_over_with_unsolicited_na() {
+    require_privileged!("kill_9_of_ipv6_vip_holder_fails_over_with_unsolicited_na");
+    let t = Topology::new("cl-kill6");
+    let cfg = HaConfig::fast().group(Node::A, &[&format!("IPv6addr::{VIP6}/64/eth0")]);
+    let (mut a, _b, _ha, _hb) = a_holds_and_serves_at(&t, &cfg, VIP6);
+
+    let killed = Instant::now();
+    a.kill(libc::SIGKILL);
+    b_takes_over_at(&t, &cfg, killed, "kill -9 of A (IPv6)", VIP6);
+    a.wait_exit(LONG);
+    let out = a.release_local();
+    assert!(out.contains("removed 1 address"), "release-local: {out}");
+    assert!(!has_vip(&t.a, VIP6));
+    wait_answered_by(&t, VIP6, Node::B);
+    assert_eq!(holders(&t, VIP6), vec![Node::B]);
 }
 
 #[test]
@@ -636,4 +667,20 @@ fn losing_one_of_two_links_fails_nothing_over() {
         assert!(!log.contains("is dead"), "{}:\n{log}", d.node);
     }
     wait_answered_by(&t, VIP, Node::A);
+}
+
+#[test]
+fn sigterm_of_lone_holder_removes_vip_and_exits_0() {
+    require_privileged!("sigterm_of_lone_holder_removes_vip_and_exits_0");
+    let t = Topology::new("cl-alone");
+    let cfg = HaConfig::fast().vip_group(Node::A, &[VIP]);
+    // B never starts: A declares it dead after initdead and takes the group.
+    let mut a = start(&t, Node::A, &cfg);
+    a.wait_log(LONG, "node node-b is dead");
+    wait_until(LONG, "A to hold the VIP alone", || has_vip(&t.a, VIP));
+    a.kill(libc::SIGTERM);
+    let status = a.wait_exit(LONG);
+    assert!(status.success(), "A's daemon exited with {status}");
+    assert!(!has_vip(&t.a, VIP), "A removed the VIP before exiting");
+    assert!(a.log().contains("released group"));
 }

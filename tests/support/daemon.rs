@@ -104,6 +104,14 @@ impl HaConfig {
         self
     }
 
+    /// A group of any haresources resources, e.g.
+    /// `IPv6addr::2001:db8:1::100/64/eth0`, whose preferred node is `node`.
+    pub fn group(mut self, node: Node, resources: &[&str]) -> Self {
+        self.groups
+            .push((node, resources.iter().map(|r| r.to_string()).collect()));
+        self
+    }
+
     pub fn ha_cf(&self) -> String {
         let mut s = String::new();
         let _ = writeln!(s, "keepalive {}ms", self.keepalive_ms);
