@@ -667,7 +667,17 @@ impl Engine {
                 return self.drop_packet("replayed (old generation)", Some(src));
             }
             Verdict::Invalid => return self.drop_packet("bad seq or generation", Some(src)),
-            Verdict::Duplicate | Verdict::Unsequenced => return,
+            Verdict::Duplicate => {
+                // Every message comes once per medium: the first copy is in
+                // order, the rest are duplicates, yet each shows that its
+                // medium works (heartbeat credits every medium a message
+                // arrives on). Not proof of life, since a replay can be.
+                if self.peers[n].live() {
+                    self.link_heard(now, n, link);
+                }
+                return;
+            }
+            Verdict::Unsequenced => return,
             Verdict::Restarted { .. } => {
                 self.peers[n].rexmit.clear();
                 if self.peers[n].state == PeerState::Up {
@@ -834,11 +844,6 @@ impl Engine {
             p.state = PeerState::Up;
             p.last_status = None;
         }
-        let e = p.links.entry(link).or_insert((now, false));
-        e.0 = now;
-        let link_up = !e.1;
-        e.1 = true;
-        let node = self.nodes[n].clone();
         if was == PeerState::Dead {
             // Back after a partition (or a restart): it may have answered
             // for our addresses meanwhile, so neighbours may point at it.
@@ -849,13 +854,23 @@ impl Engine {
             }
         }
         if newly_up {
-            self.event(Event::PeerUp { node: node.clone() });
+            let node = self.nodes[n].clone();
+            self.event(Event::PeerUp { node });
             // Answer at once so the newcomer need not wait a keepalive.
             if self.first_status_sent {
                 self.send_status();
             }
         }
-        if link_up {
+        self.link_heard(now, n, link);
+    }
+
+    /// A message from peer `n` arrived over `link`.
+    fn link_heard(&mut self, now: Time, n: NodeId, link: LinkId) {
+        let e = self.peers[n].links.entry(link).or_insert((now, false));
+        e.0 = now;
+        if !e.1 {
+            e.1 = true;
+            let node = self.nodes[n].clone();
             self.event(Event::LinkUp { node, link });
         }
     }
