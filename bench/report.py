@@ -127,7 +127,9 @@ def summary(argv):
     for (impl, scen), c in sorted(cs.items()):
         for metric, _label, unit in METRICS.get(scen, []):
             if metric in c["vals"] or c["errors"]:
-                print("%-10s %-10s %-14s %s%s" % (impl, scen, metric, fmt_cell(c, metric, unit), "" if unit in ("", "%") else " " + unit))
+                has = bool(c["vals"].get(metric))
+                print("%-10s %-10s %-14s %s%s" % (impl, scen, metric, fmt_cell(c, metric, unit),
+                                                  " " + unit if has and unit not in ("", "%") else ""))
     return 0
 
 

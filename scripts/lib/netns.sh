@@ -125,10 +125,11 @@ kill_wait() {
 
 # pid_tree PID: PID and all its descendants (for CPU/RSS of forking daemons).
 pid_tree() {
-  local p=$1 c
+  local p=$1 c kids=()
   pid_alive "$p" || return 0
   echo "$p"
-  for c in $(cat /proc/"$p"/task/*/children 2>/dev/null); do pid_tree "$c"; done
+  read -r -a kids < <(cat /proc/"$p"/task/*/children 2>/dev/null; echo)
+  for c in "${kids[@]}"; do pid_tree "$c"; done
 }
 
 # ---- private node filesystem (only where a daemon needs it: heartbeat) ----
@@ -158,6 +159,7 @@ ns_holder_start() {
     return 1
   fi
   rm -f "/tmp/.nsholder-$$-$n.out"
+  # shellcheck disable=SC2034  # output for the caller
   NS_HOLDER=$p
   NS_HOLDERS+=("$p")
 }
