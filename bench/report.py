@@ -58,6 +58,7 @@ def load(path):
 
 
 def save(path, rows):
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w") as f:
         for r in rows:
             f.write("\t".join(r) + "\n")
@@ -97,13 +98,17 @@ def fmt_num(v, unit):
     return "%.0f" % v
 
 
+def short_err(e):
+    return "not built" if "not built" in e else "**failed** (see notes)"
+
+
 def fmt_cell(c, metric, unit):
     if c is None:
         return "not run"
     s = stats(c["vals"].get(metric, []))
     if s is None:
         if c["errors"]:
-            return "**failed**: " + c["errors"][0][:90]
+            return short_err(c["errors"][0])
         return "–"
     med, lo, hi, n = s
     txt = "%s [%s–%s] n=%d" % (fmt_num(med, unit), fmt_num(lo, unit), fmt_num(hi, unit), n)
@@ -165,7 +170,7 @@ def render(argv):
     for st in sorted(meta):
         m = meta[st]
         w("- `%s`: %s, %s; CPU %s. Command: `%s`. Versions: keepalived `%s`, heartbeat `%s`, harust `%s`. Cells: %s." % (
-            st, m.get("date", "?"), m.get("machine", "?"), m.get("cpu", "?"), m.get("command", "?"),
+            st, m.get("date", "?"), m.get("machine", "?"), m.get("cpu", "?"), m.get("command", "?").strip(),
             m.get("keepalived", "?"), m.get("heartbeat", "?"), m.get("harust", "?"),
             ", ".join(sorted(used.get(st, [])))))
     w("")
@@ -177,7 +182,7 @@ def render(argv):
         h = cs.get(("harust", scen))
         s = stats(h["vals"].get(metric, [])) if h else None
         if s is None:
-            verdict = "NOT MEASURED" + (" (harust: %s)" % h["errors"][0][:80] if h and h["errors"] else "")
+            verdict = "NOT MEASURED" + (" (harust %s)" % short_err(h["errors"][0]) if h and h["errors"] else "")
         else:
             verdict = "**PASS**" if s[0] <= limit else "**MISS**"
         w("| %s | %s | %s | %s | %s |" % (text, fmt_cell(h, metric, unit) if h else "not run",
@@ -202,8 +207,11 @@ def render(argv):
         w("\nNotes and failures recorded by the harness:\n")
         for (impl, scen), n in notes:
             w("- %s / %s: %s" % (impl, scen, n))
+        byerr = {}
         for (impl, scen), e in errs:
-            w("- %s / %s: failed: %s" % (impl, scen, e))
+            byerr.setdefault((impl, e), []).append(scen)
+        for (impl, e), scens in byerr.items():
+            w("- %s / %s: %s" % (impl, ", ".join(scens), e))
     w("")
     with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "methods.md")) as f:
         w(f.read())
