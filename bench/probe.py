@@ -129,8 +129,9 @@ def run(argv):
         for key, _ in sel.select(max(0.0, wake - time.monotonic())):
             if key.fileobj in inflight:
                 event(key.fileobj)
-    for s in list(inflight):
-        finish(s, "ERR:aborted")
+    for s in list(inflight):  # unfinished at the end: not an answer, not logged
+        sel.unregister(s)
+        s.close()
     out.close()
     chg.close()
     return 0

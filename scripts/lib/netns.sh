@@ -85,6 +85,8 @@ ns_bg() {
   ip netns exec "$(ns_name "$n")" "$@" </dev/null >>"$logf" 2>&1 &
   NS_LASTPID=$!
   NS_PIDS+=("$NS_LASTPID")
+  # no "Killed" job notices when we SIGKILL it on purpose; PIDs are tracked above
+  disown "$NS_LASTPID" 2>/dev/null || true
 }
 
 ns_track() { NS_PIDS+=("$@"); }
