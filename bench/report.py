@@ -130,6 +130,9 @@ def ratio(cs, impl_a, impl_b, scen, metric):
 def summary(argv):
     cs = cells(load(argv[0]))
     for (impl, scen), c in sorted(cs.items()):
+        if c["errors"] and not c["vals"]:
+            print("%-10s %-10s FAILED: %s" % (impl, scen, "; ".join(sorted(set(c["errors"])))))
+            continue
         for metric, _label, unit in METRICS.get(scen, []):
             if metric in c["vals"] or c["errors"]:
                 has = bool(c["vals"].get(metric))
