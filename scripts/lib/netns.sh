@@ -192,7 +192,7 @@ ns_partition() {
   if [ "$1" = on ]; then
     ip netns exec "$sw" nft -f - <<'EOF'
 table bridge harust_lab {
-  chain fwd {
+  chain lab_forward {
     type filter hook forward priority 0; policy accept;
     iifname "port-a" oifname "port-b" drop
     iifname "port-b" oifname "port-a" drop
