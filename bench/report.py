@@ -172,8 +172,9 @@ def render(argv):
     w("## Runs\n")
     for st in sorted(meta):
         m = meta[st]
-        w("- `%s`: %s, %s; CPU %s. Command: `%s`. Versions: keepalived `%s`, heartbeat `%s`, harust `%s`. Cells: %s." % (
-            st, m.get("date", "?"), m.get("machine", "?"), m.get("cpu", "?"), m.get("command", "?").strip(),
+        w("- `%s`: %s, %s; CPU %s; load average %s. Command: `%s`. Versions: keepalived `%s`, heartbeat `%s`, harust `%s`. Cells: %s." % (
+            st, m.get("date", "?"), m.get("machine", "?"), m.get("cpu", "?"),
+            m.get("loadavg", "not recorded (the machine is shared with other sessions)"), m.get("command", "?").strip(),
             m.get("keepalived", "?"), m.get("heartbeat", "?"), m.get("harust", "?"),
             ", ".join(sorted(used.get(st, [])))))
     w("")
