@@ -78,6 +78,8 @@ pub struct Handle {
 }
 
 const TRANSITIONS_KEPT: usize = 32;
+/// Distinct log-limiter keys remembered at most.
+const RATE_LIMIT_KEYS: usize = 1024;
 
 struct ActionDone {
     group: usize,
@@ -116,6 +118,15 @@ impl RateLimit {
                 Some(s)
             }
             None => {
+                // Forged packets from many spoofed sources must not grow
+                // this without bound: forget quiet keys first.
+                if self.last.len() >= RATE_LIMIT_KEYS {
+                    let interval = self.interval;
+                    self.last.retain(|_, (t, _)| now.duration_since(*t) < interval);
+                    if self.last.len() >= RATE_LIMIT_KEYS {
+                        return None;
+                    }
+                }
                 self.last.insert(key.to_string(), (now, 0));
                 Some(0)
             }

@@ -298,13 +298,8 @@ impl Engine {
         match input {
             Input::Reconciled { present } => self.on_reconciled(present),
             Input::Packet { link, msg } => self.on_packet(now, link, msg),
-            Input::BadPacket { kind, .. } => {
-                self.counters.bad_packets += 1;
-                self.event(Event::Dropped {
-                    reason: kind,
-                    node: None,
-                });
-            }
+            // The runtime logs the details; here it is only counted.
+            Input::BadPacket { .. } => self.counters.bad_packets += 1,
             Input::Tick => {}
             Input::ResourceDone {
                 group,
