@@ -1,7 +1,7 @@
 //! The CLI side of the D-Bus API: `harust status|standby|takeover|reload`.
 //! Each talks to the daemon over D-Bus only.
 //!
-//! Exit codes (documented in harust(8) and README): 1 any other failure,
+//! Exit codes (documented in docs/DBUS.md): 1 any other failure,
 //! 3 the daemon is not running, 4 access denied by the bus policy, 5 the
 //! daemon refused the request, 6 accepted but not settled in time.
 
