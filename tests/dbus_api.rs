@@ -560,27 +560,26 @@ fn interface_xml_equals_the_live_introspection() {
 // ---------------------------------------------------------------------
 
 #[test]
-fn properties_changed_fires_on_a_takeover() {
-    if !can_run("properties_changed_fires_on_a_takeover") {
+fn properties_changed_and_signals_fire_on_a_takeover() {
+    if !can_run("properties_changed_and_signals_fire_on_a_takeover") {
         return;
     }
     let c = Cluster::two("dbpc");
     let bus_b = c.bus(Side::B).to_string();
-    let seen = runtime().block_on(async {
+    runtime().block_on(async {
         use futures::StreamExt;
         let conn = connect(&bus_b).await;
+        // Every signal from our object: PropertiesChanged and our own.
         let rule = zbus::MatchRule::builder()
             .msg_type(zbus::message::Type::Signal)
             .path(PATH)
-            .interface("org.freedesktop.DBus.Properties")
-            .member("PropertiesChanged")
             .build()
             .expect("match rule");
         // Subscribed (AddMatch done) before the call: nothing is missed.
         let mut stream =
-            zbus::MessageStream::for_match_rule(rule, &conn, std::num::NonZeroUsize::new(1024))
+            zbus::MessageStream::for_match_rule(rule, &conn, std::num::NonZeroUsize::new(4096))
                 .await
-                .expect("subscribe to PropertiesChanged");
+                .expect("subscribe to our signals");
         let reply = call(&conn, "Takeover", &("all",))
             .await
             .unwrap_or_else(|e| panic!("Takeover failed: {e:?}\n{}", c.logs()));
@@ -594,40 +593,58 @@ fn properties_changed_fires_on_a_takeover() {
                 "held".into()
             )]
         );
+        let (mut groups_held, mut state_active, mut acquired, mut transition) =
+            (false, false, false, false);
         let mut seen = Vec::new();
-        let found = tokio::time::timeout(SETTLE, async {
+        let _ = tokio::time::timeout(SETTLE, async {
             while let Some(Ok(m)) = stream.next().await {
-                let (iface, mut changed, _): (
-                    String,
-                    HashMap<String, zbus::OwnedVariant>,
-                    Vec<String>,
-                ) = m.body().deserialize().expect("PropertiesChanged body");
-                seen.push(changed.keys().cloned().collect::<Vec<_>>().join(","));
-                if iface != IFACE {
-                    continue;
-                }
-                if let Some(v) = changed.remove("Groups") {
-                    let g = Vec::<Group>::try_from(v).expect("Groups is a(ssss)");
-                    if g[0].1 == "node-b" && g[0].3 == "held" {
-                        return true;
+                let h = m.header();
+                let member = h.member().map(|m| m.to_string()).unwrap_or_default();
+                seen.push(member.clone());
+                match member.as_str() {
+                    "PropertiesChanged" => {
+                        let (iface, mut changed, _): (
+                            String,
+                            HashMap<String, zbus::OwnedVariant>,
+                            Vec<String>,
+                        ) = m.body().deserialize().expect("PropertiesChanged body");
+                        if iface != IFACE {
+                            continue;
+                        }
+                        seen.push(format!("  {:?}", changed.keys().collect::<Vec<_>>()));
+                        if let Some(v) = changed.remove("Groups") {
+                            let g = Vec::<Group>::try_from(v).expect("Groups is a(ssss)");
+                            groups_held |= g[0].1 == "node-b" && g[0].3 == "held";
+                        }
+                        if let Some(v) = changed.remove("State") {
+                            state_active |= String::try_from(v).expect("State is s") == "active";
+                        }
                     }
+                    "GroupAcquired" => {
+                        let (group, _from): (String, String) =
+                            m.body().deserialize().expect("GroupAcquired(ss)");
+                        acquired |= group == GROUP;
+                    }
+                    "Transition" => {
+                        let (event, _node, group, _msg): (String, String, String, String) =
+                            m.body().deserialize().expect("Transition(ssss)");
+                        transition |= event == "acquired" && group == GROUP;
+                    }
+                    _ => {}
+                }
+                if groups_held && state_active && acquired && transition {
+                    return;
                 }
             }
-            false
         })
         .await;
-        assert_eq!(
-            found,
-            Ok(true),
-            "no PropertiesChanged showing node-b holding the group; saw {seen:?}\n{}",
+        assert!(
+            groups_held && state_active && acquired && transition,
+            "missing: Groups held by node-b {groups_held}, State active {state_active}, \
+             GroupAcquired {acquired}, Transition acquired {transition}; saw {seen:?}\n{}",
             c.logs()
         );
-        seen
     });
-    assert!(
-        seen.iter().any(|k| k.contains("State")),
-        "node-b's State (standby -> active) should change too: {seen:?}"
-    );
     c.assert_vip_on_b();
 }
 
