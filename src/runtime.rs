@@ -552,7 +552,10 @@ impl Runtime {
                 Output::Stopped => changed = true,
             }
         }
-        if changed {
+        // Counters move with every beat, without an event: publish them
+        // too, or status readers see them frozen (and a peer's advert,
+        // which changes who holds what, comes with a beat).
+        if changed || self.snapshot_tx.borrow().view.counters != self.engine.counters() {
             self.publish_status();
         }
     }
