@@ -255,7 +255,12 @@ hr_log() { cat "$(nodedir "$1")/harust.log" 2>/dev/null || true; }
 # ---------------------------------------------------------------- generic node
 node_prep() { if [[ ${ROLE[$1]} == hb ]]; then hb_prep "$1"; else hr_prep "$1"; fi; }
 node_boot() { if [[ ${ROLE[$1]} == hb ]]; then hb_boot "$1"; else hr_boot "$1"; fi; }
-node_log() { if [[ ${ROLE[$1]} == hb ]]; then hb_log "$1"; else hr_log "$1"; fi; }
+node_log() {
+	case ${ROLE[$1]:-} in
+	hb) hb_log "$1" ;;
+	harust) hr_log "$1" ;;
+	esac
+}
 
 # node_crash X : the machine dies: every process, link down, and (as after a
 # reboot) no address left behind.
