@@ -358,6 +358,12 @@ fn a_held_unit_killed_from_outside_moves_the_group_to_the_peer() {
     wait_vip(&p.t.b, "B", true);
     wait_vip(&p.t.a, "A", false);
     assert_eq!(unit_state(&p.um_a, "web.service"), "failed");
+    // A noticed through its unit watch, with systemd's reason.
+    let log = p.a.log();
+    assert!(
+        log.contains("unit web.service is failed (signal)"),
+        "A's log does not show the unit going down:\n{log}"
+    );
 }
 
 #[test]
