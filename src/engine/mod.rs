@@ -1681,7 +1681,7 @@ impl Engine {
                 self.event(Event::ResourceFailed {
                     group,
                     resource: r,
-                    op,
+                    op: Some(op),
                     reason,
                 });
             }
@@ -1698,7 +1698,7 @@ impl Engine {
                     self.event(Event::ResourceFailed {
                         group,
                         resource: r,
-                        op,
+                        op: Some(op),
                         reason,
                     });
                     self.fail_group(g);
@@ -1721,7 +1721,7 @@ impl Engine {
                     self.event(Event::ResourceFailed {
                         group,
                         resource: r,
-                        op,
+                        op: Some(op),
                         reason,
                     });
                     self.failed.insert(g);
@@ -1740,7 +1740,7 @@ impl Engine {
                     self.event(Event::ResourceFailed {
                         group,
                         resource: r,
-                        op,
+                        op: Some(op),
                         reason,
                     });
                 }
@@ -1766,10 +1766,11 @@ impl Engine {
             return;
         }
         let group = self.groups[g].key.clone();
+        // Lost while running, not a failed action.
         self.event(Event::ResourceFailed {
             group,
             resource: r,
-            op: Op::Start,
+            op: None,
             reason,
         });
         if self.groups[g].vips[r] {
