@@ -149,6 +149,9 @@ struct Peer {
     reported: bool,
     /// When it last became active, to bound that wait.
     active_since: Option<Time>,
+    /// A heartbeat peer's last `isstable`: it ignores ask_resources while
+    /// it is "in flux", so we ask only once it is stable.
+    hb_stable: bool,
 }
 
 impl Peer {
@@ -261,6 +264,7 @@ impl Engine {
                 gone: None,
                 reported: false,
                 active_since: None,
+                hb_stable: false,
             })
             .collect();
         Engine {
@@ -623,6 +627,7 @@ impl Engine {
         }
         p.advert = Advert::default();
         p.reported = false;
+        p.hb_stable = false;
         p.active_since = None;
         let node = self.nodes[n].clone();
         self.event(Event::PeerDead { node, graceful });
@@ -714,6 +719,7 @@ impl Engine {
                 self.peers[n].advert = Advert::default();
                 self.peers[n].active = false;
                 self.peers[n].reported = false;
+                self.peers[n].hb_stable = false;
                 self.peers[n].active_since = None;
                 true
             }
@@ -1419,6 +1425,7 @@ impl Engine {
             held.extend(self.peers[n].advert.held.iter().copied());
         }
         self.peers[n].reported = true;
+        self.peers[n].hb_stable = msg.get_str("isstable") == Some("1");
         let a = &mut self.peers[n].advert;
         a.harust = false;
         a.held = held;
@@ -1470,7 +1477,9 @@ impl Engine {
                 ask.groups.insert(g);
             }
             Some(_) => {} // one exchange at a time, as heartbeat
-            None if now >= self.hb_ask_holdoff => {
+            // heartbeat's PerformAutoFailback also waits for the peer to be
+            // stable: an ask before that is ignored as "in flux".
+            None if now >= self.hb_ask_holdoff && self.peers[peer].hb_stable => {
                 let groups: BTreeSet<GroupId> = [g].into();
                 let mut m = Message::new("ask_resources");
                 m.add_str("rsc_hold", self.scope_name(&groups))
@@ -1840,17 +1849,20 @@ impl Engine {
             }
         }
         self.standby.extend(gs);
-        let mut m = Message::new("ask_resources");
-        m.add_str(
-            "rsc_hold",
-            if scope == Scope::Failback {
+        // Toward a heartbeat peer the hand-over runs its three phases
+        // (`hb_give_up`), which open with this same message.
+        let hb_peer = (0..self.nodes.len())
+            .any(|n| n != self.me && self.peers[n].live() && !self.peers[n].advert.harust);
+        if !hb_peer {
+            let mut m = Message::new("ask_resources");
+            let hold = if scope == Scope::Failback {
                 "foreign"
             } else {
                 scope.as_str()
-            },
-        )
-        .add_str("info", "me");
-        self.send(m);
+            };
+            m.add_str("rsc_hold", hold).add_str("info", "me");
+            self.send(m);
+        }
         let by = self.nodes[self.me].clone();
         self.event(Event::StandbyRequested { scope, by });
         Ok(())
