@@ -759,9 +759,10 @@ impl Engine {
                 let info = msg.get_str("info").unwrap_or("");
                 match Advert::from_message(&msg, &self.groups_keys()) {
                     Some(a) => self.set_advert(n, a),
-                    // heartbeat announces a stop before it releases: it
-                    // still holds what it held until `shutdone`.
-                    None if info == "shutdown" => {}
+                    // heartbeat announces a stop or a standby before it
+                    // releases: it holds what it held until `shutdone` or
+                    // its `ask_resources info=done`.
+                    None if info == "shutdown" || info == "standby" => {}
                     None => self.hb_resource(n, &msg),
                 }
                 if info == "shutdown" {
@@ -1453,6 +1454,16 @@ impl Engine {
                     m.add_str("rsc_hold", scope.as_str())
                         .add_str("info", "other");
                     self.send(m);
+                }
+            }
+            Some("done") if !self.peers[n].advert.harust => {
+                // Its release is complete: what it gave up is free now.
+                if let Some((asker, gs)) = &self.hb_asker
+                    && *asker == n
+                {
+                    let gs = gs.clone();
+                    self.peers[n].advert.held.retain(|g| !gs.contains(g));
+                    self.changes += 1;
                 }
             }
             Some("other") => {
