@@ -61,6 +61,12 @@ enum Command {
         /// Log level: error, warn, info, debug or trace.
         #[arg(long, default_value = "info")]
         log_level: LevelFilter,
+        /// Gratuitous ARP / unsolicited NA rounds sent after taking an address.
+        #[arg(long, value_name = "N", default_value_t = 5)]
+        announce_count: u32,
+        /// Milliseconds between those rounds (the first goes at once).
+        #[arg(long, value_name = "MS", default_value_t = 200)]
+        announce_interval: u64,
     },
     /// Parse and validate the configuration; print a summary or every error.
     CheckConfig {
@@ -141,6 +147,8 @@ fn main() -> ExitCode {
             systemd_bus,
             state_dir,
             log_level,
+            announce_count,
+            announce_interval,
         } => {
             if let Err(e) = systemd::init_logging(log_level) {
                 eprintln!("harust: cannot set up logging: {e}");
@@ -150,6 +158,10 @@ fn main() -> ExitCode {
                 node: local_node(&config.node),
                 systemd_bus,
                 state_dir,
+                announce: harust::vip::AnnounceConfig {
+                    count: announce_count,
+                    interval: std::time::Duration::from_millis(announce_interval),
+                },
             };
             match tokio_main(daemon(opts, bus)) {
                 Ok(()) => ExitCode::SUCCESS,

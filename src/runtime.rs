@@ -41,6 +41,8 @@ pub struct Options {
     pub systemd_bus: Option<String>,
     /// Where the generation counter and node UUID are kept.
     pub state_dir: PathBuf,
+    /// How often and how fast a taken address is announced (GARP/NA).
+    pub announce: AnnounceConfig,
 }
 
 /// A request from the D-Bus API (or any other control channel).
@@ -222,6 +224,7 @@ impl Runtime {
             seed: wall.as_nanos() as u64 ^ u64::from(std::process::id()),
         };
         let engine = Engine::new(&cfg, params, Duration::ZERO);
+        let announce = opts.announce;
         let (actions_tx, actions_rx) = mpsc::unbounded_channel();
         let (control_tx, control_rx) = mpsc::channel(16);
         let origin = Instant::now();
@@ -254,7 +257,7 @@ impl Runtime {
             vips,
             units,
             notifier,
-            announce: AnnounceConfig::default(),
+            announce,
             actions_tx,
             actions_rx,
             control_rx,

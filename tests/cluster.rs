@@ -684,3 +684,22 @@ fn sigterm_of_lone_holder_removes_vip_and_exits_0() {
     assert!(!has_vip(&t.a, VIP), "A removed the VIP before exiting");
     assert!(a.log().contains("released group"));
 }
+
+#[test]
+fn a_vip_deleted_behind_our_back_is_restored_and_logged() {
+    require_privileged!("a_vip_deleted_behind_our_back_is_restored_and_logged");
+    let t = Topology::new("cl-readd");
+    let cfg = HaConfig::fast().vip_group(Node::A, &[VIP]);
+    let (mut a, b, _ha, _hb) = a_holds_and_serves(&t, &cfg);
+    let mark = a.log_mark();
+    // An operator (or a network script) removes the address.
+    t.a.exec_ok(&["ip", "addr", "del", &format!("{VIP}/24"), "dev", "eth0"]);
+    let took = timed_wait(LONG, "A to put its VIP back", || has_vip(&t.a, VIP));
+    println!("VIP restored {} ms after it was deleted", took.as_millis());
+    a.wait_log_since(mark, LONG, "was lost: address 198.18.1.100 was removed");
+    a.wait_log_since(mark, LONG, "was restored");
+    // Nothing moved: A still holds the group, and B never took it.
+    assert_eq!(holders(&t, VIP), vec![Node::A]);
+    assert!(b.status().is_some_and(|s| s.starts_with("standby")));
+    wait_answered_by(&t, VIP, Node::A);
+}

@@ -191,6 +191,8 @@ pub struct Engine {
     group_failed_reported: BTreeSet<GroupId>,
     /// Legacy mode: groups we sent an `ip-request` for.
     ip_requested: BTreeSet<GroupId>,
+    /// Legacy mode: groups a heartbeat peer asked us to release.
+    ip_request_from: BTreeMap<GroupId, NodeId>,
     /// Last holder seen for each group, to tell a failover from a start.
     last_holder: Vec<Option<NodeId>>,
     advertised: Option<Advert>,
@@ -295,6 +297,7 @@ impl Engine {
             conflict_announced: BTreeSet::new(),
             group_failed_reported: BTreeSet::new(),
             ip_requested: BTreeSet::new(),
+            ip_request_from: BTreeMap::new(),
             advertised: None,
             hb_ask: None,
             hb_ask_holdoff: now,
@@ -804,7 +807,23 @@ impl Engine {
                     by: src.clone(),
                 });
             }
-            _ => {} // repnodes, ip-request(-resp), stonith: informational here
+            "ip-request" => self.on_ip_request(n, &msg),
+            "ip-request-resp" => {
+                // Legacy failback: a heartbeat holder let go of the group.
+                let g = msg
+                    .get_str("ipaddr")
+                    .and_then(|k| self.groups.iter().position(|x| x.key == k));
+                if let Some(g) = g
+                    && !self.peers[n].advert.harust
+                    && msg.get_str("weown") == Some("yes")
+                {
+                    let a = &mut self.peers[n].advert;
+                    a.held.remove(&g);
+                    a.busy.remove(&g);
+                    self.changes += 1;
+                }
+            }
+            _ => {} // repnodes, stonith: informational here
         }
     }
 
@@ -1477,6 +1496,38 @@ impl Engine {
         }
     }
 
+    /// Legacy failback (`auto_failback legacy`, §1.9): a heartbeat peer
+    /// asks for its group back; we let go and say so. harust peers decide
+    /// from the adverts instead.
+    fn on_ip_request(&mut self, n: NodeId, msg: &Message) {
+        let Some(key) = msg.get_str("ipaddr") else {
+            return;
+        };
+        let Some(g) = self.groups.iter().position(|x| x.key == key) else {
+            return;
+        };
+        if self.peers[n].advert.harust {
+            return;
+        }
+        if self.local[g] == Local::Held {
+            // It takes the group once we answer: nobody else may meanwhile.
+            self.peers[n].advert.busy.insert(g);
+            self.ip_request_from.insert(g, n);
+            self.release(g, Some(n));
+        } else {
+            self.ip_request_resp(n, g, false);
+        }
+    }
+
+    fn ip_request_resp(&mut self, n: NodeId, g: GroupId, weown: bool) {
+        let mut m = Message::new("ip-request-resp");
+        m.add_str("dest", &self.nodes[n].clone())
+            .add_str("ipaddr", &self.groups[g].key.clone())
+            .add_str("weown", if weown { "yes" } else { "no" })
+            .add_str("ok", "OK");
+        self.send(m);
+    }
+
     /// Hands `g` to a heartbeat peer: ask first, release once granted.
     fn hb_give_up(&mut self, now: Time, g: GroupId, peer: NodeId) {
         match &mut self.hb_ask {
@@ -1682,6 +1733,9 @@ impl Engine {
         self.repairing.retain(|(x, _)| *x != g);
         let group = self.groups[g].key.clone();
         self.event(Event::Released { group });
+        if let Some(n) = self.ip_request_from.remove(&g) {
+            self.ip_request_resp(n, g, true);
+        }
     }
 
     fn on_resource_done(
