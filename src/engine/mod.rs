@@ -202,6 +202,8 @@ pub struct Engine {
     /// A heartbeat peer that asked us to take its groups; it gets our
     /// `ask_resources info=done` once we hold them.
     hb_asker: Option<(NodeId, BTreeSet<GroupId>)>,
+    /// Send our `resource` report after this step (a heartbeat peer needs it).
+    hb_report_due: bool,
     /// Ping targets (name, last reply) and how long a silent one lives.
     ping: Vec<(String, Option<Time>)>,
     ping_up: Vec<bool>,
@@ -302,6 +304,7 @@ impl Engine {
             hb_ask: None,
             hb_ask_holdoff: now,
             hb_asker: None,
+            hb_report_due: false,
             ping_up: vec![false; ping.len()],
             ping,
             deadping: cfg.ha.effective_deadping(),
@@ -1160,7 +1163,7 @@ impl Engine {
             return;
         }
         let a = self.current_advert();
-        if self.advertised.as_ref() != Some(&a) {
+        if self.advertised.as_ref() != Some(&a) || std::mem::take(&mut self.hb_report_due) {
             self.send_resource(None);
         }
     }
@@ -1188,14 +1191,25 @@ impl Engine {
         a
     }
 
-    /// heartbeat's `rsc_hold` for what we hold (§1.9).
+    /// heartbeat's `rsc_hold` for what we hold (§1.9). heartbeat speaks of
+    /// responsibility for "my groups" and "the peer's groups" even when one
+    /// of those sets is empty: an active node with no groups of its own
+    /// still says `local`, and a node whose peers are all dead holds `all`.
     fn rsc_hold(&self) -> &'static str {
-        let held = |mine: bool| {
-            (0..self.groups.len())
+        let active = self.comm_up && !self.leaving;
+        let covers = |mine: bool, vacuous: bool| {
+            let mut gs = (0..self.groups.len())
                 .filter(|&g| (self.groups[g].preferred == self.me) == mine)
-                .any(|g| self.local[g] == Local::Held)
+                .peekable();
+            if gs.peek().is_none() {
+                return vacuous;
+            }
+            gs.all(|g| self.local[g] == Local::Held)
         };
-        match (held(true), held(false)) {
+        let no_peer = (0..self.nodes.len()).all(|n| n == self.me || !self.peers[n].live());
+        let local = covers(true, active && self.standby.is_empty());
+        let foreign = covers(false, active && no_peer);
+        match (local, foreign) {
             (true, true) => "all",
             (true, false) => "local",
             (false, true) => "foreign",
@@ -1430,6 +1444,11 @@ impl Engine {
     /// A heartbeat peer's holdings, from its `resource` report. `rsc_hold`
     /// is relative to the sender: `local` are the groups it prefers.
     fn hb_resource(&mut self, n: NodeId, msg: &Message) {
+        if !self.peers[n].reported && self.comm_up {
+            // Its first report since it came up: heartbeat's starting node
+            // goes stable on ours (RSCRCVD -> STABLE), so answer with it.
+            self.hb_report_due = true;
+        }
         let hold = msg.get_str("rsc_hold").unwrap_or("none");
         let scope = match hold {
             "local" => Some(Scope::Local),
