@@ -78,6 +78,8 @@ pub struct Handle {
 }
 
 const TRANSITIONS_KEPT: usize = 32;
+/// Distinct log-limiter keys remembered at most.
+const RATE_LIMIT_KEYS: usize = 1024;
 
 struct ActionDone {
     group: usize,
@@ -116,6 +118,15 @@ impl RateLimit {
                 Some(s)
             }
             None => {
+                // Forged packets from many spoofed sources must not grow
+                // this without bound: forget quiet keys first.
+                if self.last.len() >= RATE_LIMIT_KEYS {
+                    let interval = self.interval;
+                    self.last.retain(|_, (t, _)| now.duration_since(*t) < interval);
+                    if self.last.len() >= RATE_LIMIT_KEYS {
+                        return None;
+                    }
+                }
                 self.last.insert(key.to_string(), (now, 0));
                 Some(0)
             }
@@ -257,6 +268,10 @@ impl Runtime {
             Some(u) => Some(u.watch(&self.unit_names()).await?),
             None => None,
         };
+        let mut pings = spawn_pinger(
+            Engine::ping_targets(&self.cfg),
+            self.cfg.ha.effective_deadping(),
+        );
         let present = self.reconcile().await;
         self.feed(Input::Reconciled { present });
 
@@ -298,6 +313,7 @@ impl Runtime {
                     }
                 }
                 Some(c) = self.control_rx.recv() => self.on_control(c),
+                Some(target) = pings.recv() => self.feed(Input::PingReply { target }),
                 _ = async {
                     match watchdog.as_mut() {
                         Some(w) => { w.tick().await; }
@@ -536,9 +552,20 @@ impl Runtime {
                 Output::Stopped => changed = true,
             }
         }
-        if changed {
+        // Counters move with every beat, without an event: publish them
+        // too, or status readers see them frozen (and a peer's advert,
+        // which changes who holds what, comes with a beat).
+        if changed || self.snapshot_tx.borrow().view.counters != self.engine.counters() {
             self.publish_status();
         }
+    }
+
+    fn resource_name(&self, group_key: &str, r: usize) -> Option<String> {
+        let g = self.cfg.groups.iter().find(|g| g.key == group_key)?;
+        Some(match g.resources.get(r)? {
+            Resource::Vip(v) => format!("{}/{}", v.addr, v.prefix),
+            Resource::Unit(u) => u.clone(),
+        })
     }
 
     fn group_vips(&self, group: usize) -> Vec<Vip> {
@@ -614,62 +641,67 @@ impl Runtime {
 
     fn log_event(&mut self, e: &Event) {
         let name = e.name();
-        let (node, group) = match e {
+        let mut fields: Vec<(&str, String)> = vec![("harust_event", name.to_string())];
+        match e {
             Event::PeerUp { node }
             | Event::PeerRestarted { node }
             | Event::PeerDead { node, .. }
-            | Event::LateHeartbeat { node, .. }
-            | Event::LinkUp { node, .. }
-            | Event::LinkDown { node, .. } => (Some(node.as_str()), None),
+            | Event::LateHeartbeat { node, .. } => fields.push(("harust_node", node.clone())),
+            Event::LinkUp { node, link } | Event::LinkDown { node, link } => {
+                fields.push(("harust_node", node.clone()));
+                fields.push(("harust_link", self.links.link_name(net::LinkId(*link))));
+            }
             Event::Acquiring { group }
             | Event::Acquired { group, .. }
             | Event::Releasing { group, .. }
             | Event::Released { group }
-            | Event::ResourceFailed { group, .. }
             | Event::ResourceRepaired { group, .. }
             | Event::GroupFailed { group }
-            | Event::SplitBrainResolved { group, .. } => (None, Some(group.as_str())),
-            _ => (None, None),
-        };
-        let node = node.unwrap_or("");
-        let group = group.unwrap_or("");
-        let link = match e {
-            Event::LinkUp { link, .. } | Event::LinkDown { link, .. } => {
-                self.links.link_name(net::LinkId(*link))
+            | Event::SplitBrainResolved { group, .. } => {
+                fields.push(("harust_group", group.clone()))
             }
-            _ => String::new(),
-        };
-        match e {
+            Event::ResourceFailed {
+                group, resource, ..
+            } => {
+                fields.push(("harust_group", group.clone()));
+                if let Some(r) = self.resource_name(group, *resource) {
+                    fields.push(("harust_resource", r));
+                }
+            }
+            Event::Dropped { node: Some(n), .. } => fields.push(("harust_node", n.clone())),
+            _ => {}
+        }
+        // Priorities mean something: a takeover is NOTICE, a death WARNING,
+        // a resource failure ERR.
+        let (level, notice) = match e {
             Event::Acquired { .. }
             | Event::Released { .. }
             | Event::StandbyRequested { .. }
             | Event::TakeoverRequested { .. }
             | Event::PeerUp { .. }
-            | Event::CommUp => {
-                crate::notice!(harust_event = name, harust_node = node, harust_group = group; "{e}");
-            }
+            | Event::CommUp => (log::Level::Info, true),
             Event::PeerDead { .. }
             | Event::LateHeartbeat { .. }
             | Event::LinkDown { .. }
             | Event::SplitBrainResolved { .. }
-            | Event::PeerRestarted { .. } => {
-                warn!(harust_event = name, harust_node = node, harust_group = group, harust_link = link.as_str(); "{e}");
-            }
-            Event::ResourceFailed { .. } | Event::GroupFailed { .. } => {
-                error!(harust_event = name, harust_group = group; "{e}");
-            }
-            Event::Dropped { reason, node: from } => {
-                let key = format!("drop:{reason}:{}", from.as_deref().unwrap_or(""));
-                if let Some(s) = self.drops.allow(&key) {
-                    warn!(harust_event = name, harust_node = from.as_deref().unwrap_or(""); "{e}{}",
-                        if s > 0 { format!(" ({s} more suppressed)") } else { String::new() });
-                }
-                return;
-            }
-            _ => {
-                info!(harust_event = name, harust_node = node, harust_group = group, harust_link = link.as_str(); "{e}")
+            | Event::PeerRestarted { .. }
+            | Event::Dropped { .. } => (log::Level::Warn, false),
+            Event::ResourceFailed { .. } | Event::GroupFailed { .. } => (log::Level::Error, false),
+            _ => (log::Level::Info, false),
+        };
+        let mut text = e.to_string();
+        if let Event::Dropped { reason, node } = e {
+            let key = format!("drop:{reason}:{}", node.as_deref().unwrap_or(""));
+            match self.drops.allow(&key) {
+                None => return,
+                Some(0) => {}
+                Some(s) => text.push_str(&format!(" ({s} more suppressed)")),
             }
         }
+        if notice {
+            fields.push((crate::systemd::journal::PRIORITY_KEY, "notice".to_string()));
+        }
+        emit(level, &fields, &text);
         if !matches!(
             e,
             Event::LateHeartbeat { .. } | Event::LinkUp { .. } | Event::LinkDown { .. }
@@ -705,6 +737,23 @@ impl Runtime {
     }
 }
 
+/// Logs `text` with structured fields (only those that apply).
+fn emit(level: log::Level, fields: &[(&str, String)], text: &str) {
+    if level > log::max_level() {
+        return;
+    }
+    let kvs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let kvs: &[(&str, &str)] = &kvs;
+    log::logger().log(
+        &log::Record::builder()
+            .level(level)
+            .target("harust")
+            .args(format_args!("{text}"))
+            .key_values(&kvs)
+            .build(),
+    );
+}
+
 /// The one-line `STATUS=` summary, e.g.
 /// `active: holds 1/2 groups; peers up: node-b`.
 pub fn status_line(v: &View) -> String {
@@ -725,6 +774,56 @@ pub fn status_line(v: &View) -> String {
         v.state,
         v.groups.len()
     )
+}
+
+/// Probes the ping targets and reports each reply's target index. The
+/// engine judges silence against `deadping`; this only sends and listens.
+fn spawn_pinger(targets: Vec<Vec<IpAddr>>, deadping: Duration) -> mpsc::Receiver<usize> {
+    let (tx, rx) = mpsc::channel(64);
+    if targets.is_empty() {
+        return rx;
+    }
+    let interval = (deadping / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
+    tokio::spawn(async move {
+        let mut socks = Vec::new();
+        for v6 in [false, true] {
+            if targets.iter().flatten().any(|a| a.is_ipv6() == v6) {
+                match net::ping::Pinger::new(v6) {
+                    Ok(p) => socks.push(p),
+                    Err(e) => error!("cannot open an ICMP socket for ping nodes: {e}"),
+                }
+            }
+        }
+        let mut tick = tokio::time::interval(interval);
+        loop {
+            let recv = async {
+                match socks.as_slice() {
+                    [] => std::future::pending().await,
+                    [a] => a.recv().await,
+                    [a, b, ..] => tokio::select! { r = a.recv() => r, r = b.recv() => r },
+                }
+            };
+            tokio::select! {
+                _ = tick.tick() => {
+                    for addr in targets.iter().flatten() {
+                        for s in socks.iter_mut() {
+                            let _ = s.send(*addr);
+                        }
+                    }
+                }
+                r = recv => {
+                    if let Ok(from) = r {
+                        for (i, t) in targets.iter().enumerate() {
+                            if t.contains(&from) && tx.send(i).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    });
+    rx
 }
 
 /// The generation (`hg`) and node UUID, persisted in `state_dir`. The

@@ -35,6 +35,7 @@ fn random_spec(rng: &mut sim::Rng, failback: AutoFailback) -> Spec {
         groups,
         timings: timings(100, 1000),
         failback,
+        ping_nodes: 0,
     }
 }
 
@@ -457,4 +458,56 @@ fn a_restarted_daemon_removes_its_stale_resources() {
         sim.holders(0) == vec![1],
         "node-b keeps the group (auto_failback off)",
     );
+}
+
+#[test]
+fn losing_the_ping_nodes_hands_groups_to_a_peer_that_still_reaches_them() {
+    for seed in seeds(10_000, 40) {
+        let mut spec = Spec::two_node(AutoFailback::On);
+        spec.ping_nodes = 1;
+        let mut sim = Sim::new(seed, spec.clone(), NetModel::default());
+        boot(&mut sim, Duration::ZERO);
+        sim.run_for(settle_time(&spec));
+        sim.check_settled("at start");
+        sim.check(sim.holders(0) == vec![0], "node-a holds its group");
+        // node-a's uplink fails; the heartbeat link stays up.
+        sim.uplink[0] = false;
+        sim.run_until_cond(spec.timings.deadtime * 2, "node-b takes over", |s| {
+            s.holders(0) == vec![1]
+        });
+        sim.run_for(spec.timings.keepalive * 3);
+        sim.check_settled("after the uplink failure");
+        // It comes back: auto_failback returns the group.
+        sim.uplink[0] = true;
+        sim.run_for(spec.timings.deadtime * 2);
+        sim.check_settled("after the uplink returned");
+        sim.check(sim.holders(0) == vec![0], "the group returned to node-a");
+    }
+}
+
+#[test]
+fn on_a_split_only_the_side_that_reaches_the_ping_nodes_holds() {
+    for seed in seeds(11_000, 40) {
+        let mut spec = Spec::two_node(AutoFailback::On);
+        spec.ping_nodes = 2;
+        let mut sim = Sim::new(seed, spec.clone(), NetModel::default());
+        boot(&mut sim, Duration::ZERO);
+        sim.run_for(settle_time(&spec));
+        // node-a is cut off from everything: peer and ping nodes.
+        sim.uplink[0] = false;
+        sim.partition(&[0], &[1]);
+        sim.run_for(spec.timings.deadtime * 4);
+        sim.check(
+            sim.holders(0) == vec![1],
+            "only node-b, which reaches the ping nodes, holds",
+        );
+        sim.check(
+            sim.nodes[0].present.is_empty(),
+            "node-a released everything",
+        );
+        sim.uplink[0] = true;
+        sim.heal();
+        sim.run_for(spec.timings.deadtime * 3);
+        sim.check_settled("after the heal");
+    }
 }

@@ -24,6 +24,16 @@ use crate::wire::Message;
 use crate::wire::replay::{SeqTracker, Verdict};
 use proto::Advert;
 
+/// heartbeat cancels a standby whose first reply takes longer (§1.9,
+/// STANDBY_INIT_TO_MS).
+const STANDBY_REPLY: Duration = Duration::from_secs(10);
+/// A harust-only liveness probe, sent to a harust peer whose beats are
+/// late, and its answer. `NS_` types are unsequenced and heartbeat ignores
+/// types it does not know, so mixed clusters are unaffected.
+const PROBE: &str = "NS_hr_probe";
+const PROBE_ACK: &str = "NS_hr_probe_ack";
+/// Recent probe nonces remembered per peer.
+const PROBES_KEPT: usize = 16;
 /// How many sent messages are kept for retransmission (heartbeat MAXMSGHIST).
 const HISTORY: usize = 500;
 /// Do not resend one seq more often than this (heartbeat: max_rexmit_delay − 10 ms).
@@ -53,6 +63,17 @@ struct GroupDef {
     vips: Vec<bool>,
     /// Only addresses: handed over make-before-break.
     vip_only: bool,
+}
+
+/// Our side of heartbeat's three-phase `ask_resources` exchange, used to
+/// hand groups to a heartbeat peer, which only takes them on `info=done`.
+#[derive(Debug, Clone)]
+struct HbAsk {
+    peer: NodeId,
+    groups: BTreeSet<GroupId>,
+    since: Time,
+    /// The peer answered `info=other`: release, then say `done`.
+    granted: bool,
 }
 
 /// This node's state for one group.
@@ -115,6 +136,10 @@ struct Peer {
     advert: Advert,
     /// Last time we resent each seq to this peer.
     resent: BTreeMap<u64, Time>,
+    /// Nonces of our recent liveness probes to this peer, and when the
+    /// next probe is due while its beats are late.
+    probes: VecDeque<u64>,
+    next_probe: Option<Time>,
 }
 
 impl Peer {
@@ -157,6 +182,16 @@ pub struct Engine {
     /// Last holder seen for each group, to tell a failover from a start.
     last_holder: Vec<Option<NodeId>>,
     advertised: Option<Advert>,
+    hb_ask: Option<HbAsk>,
+    /// No new ask before this (after one timed out).
+    hb_ask_holdoff: Time,
+    /// A heartbeat peer that asked us to take its groups; it gets our
+    /// `ask_resources info=done` once we hold them.
+    hb_asker: Option<(NodeId, BTreeSet<GroupId>)>,
+    /// Ping targets (name, last reply) and how long a silent one lives.
+    ping: Vec<(String, Option<Time>)>,
+    ping_up: Vec<bool>,
+    deadping: Duration,
     counters: Counters,
     out: Vec<Output>,
 }
@@ -185,6 +220,14 @@ impl Engine {
                 vip_only: g.resources.iter().all(|r| matches!(r, Resource::Vip(_))),
             })
             .collect::<Vec<_>>();
+        let ping: Vec<(String, Option<Time>)> = cfg
+            .ha
+            .ping_nodes
+            .iter()
+            .map(|a| a.to_string())
+            .chain(cfg.ha.ping_groups.iter().map(|g| g.name.clone()))
+            .map(|n| (n, None))
+            .collect();
         let mut rng = params.seed ^ 0x9e37_79b9_7f4a_7c15;
         let peers = nodes
             .iter()
@@ -202,6 +245,8 @@ impl Engine {
                 links: BTreeMap::new(),
                 advert: Advert::default(),
                 resent: BTreeMap::new(),
+                probes: VecDeque::new(),
+                next_probe: None,
             })
             .collect();
         Engine {
@@ -233,6 +278,12 @@ impl Engine {
             group_failed_reported: BTreeSet::new(),
             ip_requested: BTreeSet::new(),
             advertised: None,
+            hb_ask: None,
+            hb_ask_holdoff: now,
+            hb_asker: None,
+            ping_up: vec![false; ping.len()],
+            ping,
+            deadping: cfg.ha.effective_deadping(),
             counters: Counters::default(),
             out: Vec::new(),
         }
@@ -247,13 +298,8 @@ impl Engine {
         match input {
             Input::Reconciled { present } => self.on_reconciled(present),
             Input::Packet { link, msg } => self.on_packet(now, link, msg),
-            Input::BadPacket { kind, .. } => {
-                self.counters.bad_packets += 1;
-                self.event(Event::Dropped {
-                    reason: kind,
-                    node: None,
-                });
-            }
+            // The runtime logs the details; here it is only counted.
+            Input::BadPacket { .. } => self.counters.bad_packets += 1,
             Input::Tick => {}
             Input::ResourceDone {
                 group,
@@ -267,6 +313,11 @@ impl Engine {
                 reason,
             } => self.on_resource_lost(group, resource, reason),
             Input::Admin { id, request } => self.on_admin(id, request),
+            Input::PingReply { target } => {
+                if let Some(t) = self.ping.get_mut(target) {
+                    t.1 = Some(now);
+                }
+            }
             Input::Shutdown => {
                 if !self.leaving {
                     self.leaving = true;
@@ -276,6 +327,7 @@ impl Engine {
         }
         self.timers(now);
         self.decide(now);
+        self.hb_progress(now);
         self.advertise_if_changed();
         self.maybe_finish_shutdown();
         std::mem::take(&mut self.out)
@@ -306,6 +358,9 @@ impl Engine {
                     for t in p.rexmit.values() {
                         d = d.min(*t);
                     }
+                    if let Some(t) = self.probe_due(i) {
+                        d = d.min(t);
+                    }
                 }
                 PeerState::Dead => {}
             }
@@ -314,6 +369,21 @@ impl Engine {
             if let Local::HandingOff { since } = l {
                 d = d.min(*since + self.timings.deadtime);
             }
+        }
+        for (i, (_, t)) in self.ping.iter().enumerate() {
+            if self.ping_up[i]
+                && let Some(t) = t
+            {
+                d = d.min(*t + self.deadping);
+            }
+        }
+        if let Some(ask) = &self.hb_ask
+            && !ask.granted
+        {
+            d = d.min(ask.since + STANDBY_REPLY);
+        }
+        if self.hb_ask.is_none() && self.hb_ask_holdoff > self.now {
+            d = d.min(self.hb_ask_holdoff);
         }
         Some(d)
     }
@@ -489,8 +559,21 @@ impl Engine {
                         self.event(Event::LinkDown { node, link });
                     }
                     self.request_retransmits(now, n);
+                    self.probe_if_late(now, n);
                 }
                 _ => {}
+            }
+        }
+        for i in 0..self.ping.len() {
+            let up = self.ping[i].1.is_some_and(|t| now < t + self.deadping);
+            if up != self.ping_up[i] {
+                self.ping_up[i] = up;
+                let target = self.ping[i].0.clone();
+                self.event(if up {
+                    Event::PingUp { target }
+                } else {
+                    Event::PingDown { target }
+                });
             }
         }
         self.check_comm_up();
@@ -565,7 +648,7 @@ impl Engine {
                 return;
             }
             // Not sequenced, never retransmitted, never proof of life.
-            return self.on_control(now, n, &kind, &msg);
+            return self.on_control(now, n, link, &kind, &msg);
         }
         let (Some(hg), Some(seq)) = (msg.get_hex("hg"), msg.get_hex("seq")) else {
             return self.drop_packet("no seq or generation", Some(src));
@@ -579,7 +662,17 @@ impl Engine {
                 return self.drop_packet("replayed (old generation)", Some(src));
             }
             Verdict::Invalid => return self.drop_packet("bad seq or generation", Some(src)),
-            Verdict::Duplicate | Verdict::Unsequenced => return,
+            Verdict::Duplicate => {
+                // Every message comes once per medium: the first copy is in
+                // order, the rest are duplicates, yet each shows that its
+                // medium works (heartbeat credits every medium a message
+                // arrives on). Not proof of life, since a replay can be.
+                if self.peers[n].live() {
+                    self.link_heard(now, n, link);
+                }
+                return;
+            }
+            Verdict::Unsequenced => return,
             Verdict::Restarted { .. } => {
                 self.peers[n].rexmit.clear();
                 if self.peers[n].state == PeerState::Up {
@@ -628,8 +721,9 @@ impl Engine {
             "status" => self.on_status(now, n, &msg),
             "resource" => {
                 let info = msg.get_str("info").unwrap_or("");
-                if let Some(a) = Advert::from_message(&msg, &self.groups_keys()) {
-                    self.peers[n].advert = a;
+                match Advert::from_message(&msg, &self.groups_keys()) {
+                    Some(a) => self.peers[n].advert = a,
+                    None => self.hb_resource(n, &msg),
                 }
                 if info == "shutdown" {
                     self.peers[n].advert.leaving = true;
@@ -645,14 +739,7 @@ impl Engine {
                 self.send(m);
             }
             "starting" => self.send_resource(None),
-            // The decision itself comes from the adverts; answer the first
-            // phase as heartbeat does so a heartbeat peer proceeds.
-            "ask_resources" if msg.get_str("info") == Some("me") && self.is_stable() => {
-                let mut m = Message::new("ask_resources");
-                m.add_str("rsc_hold", msg.get_str("rsc_hold").unwrap_or("all"))
-                    .add_str("info", "other");
-                self.send(m);
-            }
+            "ask_resources" => self.on_ask_resources(n, &msg),
             "hb_takeover" => {
                 let scope = msg
                     .get_str("rsc_hold")
@@ -662,6 +749,10 @@ impl Engine {
                 // what the requester takes, seen from the requester.
                 let gs = self.scope_groups_of(n, scope, true);
                 self.standby.extend(gs);
+                if !self.peers[n].advert.harust {
+                    // It wants them back: it no longer declines them.
+                    self.peers[n].advert.standby.clear();
+                }
                 self.event(Event::TakeoverRequested {
                     scope,
                     by: src.clone(),
@@ -671,8 +762,28 @@ impl Engine {
         }
     }
 
-    fn on_control(&mut self, now: Time, n: NodeId, kind: &str, msg: &Message) {
+    fn on_control(&mut self, now: Time, n: NodeId, link: LinkId, kind: &str, msg: &Message) {
         match kind {
+            PROBE => {
+                if let Some(nonce) = msg.get_str("hr_nonce") {
+                    let mut m = Message::new(PROBE_ACK);
+                    m.add_str("dest", &self.nodes[n].clone())
+                        .add_str("hr_nonce", nonce);
+                    self.send(m);
+                }
+            }
+            PROBE_ACK => {
+                // Proof of life only for a nonce we sent: a replayed ack
+                // cannot keep a dead node alive.
+                let nonce = msg.get_hex("hr_nonce");
+                let p = &mut self.peers[n];
+                if let Some(i) = nonce.and_then(|x| p.probes.iter().position(|y| *y == x)) {
+                    p.probes.remove(i);
+                    if p.state == PeerState::Up {
+                        self.heard(now, n, link);
+                    }
+                }
+            }
             "NS_rexmit" => {
                 let (Some(first), Some(last)) = (msg.get_dec("firstseq"), msg.get_dec("lastseq"))
                 else {
@@ -722,16 +833,12 @@ impl Engine {
         let was = self.peers[n].state;
         let p = &mut self.peers[n];
         p.last_heard = Some(now);
+        p.next_probe = None;
         let newly_up = was != PeerState::Up;
         if newly_up {
             p.state = PeerState::Up;
             p.last_status = None;
         }
-        let e = p.links.entry(link).or_insert((now, false));
-        e.0 = now;
-        let link_up = !e.1;
-        e.1 = true;
-        let node = self.nodes[n].clone();
         if was == PeerState::Dead {
             // Back after a partition (or a restart): it may have answered
             // for our addresses meanwhile, so neighbours may point at it.
@@ -742,15 +849,64 @@ impl Engine {
             }
         }
         if newly_up {
-            self.event(Event::PeerUp { node: node.clone() });
+            let node = self.nodes[n].clone();
+            self.event(Event::PeerUp { node });
             // Answer at once so the newcomer need not wait a keepalive.
             if self.first_status_sent {
                 self.send_status();
             }
         }
-        if link_up {
+        self.link_heard(now, n, link);
+    }
+
+    /// A message from peer `n` arrived over `link`.
+    fn link_heard(&mut self, now: Time, n: NodeId, link: LinkId) {
+        let e = self.peers[n].links.entry(link).or_insert((now, false));
+        e.0 = now;
+        if !e.1 {
+            e.1 = true;
+            let node = self.nodes[n].clone();
             self.event(Event::LinkUp { node, link });
         }
+    }
+
+    /// When a harust peer's beats are late, ask it directly, several times
+    /// before its deadline: under loss, one answer is enough evidence that
+    /// it lives, where a plain miss-three-beats rule would declare it dead.
+    fn probe_if_late(&mut self, now: Time, n: NodeId) {
+        let Some(due) = self.probe_due(n) else {
+            return;
+        };
+        if now < due {
+            return;
+        }
+        let nonce = next_rand(&mut self.rng);
+        let interval = self.probe_interval();
+        let p = &mut self.peers[n];
+        p.probes.push_back(nonce);
+        if p.probes.len() > PROBES_KEPT {
+            p.probes.pop_front();
+        }
+        p.next_probe = Some(now + interval);
+        let mut m = Message::new(PROBE);
+        m.add_str("dest", &self.nodes[n].clone())
+            .add_hex("hr_nonce", nonce);
+        self.send(m);
+    }
+
+    fn probe_interval(&self) -> Duration {
+        (self.timings.keepalive / 4).max(Duration::from_millis(1))
+    }
+
+    /// When the next probe to `n` is due, if it is a live harust peer.
+    fn probe_due(&self, n: NodeId) -> Option<Time> {
+        let p = &self.peers[n];
+        if p.state != PeerState::Up || !p.advert.harust {
+            return None;
+        }
+        let heard = p.last_heard?;
+        let late = heard + self.timings.keepalive + self.timings.keepalive / 2;
+        Some(p.next_probe.unwrap_or(late).max(late))
     }
 
     fn drop_packet(&mut self, reason: &'static str, node: Option<String>) {
@@ -891,6 +1047,7 @@ impl Engine {
         let mut a = Advert {
             harust: true,
             leaving: self.leaving,
+            ping: self.ping_score(),
             standby: self.standby.clone(),
             failed: self.failed.clone(),
             ..Advert::default()
@@ -935,6 +1092,9 @@ impl Engine {
     /// Whether node `n` may hold group `g`. `strict` honours standby;
     /// `joiners` counts peers that are up but not yet active.
     fn eligible(&self, n: NodeId, g: GroupId, strict: bool, joiners: bool) -> bool {
+        if !self.ping_ok(n) {
+            return false;
+        }
         if n == self.me {
             self.comm_up
                 && !self.leaving
@@ -960,6 +1120,58 @@ impl Engine {
             let p = &self.peers[n];
             p.live() && (p.advert.held.contains(&g) || p.advert.busy.contains(&g))
         }
+    }
+
+    /// How many ping targets we reach, if any are configured.
+    fn ping_score(&self) -> Option<u32> {
+        (!self.ping.is_empty()).then(|| self.ping_up.iter().filter(|u| **u).count() as u32)
+    }
+
+    /// Ping nodes are quorum witnesses (heartbeat's ipfail): a node that
+    /// reaches fewer of them than another live node may not hold groups,
+    /// and a node that reaches none and sees no peer holds nothing, so on a
+    /// split only the side that still reaches them keeps the groups.
+    fn ping_ok(&self, n: NodeId) -> bool {
+        let Some(mine) = self.ping_score() else {
+            return true;
+        };
+        let score = |x: NodeId| -> u32 {
+            if x == self.me {
+                mine
+            } else {
+                // A peer that does not report a score (heartbeat) is not
+                // judged by it.
+                self.peers[x].advert.ping.unwrap_or(u32::MAX)
+            }
+        };
+        let live: Vec<NodeId> = (0..self.nodes.len())
+            .filter(|&x| x == self.me || (self.peers[x].live() && self.peers[x].active))
+            .collect();
+        let best = live
+            .iter()
+            .map(|&x| score(x))
+            .filter(|&s| s != u32::MAX)
+            .max()
+            .unwrap_or(0);
+        let s = score(n);
+        if s == u32::MAX {
+            return true;
+        }
+        if s < best {
+            return false;
+        }
+        s > 0 || live.len() > 1
+    }
+
+    /// The ping targets in the order `Input::PingReply` numbers them, each
+    /// with the addresses to probe (any one answering is enough).
+    pub fn ping_targets(cfg: &Config) -> Vec<Vec<std::net::IpAddr>> {
+        cfg.ha
+            .ping_nodes
+            .iter()
+            .map(|a| vec![*a])
+            .chain(cfg.ha.ping_groups.iter().map(|g| g.addrs.clone()))
+            .collect()
     }
 
     /// Who should hold group `g`, computed the same way on every node.
@@ -1074,6 +1286,148 @@ impl Engine {
                 .all(|n| self.peers[n].advert.failed.contains(&g))
     }
 
+    // ---------------------------------------------------------------
+    // heartbeat peers (PROTOCOL.md §1.9)
+    // ---------------------------------------------------------------
+
+    /// A heartbeat peer's holdings, from its `resource` report. `rsc_hold`
+    /// is relative to the sender: `local` are the groups it prefers.
+    fn hb_resource(&mut self, n: NodeId, msg: &Message) {
+        let hold = msg.get_str("rsc_hold").unwrap_or("none");
+        let scope = match hold {
+            "local" => Some(Scope::Local),
+            "foreign" => Some(Scope::Foreign),
+            "all" => Some(Scope::All),
+            _ => None,
+        };
+        let mut held: BTreeSet<GroupId> = scope
+            .map(|s| self.scope_groups_of(n, s, false).into_iter().collect())
+            .unwrap_or_default();
+        if msg.get_str("info") == Some("mach_down") {
+            // "I took the dead node's groups too", on top of its own.
+            held.extend(self.peers[n].advert.held.iter().copied());
+        }
+        let a = &mut self.peers[n].advert;
+        a.harust = false;
+        a.held = held;
+        a.busy.clear();
+    }
+
+    fn on_ask_resources(&mut self, n: NodeId, msg: &Message) {
+        let scope = msg
+            .get_str("rsc_hold")
+            .and_then(Scope::parse)
+            .unwrap_or(Scope::All);
+        match msg.get_str("info") {
+            Some("me") => {
+                // The peer gives up `scope` (its hb_standby, or its
+                // auto_failback giving our groups back).
+                let gs: BTreeSet<GroupId> =
+                    self.scope_groups_of(n, scope, false).into_iter().collect();
+                if !self.peers[n].advert.harust {
+                    self.peers[n].advert.standby.extend(gs.iter().copied());
+                    self.hb_asker = Some((n, gs));
+                }
+                if self.is_stable() {
+                    let mut m = Message::new("ask_resources");
+                    m.add_str("rsc_hold", scope.as_str())
+                        .add_str("info", "other");
+                    self.send(m);
+                }
+            }
+            Some("other") => {
+                if let Some(ask) = self.hb_ask.as_mut()
+                    && ask.peer == n
+                {
+                    ask.granted = true;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Hands `g` to a heartbeat peer: ask first, release once granted.
+    fn hb_give_up(&mut self, now: Time, g: GroupId, peer: NodeId) {
+        match &mut self.hb_ask {
+            Some(ask) if ask.peer == peer && ask.granted => {
+                ask.groups.insert(g);
+                self.release(g, Some(peer));
+            }
+            Some(ask) if ask.peer == peer => {
+                ask.groups.insert(g);
+            }
+            Some(_) => {} // one exchange at a time, as heartbeat
+            None if now >= self.hb_ask_holdoff => {
+                let groups: BTreeSet<GroupId> = [g].into();
+                let mut m = Message::new("ask_resources");
+                m.add_str("rsc_hold", self.scope_name(&groups))
+                    .add_str("info", "me");
+                self.send(m);
+                self.hb_ask = Some(HbAsk {
+                    peer,
+                    groups,
+                    since: now,
+                    granted: false,
+                });
+            }
+            None => {}
+        }
+    }
+
+    /// heartbeat's name for a set of groups, seen from us.
+    fn scope_name(&self, groups: &BTreeSet<GroupId>) -> &'static str {
+        let mine = groups
+            .iter()
+            .filter(|&&g| self.groups[g].preferred == self.me)
+            .count();
+        if mine == groups.len() {
+            "local"
+        } else if mine == 0 {
+            "foreign"
+        } else {
+            "all"
+        }
+    }
+
+    /// Moves the heartbeat exchanges along after each step.
+    fn hb_progress(&mut self, now: Time) {
+        if let Some(ask) = self.hb_ask.clone() {
+            let done = ask
+                .groups
+                .iter()
+                .all(|&g| matches!(self.local[g], Local::Idle | Local::Failed));
+            if ask.granted && done {
+                self.send_resource(Some("standby"));
+                let mut m = Message::new("ask_resources");
+                m.add_str("rsc_hold", self.scope_name(&ask.groups))
+                    .add_str("info", "done");
+                self.send(m);
+                self.hb_ask = None;
+            } else if !ask.granted && now >= ask.since + STANDBY_REPLY {
+                // heartbeat: "No reply to standby request. Standby request
+                // cancelled." We keep the groups and may ask again later.
+                self.hb_ask = None;
+                self.hb_ask_holdoff = now + STANDBY_REPLY;
+            } else if !self.peers[ask.peer].live() {
+                self.hb_ask = None;
+            }
+        }
+        if let Some((n, gs)) = self.hb_asker.clone() {
+            let taken = gs
+                .iter()
+                .all(|&g| matches!(self.local[g], Local::Held | Local::Failed));
+            if !self.peers[n].live() {
+                self.hb_asker = None;
+            } else if taken && self.is_stable() {
+                // Our last phase: heartbeat leaves its standby state on it.
+                let mut m = Message::new("ask_resources");
+                m.add_str("rsc_hold", "all").add_str("info", "done");
+                self.send(m);
+                self.hb_asker = None;
+            }
+        }
+    }
+
     fn resolve_conflict(&mut self, g: GroupId) {
         let others: Vec<NodeId> = (0..self.nodes.len())
             .filter(|&n| {
@@ -1140,6 +1494,9 @@ impl Engine {
             // A stopping node releases in reverse group order; see
             // `maybe_finish_shutdown`.
             return;
+        }
+        if let Some(peer) = to.filter(|&n| live_taker && !self.peers[n].advert.harust) {
+            return self.hb_give_up(now, g, peer);
         }
         if self.groups[g].vip_only && live_taker {
             // Make before break: keep answering until the taker holds it.

@@ -17,6 +17,7 @@ const BUSY: &str = "hr_busy";
 const STANDBY: &str = "hr_sb";
 const FAILED: &str = "hr_fail";
 const LEAVING: &str = "hr_leave";
+const PING: &str = "hr_ping";
 
 /// What a node says about itself.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -32,6 +33,8 @@ pub struct Advert {
     pub failed: BTreeSet<GroupId>,
     /// It is shutting down.
     pub leaving: bool,
+    /// How many ping targets it reaches, if ping nodes are configured.
+    pub ping: Option<u32>,
 }
 
 impl Advert {
@@ -50,6 +53,9 @@ impl Advert {
         }
         if self.leaving {
             m.add_str(LEAVING, "1");
+        }
+        if let Some(p) = self.ping {
+            m.add_str(PING, &p.to_string());
         }
     }
 
@@ -70,6 +76,7 @@ impl Advert {
             standby: set(STANDBY),
             failed: set(FAILED),
             leaving: m.get_str(LEAVING) == Some("1"),
+            ping: m.get_str(PING).and_then(|p| p.parse().ok()),
         })
     }
 }
@@ -88,6 +95,7 @@ mod tests {
             standby: [0, 1].into(),
             failed: BTreeSet::new(),
             leaving: true,
+            ping: Some(2),
         };
         let mut m = Message::new("status");
         a.add_to(&mut m, &keys);

@@ -122,6 +122,11 @@ pub enum Input {
         id: u64,
         request: AdminRequest,
     },
+    /// An echo reply from ping target `target` (ha.cf's `ping` lines, then
+    /// its `ping_group` lines, in order; see `Engine::ping_targets`).
+    PingReply {
+        target: usize,
+    },
     /// Graceful stop: hand everything over, then `Output::Stopped`.
     Shutdown,
 }
@@ -174,6 +179,12 @@ pub enum Event {
     LinkUp {
         node: String,
         link: LinkId,
+    },
+    PingUp {
+        target: String,
+    },
+    PingDown {
+        target: String,
     },
     LinkDown {
         node: String,
@@ -236,6 +247,8 @@ impl Event {
             Event::LateHeartbeat { .. } => "late-heartbeat",
             Event::LinkUp { .. } => "link-up",
             Event::LinkDown { .. } => "link-down",
+            Event::PingUp { .. } => "ping-up",
+            Event::PingDown { .. } => "ping-down",
             Event::Acquiring { .. } => "acquiring",
             Event::Acquired { .. } => "acquired",
             Event::Releasing { .. } => "releasing",
@@ -273,6 +286,8 @@ impl fmt::Display for Event {
             }
             Event::LinkUp { node, link } => write!(f, "link {link} to {node} is up"),
             Event::LinkDown { node, link } => write!(f, "link {link} to {node} is down"),
+            Event::PingUp { target } => write!(f, "ping node {target} is reachable"),
+            Event::PingDown { target } => write!(f, "ping node {target} is unreachable"),
             Event::Acquiring { group } => write!(f, "acquiring group {group}"),
             Event::Acquired {
                 group,

@@ -21,6 +21,7 @@
 //! likely came over: the ucast medium whose peer sent it, else the first
 //! bcast/mcast medium on that socket, else the first medium.
 
+pub mod ping;
 mod socket;
 
 use std::collections::BTreeMap;

@@ -75,6 +75,9 @@ pub struct Spec {
     pub groups: Vec<(usize, usize, usize)>,
     pub timings: Timings,
     pub failback: AutoFailback,
+    /// Ping nodes (quorum witnesses), each answering every node whose
+    /// uplink is up.
+    pub ping_nodes: usize,
 }
 
 impl Spec {
@@ -84,6 +87,7 @@ impl Spec {
             groups: vec![(0, 1, 1)],
             timings: timings(100, 1000),
             failback,
+            ping_nodes: 0,
         }
     }
 
@@ -127,7 +131,9 @@ impl Spec {
                 }],
                 nodes,
                 auto_failback: self.failback,
-                ping_nodes: vec![],
+                ping_nodes: (0..self.ping_nodes)
+                    .map(|i| IpAddr::V4(Ipv4Addr::new(198, 19, 0, 1 + i as u8)))
+                    .collect(),
                 ping_groups: vec![],
                 deadping: None,
                 autojoin: false,
@@ -164,6 +170,8 @@ enum Ev {
         resource: usize,
         op: Op,
     },
+    /// Every node with its uplink up gets a reply from every ping node.
+    PingRound,
 }
 
 pub struct SimNode {
@@ -190,6 +198,8 @@ pub struct Sim {
     pub cut: BTreeSet<(usize, usize)>,
     pub nodes: Vec<SimNode>,
     pub res_latency: Duration,
+    /// Whether each node reaches the ping nodes.
+    pub uplink: Vec<bool>,
     queue: BinaryHeap<Reverse<(Duration, u64, usize)>>,
     slab: Vec<Option<Ev>>,
     order: u64,
@@ -199,6 +209,7 @@ pub struct Sim {
 
 impl Sim {
     pub fn new(seed: u64, spec: Spec, net: NetModel) -> Sim {
+        let count = spec.nodes;
         let nodes = (0..spec.nodes)
             .map(|_| SimNode {
                 engine: None,
@@ -212,7 +223,7 @@ impl Sim {
                 acquisitions: 0,
             })
             .collect();
-        Sim {
+        let mut sim = Sim {
             seed,
             rng: Rng::new(seed),
             now: Duration::ZERO,
@@ -221,12 +232,21 @@ impl Sim {
             cut: BTreeSet::new(),
             nodes,
             res_latency: MS,
+            uplink: vec![true; count],
             queue: BinaryHeap::new(),
             slab: Vec::new(),
             order: 0,
             transcript: Vec::new(),
             next_admin: 1,
+        };
+        if sim.spec.ping_nodes > 0 {
+            sim.push(Duration::ZERO, Ev::PingRound);
         }
+        sim
+    }
+
+    fn ping_interval(&self) -> Duration {
+        self.spec.timings.deadtime / 4
     }
 
     fn log(&mut self, line: String) {
@@ -475,6 +495,17 @@ impl Sim {
 
     fn event(&mut self, ev: Ev) {
         match ev {
+            Ev::PingRound => {
+                for n in 0..self.nodes.len() {
+                    if self.uplink[n] {
+                        for target in 0..self.spec.ping_nodes {
+                            self.input(n, Input::PingReply { target });
+                        }
+                    }
+                }
+                let at = self.now + self.ping_interval();
+                self.push(at, Ev::PingRound);
+            }
             Ev::Deliver { to, msg } => {
                 if self.nodes[to].engine.is_some() {
                     self.input(to, Input::Packet { link: 0, msg });

@@ -1,0 +1,231 @@
+#!/usr/bin/python3
+"""Aggregate bench/failover results and write docs/BENCHMARKS.md.
+
+Rows (TSV): stamp impl scenario run metric value
+  impl "meta" rows carry the machine/date/command of a stamp.
+
+  report.py summary RESULTS.tsv          medians to stdout
+  report.py merge DB.tsv RESULTS.tsv     replace DB cells (impl, scenario) present in RESULTS
+  report.py render DB.tsv OUT.md         write the markdown report
+"""
+import os
+import statistics
+import sys
+
+IMPLS = ["harust", "keepalived", "heartbeat"]
+RIVALS = ["keepalived", "heartbeat"]
+# scenario -> [(metric, label, unit)], the first one is the headline number
+METRICS = {
+    "kill9-fast": [("from_event", "kill -9 → client served by B (10 ms / 30 ms)", "ms"),
+                   ("outage", "  client gap: last A answer → first B answer", "ms"),
+                   ("stable", "  … until B's answers no longer flip back", "ms")],
+    "kill9-slow": [("from_event", "kill -9 → client served by B (1 s / 3 s)", "ms"),
+                   ("outage", "  client gap: last A answer → first B answer", "ms")],
+    "term": [("outage", "graceful stop: last A answer → first B answer", "ms"),
+             ("from_event", "  stop issued → client served by B", "ms")],
+    "failback": [("from_up", "failback: A up (first HA packet) → client served by A", "ms"),
+                 ("from_event", "  A's daemon started → client served by A", "ms"),
+                 ("up_after_start", "  A's daemon started → A's first HA packet", "ms"),
+                 ("outage", "  client gap: last B answer → first A answer", "ms")],
+    "idle": [("cpu_pct_a", "idle CPU, active node (% of one core, 10 ms keepalive)", "%"),
+             ("rss_kb_a", "idle RSS, active node (sum of its processes)", "kB"),
+             ("cpu_pct_b", "idle CPU, passive node", "%"),
+             ("rss_kb_b", "idle RSS, passive node", "kB"),
+             ("procs_a", "  processes per node", "")],
+}
+SCENARIOS = list(METRICS)
+# (scenario, metric, limit, unit in DB, text)
+TARGETS = [
+    ("kill9-fast", "from_event", 0.035, "unplanned failover at 10 ms / 30 ms, median ≤ 35 ms"),
+    ("term", "outage", 0.010, "graceful stop, median ≤ 10 ms"),
+    ("failback", "from_up", 0.050, "failback ≤ 50 ms after the returning node is up (median)"),
+    ("idle", "cpu_pct_a", 0.3, "idle CPU at keepalive 10 ms ≤ 0.3 % of one core (median)"),
+    ("idle", "rss_kb_a", 6144, "RSS ≤ 6 MiB (6144 kB, median)"),
+]
+
+
+def load(path):
+    rows = []
+    try:
+        with open(path) as f:
+            for line in f:
+                p = line.rstrip("\n").split("\t")
+                if len(p) == 6:
+                    rows.append(p)
+    except FileNotFoundError:
+        pass
+    return rows
+
+
+def save(path, rows):
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        for r in rows:
+            f.write("\t".join(r) + "\n")
+
+
+def cells(rows):
+    """(impl, scen) -> {"vals": {metric: [floats]}, "errors": [str], "notes": [str], "runs": set}"""
+    out = {}
+    for st, impl, scen, run, metric, value in rows:
+        if impl == "meta":
+            continue
+        c = out.setdefault((impl, scen), {"vals": {}, "errors": [], "notes": [], "runs": set()})
+        if metric == "error":
+            c["errors"].append(value)
+        elif metric == "note":
+            c["notes"].append(value)
+        elif value not in ("none", ""):
+            try:
+                c["vals"].setdefault(metric, []).append(float(value))
+                c["runs"].add(run)
+            except ValueError:
+                pass
+    return out
+
+
+def stats(vals):
+    if not vals:
+        return None
+    return statistics.median(vals), min(vals), max(vals), len(vals)
+
+
+def fmt_num(v, unit):
+    if unit == "ms":
+        return "%.0f" % (v * 1000) if v * 1000 >= 10 else "%.1f" % (v * 1000)
+    if unit == "%":
+        return "%.2f" % v
+    return "%.0f" % v
+
+
+def short_err(e):
+    return "not built" if "not built" in e else "**failed** (see notes)"
+
+
+def fmt_cell(c, metric, unit):
+    if c is None:
+        return "not run"
+    s = stats(c["vals"].get(metric, []))
+    if s is None:
+        if c["errors"]:
+            return short_err(c["errors"][0])
+        return "–"
+    med, lo, hi, n = s
+    txt = "%s [%s–%s] n=%d" % (fmt_num(med, unit), fmt_num(lo, unit), fmt_num(hi, unit), n)
+    if c["errors"]:
+        txt += " (%d failed)" % len(c["errors"])
+    return txt
+
+
+def ratio(cs, impl_a, impl_b, scen, metric):
+    a, b = cs.get((impl_a, scen)), cs.get((impl_b, scen))
+    if not a or not b:
+        return "–"
+    sa, sb = stats(a["vals"].get(metric, [])), stats(b["vals"].get(metric, []))
+    if not sa or not sb or sb[0] == 0:
+        return "–"
+    return "%.2f×" % (sa[0] / sb[0])
+
+
+def summary(argv):
+    cs = cells(load(argv[0]))
+    for (impl, scen), c in sorted(cs.items()):
+        if c["errors"] and not c["vals"]:
+            print("%-10s %-10s FAILED: %s" % (impl, scen, "; ".join(sorted(set(c["errors"])))))
+            continue
+        for metric, _label, unit in METRICS.get(scen, []):
+            if metric in c["vals"] or c["errors"]:
+                has = bool(c["vals"].get(metric))
+                print("%-10s %-10s %-14s %s%s" % (impl, scen, metric, fmt_cell(c, metric, unit),
+                                                  " " + unit if has and unit not in ("", "%") else ""))
+    return 0
+
+
+def merge(argv):
+    db, new = load(argv[0]), load(argv[1])
+    touched = {(r[1], r[2]) for r in new if r[1] != "meta"}
+    kept = [r for r in db if r[1] != "meta" and (r[1], r[2]) not in touched]
+    stamps = {r[0] for r in kept} | {r[0] for r in new}
+    meta = [r for r in db if r[1] == "meta" and r[0] in stamps and r[0] not in {x[0] for x in new}]
+    save(argv[0], meta + kept + new)
+    return 0
+
+
+def render(argv):
+    rows = load(argv[0])
+    cs = cells(rows)
+    meta = {}
+    for st, impl, _s, _r, key, value in rows:
+        if impl == "meta":
+            meta.setdefault(st, {})[key] = value
+    used = {}  # stamp -> cells measured with it
+    for st, impl, scen, *_ in rows:
+        if impl != "meta":
+            used.setdefault(st, set()).add("%s/%s" % (impl, scen))
+    o = []
+    w = o.append
+    w("# Benchmarks: harust vs keepalived vs heartbeat\n")
+    w("Generated by `bench/report.py` from `docs/bench-results.tsv`; regenerate with `bench/failover` "
+      "(see *How to run*). All three implementations run in the same throw-away network namespaces "
+      "(bridge + nodes A, B + client C, veth, 198.18.2.0/24), with the same client probe. Cells are "
+      "**median [min–max] n=runs**; ratios are harust median / rival median (lower is better for harust).\n")
+    w("## Runs\n")
+    for st in sorted(meta):
+        m = meta[st]
+        w("- `%s`: %s, %s; CPU %s; load average %s. Command: `%s`. Versions: keepalived `%s`, heartbeat `%s`, harust `%s`. Cells: %s." % (
+            st, m.get("date", "?"), m.get("machine", "?"), m.get("cpu", "?"),
+            m.get("loadavg", "not recorded (the machine is shared with other sessions)"), m.get("command", "?").strip(),
+            m.get("keepalived", "?"), m.get("heartbeat", "?"), m.get("harust", "?"),
+            ", ".join(sorted(used.get(st, [])))))
+    w("")
+    w("## Targets (harust)\n")
+    w("| target | harust | keepalived | heartbeat | verdict |")
+    w("|---|---|---|---|---|")
+    for scen, metric, limit, text in TARGETS:
+        unit = next(u for m, _l, u in METRICS[scen] if m == metric)
+        h = cs.get(("harust", scen))
+        s = stats(h["vals"].get(metric, [])) if h else None
+        if s is None:
+            verdict = "NOT MEASURED" + (" (harust %s)" % short_err(h["errors"][0]) if h and h["errors"] else "")
+        else:
+            verdict = "**PASS**" if s[0] <= limit else "**MISS**"
+        w("| %s | %s | %s | %s | %s |" % (text, fmt_cell(h, metric, unit) if h else "not run",
+                                          fmt_cell(cs.get(("keepalived", scen)), metric, unit),
+                                          fmt_cell(cs.get(("heartbeat", scen)), metric, unit), verdict))
+    w("")
+    w("## Results\n")
+    w("| scenario | metric | unit | harust | keepalived 2.2.7 | heartbeat 3.0.6 | harust/keepalived | harust/heartbeat |")
+    w("|---|---|---|---|---|---|---|---|")
+    for scen in SCENARIOS:
+        for metric, label, unit in METRICS[scen]:
+            w("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                scen, label, unit,
+                fmt_cell(cs.get(("harust", scen)), metric, unit),
+                fmt_cell(cs.get(("keepalived", scen)), metric, unit),
+                fmt_cell(cs.get(("heartbeat", scen)), metric, unit),
+                ratio(cs, "harust", "keepalived", scen, metric),
+                ratio(cs, "harust", "heartbeat", scen, metric)))
+    notes = [(k, n) for k, c in sorted(cs.items()) for n in sorted(set(c["notes"]))]
+    errs = [(k, e) for k, c in sorted(cs.items()) for e in sorted(set(c["errors"]))]
+    if notes or errs:
+        w("\nNotes and failures recorded by the harness:\n")
+        for (impl, scen), n in notes:
+            w("- %s / %s: %s" % (impl, scen, n))
+        byerr = {}
+        for (impl, scen), e in errs:
+            byerr.setdefault((impl, e), []).append(scen)
+        for (impl, e), scens in byerr.items():
+            w("- %s / %s: %s" % (impl, ", ".join(scens), e))
+    w("")
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "methods.md")) as f:
+        w(f.read())
+    with open(argv[1], "w") as f:
+        f.write("\n".join(o))
+    return 0
+
+
+if __name__ == "__main__":
+    cmds = {"summary": summary, "merge": merge, "render": render}
+    if len(sys.argv) < 3 or sys.argv[1] not in cmds:
+        sys.exit(__doc__)
+    sys.exit(cmds[sys.argv[1]](sys.argv[2:]))
