@@ -78,6 +78,8 @@ pub struct Handle {
 }
 
 const TRANSITIONS_KEPT: usize = 32;
+/// How often moving counters alone are republished.
+const COUNTERS_EVERY: Duration = Duration::from_secs(1);
 /// Distinct log-limiter keys remembered at most.
 const RATE_LIMIT_KEYS: usize = 1024;
 
@@ -122,7 +124,8 @@ impl RateLimit {
                 // this without bound: forget quiet keys first.
                 if self.last.len() >= RATE_LIMIT_KEYS {
                     let interval = self.interval;
-                    self.last.retain(|_, (t, _)| now.duration_since(*t) < interval);
+                    self.last
+                        .retain(|_, (t, _)| now.duration_since(*t) < interval);
                     if self.last.len() >= RATE_LIMIT_KEYS {
                         return None;
                     }
@@ -155,6 +158,8 @@ pub struct Runtime {
     drops: RateLimit,
     transitions: VecDeque<(u64, String, String)>,
     last_status: String,
+    changes_published: u64,
+    counters_published: Instant,
 }
 
 impl Runtime {
@@ -167,7 +172,28 @@ impl Runtime {
             info!("{n}");
         }
         let cfg = loaded.config;
-        let links = Links::open(&cfg.ha.media, cfg.ha.udpport)
+        // A shared ha.cf lists every node's address; heartbeat then sends
+        // to itself too. We skip our own: it only costs a decode per beat.
+        let media: Vec<config::Medium> = cfg
+            .ha
+            .media
+            .iter()
+            .filter(|m| match m {
+                config::Medium::Ucast { peer, .. } => {
+                    let own = std::net::UdpSocket::bind((*peer, 0)).is_ok();
+                    if own {
+                        debug!(
+                            "skipping {}: it is this node's own address",
+                            net::medium_name(m)
+                        );
+                    }
+                    !own
+                }
+                _ => true,
+            })
+            .cloned()
+            .collect();
+        let links = Links::open(&media, cfg.ha.udpport)
             .await
             .context("cannot open the heartbeat media")?;
         let vips = Arc::new(Vips::connect().context("cannot open rtnetlink")?);
@@ -240,6 +266,8 @@ impl Runtime {
             drops: RateLimit::new(Duration::from_secs(10)),
             transitions: VecDeque::new(),
             last_status: String::new(),
+            changes_published: 0,
+            counters_published: Instant::now(),
         })
     }
 
@@ -324,7 +352,7 @@ impl Runtime {
                     let _ = self.notifier.watchdog();
                 }
             }
-            if self.engine.view(self.now()).state == "stopped" {
+            if self.engine.is_stopped() {
                 break;
             }
         }
@@ -552,10 +580,15 @@ impl Runtime {
                 Output::Stopped => changed = true,
             }
         }
-        // Counters move with every beat, without an event: publish them
-        // too, or status readers see them frozen (and a peer's advert,
-        // which changes who holds what, comes with a beat).
-        if changed || self.snapshot_tx.borrow().view.counters != self.engine.counters() {
+        // A peer's advert (who holds what) changes without an event; the
+        // counters move with every beat and are published at most once a
+        // second, which keeps a 10 ms keepalive cheap.
+        let seen = self.engine.changes();
+        let counters_due = self.counters_published.elapsed() >= COUNTERS_EVERY
+            && self.snapshot_tx.borrow().view.counters != self.engine.counters();
+        if changed || seen != self.changes_published || counters_due {
+            self.changes_published = seen;
+            self.counters_published = Instant::now();
             self.publish_status();
         }
     }
@@ -685,6 +718,7 @@ impl Runtime {
             | Event::LinkDown { .. }
             | Event::SplitBrainResolved { .. }
             | Event::PeerRestarted { .. }
+            | Event::PingDown { .. }
             | Event::Dropped { .. } => (log::Level::Warn, false),
             Event::ResourceFailed { .. } | Event::GroupFailed { .. } => (log::Level::Error, false),
             _ => (log::Level::Info, false),

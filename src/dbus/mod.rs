@@ -162,6 +162,10 @@ impl Harust1 {
     #[zbus(signal)]
     async fn link_down(e: &SignalEmitter<'_>, node: &str, link: &str) -> zbus::Result<()>;
     #[zbus(signal)]
+    async fn ping_node_up(e: &SignalEmitter<'_>, target: &str) -> zbus::Result<()>;
+    #[zbus(signal)]
+    async fn ping_node_down(e: &SignalEmitter<'_>, target: &str) -> zbus::Result<()>;
+    #[zbus(signal)]
     async fn group_acquiring(e: &SignalEmitter<'_>, group: &str) -> zbus::Result<()>;
     #[zbus(signal)]
     async fn group_acquired(

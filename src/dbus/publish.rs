@@ -181,6 +181,14 @@ async fn emit(
             s.link_down(node, &link(*l)).await?;
             (node.as_str(), "")
         }
+        Event::PingUp { target } => {
+            s.ping_node_up(target).await?;
+            ("", "")
+        }
+        Event::PingDown { target } => {
+            s.ping_node_down(target).await?;
+            ("", "")
+        }
         Event::Acquiring { group } => {
             s.group_acquiring(group).await?;
             ("", group.as_str())

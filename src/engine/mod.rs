@@ -193,6 +193,8 @@ pub struct Engine {
     ping_up: Vec<bool>,
     deadping: Duration,
     counters: Counters,
+    /// Bumped whenever anything a status reader sees may have changed.
+    changes: u64,
     out: Vec<Output>,
 }
 
@@ -285,6 +287,7 @@ impl Engine {
             ping,
             deadping: cfg.ha.effective_deadping(),
             counters: Counters::default(),
+            changes: 0,
             out: Vec::new(),
         }
     }
@@ -439,6 +442,17 @@ impl Engine {
         self.next_beat = self.next_beat.min(self.now + t.keepalive);
     }
 
+    /// A number that changes whenever the [`View`] may have changed other
+    /// than in its counters, so readers can skip rebuilding it.
+    pub fn changes(&self) -> u64 {
+        self.changes
+    }
+
+    /// Whether the graceful stop is complete.
+    pub fn is_stopped(&self) -> bool {
+        self.stopped
+    }
+
     pub fn counters(&self) -> Counters {
         self.counters
     }
@@ -499,6 +513,7 @@ impl Engine {
     }
 
     fn event(&mut self, e: Event) {
+        self.changes += 1;
         self.out.push(Output::Event(e));
     }
 
@@ -722,7 +737,7 @@ impl Engine {
             "resource" => {
                 let info = msg.get_str("info").unwrap_or("");
                 match Advert::from_message(&msg, &self.groups_keys()) {
-                    Some(a) => self.peers[n].advert = a,
+                    Some(a) => self.set_advert(n, a),
                     None => self.hb_resource(n, &msg),
                 }
                 if info == "shutdown" {
@@ -824,6 +839,13 @@ impl Engine {
         let p = &mut self.peers[n];
         p.active = msg.get_str("st") == Some("active");
         if let Some(a) = Advert::from_message(msg, &self.groups_keys()) {
+            self.set_advert(n, a);
+        }
+    }
+
+    fn set_advert(&mut self, n: NodeId, a: Advert) {
+        if self.peers[n].advert != a {
+            self.changes += 1;
             self.peers[n].advert = a;
         }
     }
