@@ -220,7 +220,8 @@ async fn emit(
             op,
             reason,
         } => {
-            s.resource_failed(group, *resource as u32, &op.to_string(), reason)
+            let op = op.map_or_else(|| "lost".to_string(), |o| o.to_string());
+            s.resource_failed(group, *resource as u32, &op, reason)
                 .await?;
             ("", group.as_str())
         }

@@ -38,8 +38,10 @@ const PROBES_KEPT: usize = 16;
 const HISTORY: usize = 500;
 /// Do not resend one seq more often than this (heartbeat: max_rexmit_delay − 10 ms).
 const REXMIT_HOLDOFF: Duration = Duration::from_millis(240);
-/// Repeat a retransmit request this often while a seq is missing.
+/// Repeat a retransmit request this often while a seq is missing...
 const REXMIT_REPEAT: Duration = Duration::from_millis(250);
+/// ...but not forever.
+const REXMIT_TRIES: u32 = 10;
 
 /// Per-process identity, supplied by the runtime.
 #[derive(Debug, Clone)]
@@ -131,7 +133,7 @@ struct Peer {
     seq: SeqTracker,
     ack_trigger: u64,
     /// Missing seqs and when to (re)request them.
-    rexmit: BTreeMap<u64, Time>,
+    rexmit: BTreeMap<u64, (Time, u32)>,
     links: BTreeMap<LinkId, (Time, bool)>,
     advert: Advert,
     /// Last time we resent each seq to this peer.
@@ -140,6 +142,16 @@ struct Peer {
     /// next probe is due while its beats are late.
     probes: VecDeque<u64>,
     next_probe: Option<Time>,
+    /// The generation that said `shutdone`: its late beats do not revive it.
+    gone: Option<u64>,
+    /// A heartbeat peer's holdings are unknown until its first `resource`
+    /// report; until then it may hold anything (heartbeat's has_resources).
+    reported: bool,
+    /// When it last became active, to bound that wait.
+    active_since: Option<Time>,
+    /// A heartbeat peer's last `isstable`: it ignores ask_resources while
+    /// it is "in flux", so we ask only once it is stable.
+    hb_stable: bool,
 }
 
 impl Peer {
@@ -249,6 +261,10 @@ impl Engine {
                 resent: BTreeMap::new(),
                 probes: VecDeque::new(),
                 next_probe: None,
+                gone: None,
+                reported: false,
+                active_since: None,
+                hb_stable: false,
             })
             .collect();
         Engine {
@@ -358,7 +374,7 @@ impl Engine {
                             d = d.min(*t + self.timings.deadtime);
                         }
                     }
-                    for t in p.rexmit.values() {
+                    for (t, _) in p.rexmit.values() {
                         d = d.min(*t);
                     }
                     if let Some(t) = self.probe_due(i) {
@@ -610,6 +626,9 @@ impl Engine {
             *up = false;
         }
         p.advert = Advert::default();
+        p.reported = false;
+        p.hb_stable = false;
+        p.active_since = None;
         let node = self.nodes[n].clone();
         self.event(Event::PeerDead { node, graceful });
         // heartbeat: standby does not survive the peer's death (mach_down
@@ -668,6 +687,9 @@ impl Engine {
         let (Some(hg), Some(seq)) = (msg.get_hex("hg"), msg.get_hex("seq")) else {
             return self.drop_packet("no seq or generation", Some(src));
         };
+        if self.peers[n].gone.is_some_and(|g| hg <= g) {
+            return; // a stopped node's last words
+        }
         if msg.get_hex("ts").unwrap_or(0) == 0 {
             return self.drop_packet("zero timestamp", Some(src));
         }
@@ -696,6 +718,9 @@ impl Engine {
                 // A restarted peer holds nothing until it says so.
                 self.peers[n].advert = Advert::default();
                 self.peers[n].active = false;
+                self.peers[n].reported = false;
+                self.peers[n].hb_stable = false;
+                self.peers[n].active_since = None;
                 true
             }
             Verdict::InOrder => true,
@@ -709,7 +734,7 @@ impl Engine {
                 } else {
                     let when = now + self.rexmit_delay();
                     for s in missing {
-                        self.peers[n].rexmit.entry(s).or_insert(when);
+                        self.peers[n].rexmit.entry(s).or_insert((when, 0));
                     }
                 }
                 false
@@ -723,11 +748,7 @@ impl Engine {
                 false
             }
         };
-        if in_order && seq % 10 == self.peers[n].ack_trigger {
-            let mut ack = Message::new("NS_ackmsg");
-            ack.add_str("dest", &src).add_hex("ackseq", seq);
-            self.send(ack);
-        }
+        self.maybe_ack(n, seq, in_order);
         self.heard(now, n, link);
         if !for_us {
             return;
@@ -738,13 +759,23 @@ impl Engine {
                 let info = msg.get_str("info").unwrap_or("");
                 match Advert::from_message(&msg, &self.groups_keys()) {
                     Some(a) => self.set_advert(n, a),
+                    // heartbeat announces a stop or a standby before it
+                    // releases: it holds what it held until `shutdone` or
+                    // its `ask_resources info=done`.
+                    None if info == "shutdown" || info == "standby" => {}
                     None => self.hb_resource(n, &msg),
                 }
                 if info == "shutdown" {
                     self.peers[n].advert.leaving = true;
+                    self.changes += 1;
                 }
             }
-            "shutdone" => self.mark_dead(n, true),
+            "shutdone" => {
+                // heartbeat beats on for a moment after shutdone; those
+                // beats must not bring the node back (vectors/seed-stop).
+                self.peers[n].gone = self.peers[n].seq.generation();
+                self.mark_dead(n, true);
+            }
             "reqnodes" => {
                 let mut m = Message::new("repnodes");
                 let list: String = self.nodes.iter().map(|x| format!("{x} ")).collect();
@@ -774,6 +805,34 @@ impl Engine {
                 });
             }
             _ => {} // repnodes, ip-request(-resp), stonith: informational here
+        }
+    }
+
+    /// heartbeat's ACK rule (§1.6): ack every tenth seq, never at or past a
+    /// missing one, since heartbeat ignores retransmit requests for seqs
+    /// already acked. When a gap fills, ack what is now complete.
+    fn maybe_ack(&mut self, n: NodeId, seq: u64, in_order: bool) {
+        let p = &self.peers[n];
+        if p.seq.missing().next().is_some() {
+            return;
+        }
+        let Some(last) = p.seq.last_seq() else {
+            return;
+        };
+        let trigger = p.ack_trigger;
+        let ack = if in_order {
+            (seq % 10 == trigger).then_some(seq)
+        } else {
+            // The highest seq ≡ trigger (mod 10) up to `last`, if the gap
+            // that just filled reached it.
+            last.checked_sub((last + 10 - trigger) % 10)
+                .filter(|&a| a >= seq)
+        };
+        if let Some(a) = ack {
+            let mut m = Message::new("NS_ackmsg");
+            m.add_str("dest", &self.nodes[n].clone())
+                .add_hex("ackseq", a);
+            self.send(m);
         }
     }
 
@@ -838,6 +897,9 @@ impl Engine {
         }
         let p = &mut self.peers[n];
         p.active = msg.get_str("st") == Some("active");
+        if p.active && p.active_since.is_none() {
+            p.active_since = Some(now);
+        }
         if let Some(a) = Advert::from_message(msg, &self.groups_keys()) {
             self.set_advert(n, a);
         }
@@ -949,14 +1011,23 @@ impl Engine {
             let missing: BTreeSet<u64> = p.seq.missing().collect();
             p.rexmit.retain(|s, _| missing.contains(s));
         }
-        let due: Vec<u64> = self.peers[n]
+        let due: Vec<(u64, u32)> = self.peers[n]
             .rexmit
             .iter()
-            .filter(|(_, t)| **t <= now)
-            .map(|(s, _)| *s)
+            .filter(|(_, (t, _))| *t <= now)
+            .map(|(s, (_, c))| (*s, *c))
             .collect();
-        for s in due {
-            self.peers[n].rexmit.insert(s, now + REXMIT_REPEAT);
+        for (s, count) in due {
+            if count >= REXMIT_TRIES {
+                // Irretrievably lost, as heartbeat logs it; the next beat
+                // carries the state that matters anyway.
+                self.peers[n].rexmit.remove(&s);
+                self.peers[n].seq.give_up(s);
+                continue;
+            }
+            self.peers[n]
+                .rexmit
+                .insert(s, (now + REXMIT_REPEAT, count + 1));
             let mut m = Message::new("NS_rexmit");
             m.add_str("dest", &self.nodes[n].clone())
                 .add_str("firstseq", &s.to_string())
@@ -1043,9 +1114,19 @@ impl Engine {
 
     fn send_resource(&mut self, info: Option<&str>) {
         let mut m = Message::new("resource");
-        m.add_str("rsc_hold", self.rsc_hold())
+        // heartbeat opens a stop with "none, not stable" (§1.9); the hr_*
+        // fields still say what we hold until we have let go.
+        let stopping = info == Some("shutdown");
+        m.add_str("rsc_hold", if stopping { "none" } else { self.rsc_hold() })
             .add_str("rtype", "full")
-            .add_str("isstable", if self.is_stable() { "1" } else { "0" });
+            .add_str(
+                "isstable",
+                if self.is_stable() && !stopping {
+                    "1"
+                } else {
+                    "0"
+                },
+            );
         if let Some(i) = info {
             m.add_str("info", i);
         }
@@ -1140,7 +1221,10 @@ impl Engine {
             )
         } else {
             let p = &self.peers[n];
-            p.live() && (p.advert.held.contains(&g) || p.advert.busy.contains(&g))
+            p.live()
+                && (p.advert.held.contains(&g)
+                    || p.advert.busy.contains(&g)
+                    || self.hb_unreported(n))
         }
     }
 
@@ -1312,6 +1396,18 @@ impl Engine {
     // heartbeat peers (PROTOCOL.md §1.9)
     // ---------------------------------------------------------------
 
+    /// A heartbeat peer that is up but has not yet said what it holds: it
+    /// may hold anything. Bounded by initdead, for peers that never report
+    /// (heartbeat sends `resource` only with nice_failback).
+    fn hb_unreported(&self, n: NodeId) -> bool {
+        let p = &self.peers[n];
+        !p.advert.harust
+            && !p.reported
+            && p.last_status.is_some()
+            && p.active_since
+                .is_none_or(|t| self.now < t + self.timings.initdead)
+    }
+
     /// A heartbeat peer's holdings, from its `resource` report. `rsc_hold`
     /// is relative to the sender: `local` are the groups it prefers.
     fn hb_resource(&mut self, n: NodeId, msg: &Message) {
@@ -1329,10 +1425,13 @@ impl Engine {
             // "I took the dead node's groups too", on top of its own.
             held.extend(self.peers[n].advert.held.iter().copied());
         }
+        self.peers[n].reported = true;
+        self.peers[n].hb_stable = msg.get_str("isstable") == Some("1");
         let a = &mut self.peers[n].advert;
         a.harust = false;
         a.held = held;
         a.busy.clear();
+        self.changes += 1;
     }
 
     fn on_ask_resources(&mut self, n: NodeId, msg: &Message) {
@@ -1357,6 +1456,16 @@ impl Engine {
                     self.send(m);
                 }
             }
+            Some("done") if !self.peers[n].advert.harust => {
+                // Its release is complete: what it gave up is free now.
+                if let Some((asker, gs)) = &self.hb_asker
+                    && *asker == n
+                {
+                    let gs = gs.clone();
+                    self.peers[n].advert.held.retain(|g| !gs.contains(g));
+                    self.changes += 1;
+                }
+            }
             Some("other") => {
                 if let Some(ask) = self.hb_ask.as_mut()
                     && ask.peer == n
@@ -1379,7 +1488,9 @@ impl Engine {
                 ask.groups.insert(g);
             }
             Some(_) => {} // one exchange at a time, as heartbeat
-            None if now >= self.hb_ask_holdoff => {
+            // heartbeat's PerformAutoFailback also waits for the peer to be
+            // stable: an ask before that is ignored as "in flux".
+            None if now >= self.hb_ask_holdoff && self.peers[peer].hb_stable => {
                 let groups: BTreeSet<GroupId> = [g].into();
                 let mut m = Message::new("ask_resources");
                 m.add_str("rsc_hold", self.scope_name(&groups))
@@ -1501,6 +1612,9 @@ impl Engine {
 
     fn give_up(&mut self, now: Time, g: GroupId, to: Option<NodeId>) {
         let live_taker = to.is_some_and(|n| n != self.me && self.peers[n].live());
+        // Only a harust peer says when it holds a group, which is what
+        // make-before-break waits for; heartbeat takes over after we let go.
+        let mbb_taker = live_taker && to.is_some_and(|n| self.peers[n].advert.harust);
         let other_holds = (0..self.nodes.len()).any(|n| {
             n != self.me && self.peers[n].live() && self.peers[n].advert.held.contains(&g)
         });
@@ -1512,15 +1626,15 @@ impl Engine {
             self.event(Event::SplitBrainResolved { group, keeper });
             return self.release(g, to);
         }
-        if self.leaving && !(self.groups[g].vip_only && live_taker) {
+        if self.leaving && !(self.groups[g].vip_only && mbb_taker) {
             // A stopping node releases in reverse group order; see
             // `maybe_finish_shutdown`.
             return;
         }
-        if let Some(peer) = to.filter(|&n| live_taker && !self.peers[n].advert.harust) {
+        if let Some(peer) = to.filter(|_| live_taker && !mbb_taker) {
             return self.hb_give_up(now, g, peer);
         }
-        if self.groups[g].vip_only && live_taker {
+        if self.groups[g].vip_only && mbb_taker {
             // Make before break: keep answering until the taker holds it.
             self.local[g] = Local::HandingOff { since: now };
             let group = self.groups[g].key.clone();
@@ -1587,7 +1701,7 @@ impl Engine {
                 self.event(Event::ResourceFailed {
                     group,
                     resource: r,
-                    op,
+                    op: Some(op),
                     reason,
                 });
             }
@@ -1604,7 +1718,7 @@ impl Engine {
                     self.event(Event::ResourceFailed {
                         group,
                         resource: r,
-                        op,
+                        op: Some(op),
                         reason,
                     });
                     self.fail_group(g);
@@ -1627,7 +1741,7 @@ impl Engine {
                     self.event(Event::ResourceFailed {
                         group,
                         resource: r,
-                        op,
+                        op: Some(op),
                         reason,
                     });
                     self.failed.insert(g);
@@ -1646,7 +1760,7 @@ impl Engine {
                     self.event(Event::ResourceFailed {
                         group,
                         resource: r,
-                        op,
+                        op: Some(op),
                         reason,
                     });
                 }
@@ -1672,10 +1786,11 @@ impl Engine {
             return;
         }
         let group = self.groups[g].key.clone();
+        // Lost while running, not a failed action.
         self.event(Event::ResourceFailed {
             group,
             resource: r,
-            op: Op::Start,
+            op: None,
             reason,
         });
         if self.groups[g].vips[r] {
@@ -1745,17 +1860,20 @@ impl Engine {
             }
         }
         self.standby.extend(gs);
-        let mut m = Message::new("ask_resources");
-        m.add_str(
-            "rsc_hold",
-            if scope == Scope::Failback {
+        // Toward a heartbeat peer the hand-over runs its three phases
+        // (`hb_give_up`), which open with this same message.
+        let hb_peer = (0..self.nodes.len())
+            .any(|n| n != self.me && self.peers[n].live() && !self.peers[n].advert.harust);
+        if !hb_peer {
+            let mut m = Message::new("ask_resources");
+            let hold = if scope == Scope::Failback {
                 "foreign"
             } else {
                 scope.as_str()
-            },
-        )
-        .add_str("info", "me");
-        self.send(m);
+            };
+            m.add_str("rsc_hold", hold).add_str("info", "me");
+            self.send(m);
+        }
         let by = self.nodes[self.me].clone();
         self.event(Event::StandbyRequested { scope, by });
         Ok(())

@@ -204,10 +204,12 @@ pub enum Event {
     Released {
         group: String,
     },
+    /// A start or stop failed (`op`), or a running resource was lost
+    /// (`op` is `None`).
     ResourceFailed {
         group: String,
         resource: usize,
-        op: Op,
+        op: Option<Op>,
         reason: String,
     },
     ResourceRepaired {
@@ -302,12 +304,18 @@ impl fmt::Display for Event {
             Event::ResourceFailed {
                 group,
                 resource,
-                op,
+                op: Some(op),
                 reason,
             } => write!(
                 f,
                 "resource {resource} of group {group} failed to {op}: {reason}"
             ),
+            Event::ResourceFailed {
+                group,
+                resource,
+                op: None,
+                reason,
+            } => write!(f, "resource {resource} of group {group} was lost: {reason}"),
             Event::ResourceRepaired { group, resource } => {
                 write!(f, "resource {resource} of group {group} was restored")
             }

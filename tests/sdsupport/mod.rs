@@ -458,6 +458,12 @@ impl Journald {
         self.dir.path().join("run/systemd/journal/socket")
     }
 
+    /// The namespace's init, as seen from the test: `nsenter --target` it
+    /// (`--mount`) to log to this journald.
+    pub fn init_pid(&self) -> u32 {
+        self.init_pid
+    }
+
     /// The journal files, for `journalctl -D`.
     pub fn journal_dir(&self) -> PathBuf {
         self.dir.path().join("run/log/journal")

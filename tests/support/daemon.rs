@@ -14,7 +14,11 @@
 //! `NOTIFY_SOCKET` pointing at a datagram socket the test binds, so a test
 //! waits for `READY=1` instead of sleeping. `ip netns exec` execs the
 //! command in place, so the child's PID is the daemon's own: signals go to
-//! it by PID and nothing else. Dropping a [`Daemon`] kills it with SIGKILL;
+//! it by PID and nothing else. [`Daemon::start_with`] takes a [`Launch`]
+//! for more: `--systemd-bus`, extra environment (`WATCHDOG_USEC`, a log
+//! target), or another process's mount namespace (a test journald's), for
+//! which `nsenter --net=/run/netns/NS --target PID --mount` replaces
+//! `ip netns exec` and likewise execs in place. Dropping a [`Daemon`] kills it with SIGKILL;
 //! if the test is panicking (or `HARUST_TEST_LOGS` is set), the daemon's
 //! log is printed first.
 
@@ -151,8 +155,40 @@ impl HaConfig {
     }
 }
 
-/// What the daemon sent to its `NOTIFY_SOCKET`, one datagram per entry.
-type Notes = Arc<Mutex<Vec<String>>>;
+/// What the daemon sent to its `NOTIFY_SOCKET`, one datagram per entry,
+/// with when it arrived.
+type Notes = Arc<Mutex<Vec<(Instant, String)>>>;
+
+/// How a [`Daemon`] is launched, beyond its configuration files.
+#[derive(Debug, Clone, Default)]
+pub struct Launch {
+    /// `--systemd-bus ADDRESS`: where the daemon reaches systemd's manager
+    /// (a test `systemd --user`'s session bus).
+    pub systemd_bus: Option<String>,
+    /// Extra environment, set last (so `HARUST_LOG_TARGET` here wins).
+    pub env: Vec<(String, String)>,
+    /// Run in this process's mount namespace (e.g. a test journald's, so
+    /// `/run/systemd/journal/socket` is that journald), still in the test
+    /// network namespace.
+    pub mount_ns_of: Option<u32>,
+}
+
+impl Launch {
+    pub fn systemd_bus(mut self, address: &str) -> Self {
+        self.systemd_bus = Some(address.to_owned());
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    pub fn mount_ns_of(mut self, pid: u32) -> Self {
+        self.mount_ns_of = Some(pid);
+        self
+    }
+}
 
 /// A `harust daemon` running in a namespace, killed (SIGKILL, by PID) on
 /// drop.
@@ -166,11 +202,17 @@ pub struct Daemon {
     stop_reader: Arc<AtomicBool>,
     reader: Option<thread::JoinHandle<()>>,
     started: usize,
+    launch: Launch,
 }
 
 impl Daemon {
     /// Writes `cfg` and starts the daemon for `node` in `ns`.
     pub fn start(ns: &Netns, node: Node, cfg: &HaConfig) -> Daemon {
+        Daemon::start_with(ns, node, cfg, Launch::default())
+    }
+
+    /// [`start`](Self::start), launched as `launch` says.
+    pub fn start_with(ns: &Netns, node: Node, cfg: &HaConfig, launch: Launch) -> Daemon {
         let dir = tempfile::Builder::new()
             .prefix(&format!("harust-{}-", node_name(node)))
             .tempdir()
@@ -190,7 +232,7 @@ impl Daemon {
                 while !stop.load(Ordering::Relaxed) {
                     if let Ok(n) = sock.recv(&mut buf) {
                         let text = String::from_utf8_lossy(&buf[..n]).into_owned();
-                        notes.lock().unwrap().push(text);
+                        notes.lock().unwrap().push((Instant::now(), text));
                     }
                 }
             })
@@ -205,6 +247,7 @@ impl Daemon {
             stop_reader,
             reader: Some(reader),
             started: 0,
+            launch,
         };
         d.spawn();
         d
@@ -241,22 +284,39 @@ impl Daemon {
         }
         self.notes.lock().unwrap().clear();
         let dir = self.dir.path();
-        let child = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &self.ns,
-                env!("CARGO_BIN_EXE_harust"),
-                "daemon",
-            ])
+        let mut cmd = match self.launch.mount_ns_of {
+            None => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", &self.ns]);
+                c
+            }
+            // No --pid: nsenter then execs in place, like `ip netns exec`.
+            Some(pid) => {
+                let mut c = Command::new("nsenter");
+                c.arg(format!("--net=/run/netns/{}", self.ns)).args([
+                    "--target",
+                    &pid.to_string(),
+                    "--mount",
+                    "--",
+                ]);
+                c
+            }
+        };
+        cmd.arg(env!("CARGO_BIN_EXE_harust"))
+            .arg("daemon")
             .arg("--config-dir")
             .arg(dir)
             .args(["--node", &self.node, "--bus", "none", "--state-dir"])
-            .arg(dir.join("state"))
+            .arg(dir.join("state"));
+        if let Some(bus) = &self.launch.systemd_bus {
+            cmd.args(["--systemd-bus", bus]);
+        }
+        let child = cmd
             .env("HARUST_LOG_TARGET", "stderr")
             .env("NOTIFY_SOCKET", dir.join("notify"))
             .env_remove("WATCHDOG_USEC")
             .env_remove("WATCHDOG_PID")
+            .envs(self.launch.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -282,6 +342,20 @@ impl Daemon {
 
     /// Everything the daemon sent to its notify socket since it started.
     pub fn notes(&self) -> Vec<String> {
+        self.timed_notes().into_iter().map(|(_, n)| n).collect()
+    }
+
+    /// Sends `text` to the daemon's notify socket from the test: it lands
+    /// in [`notes`](Self::notes) after everything already queued there, a
+    /// mark to tell what the daemon sent before and after a moment.
+    pub fn mark_notes(&self, text: &str) {
+        let sock = UnixDatagram::unbound().expect("an unbound datagram socket");
+        sock.send_to(text.as_bytes(), self.dir.path().join("notify"))
+            .expect("sending a mark to the notify socket");
+    }
+
+    /// [`notes`](Self::notes), each with when the test received it.
+    pub fn timed_notes(&self) -> Vec<(Instant, String)> {
         self.notes.lock().unwrap().clone()
     }
 
@@ -321,7 +395,7 @@ impl Daemon {
     }
 
     /// `wait_until`, but failing at once (with the log) if the daemon exits.
-    fn wait(&mut self, deadline: Duration, what: &str, mut cond: impl FnMut(&Daemon) -> bool) {
+    pub fn wait(&mut self, deadline: Duration, what: &str, mut cond: impl FnMut(&Daemon) -> bool) {
         wait_until(deadline, what, || {
             if cond(self) {
                 return true;

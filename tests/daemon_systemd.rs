@@ -1,0 +1,568 @@
+//! The daemon against systemd: real `harust daemon` processes in test
+//! network namespaces (support::Topology), each node with its own real
+//! `systemd --user` manager (sdsupport::UserManager) reached with
+//! `--systemd-bus`, and the daemon's sd_notify messages read from the
+//! socket the test binds (support::daemon).
+//!
+//! - Units: a group's VIP and units start in order and stop in reverse; a
+//!   unit that fails to start, or a held unit killed from outside, sends the
+//!   group to the peer; a killed holder's units start on the peer.
+//! - sd_notify: READY=1 once the heartbeat port is bound; WATCHDOG=1 at half
+//!   of WATCHDOG_USEC, from the loop (none while the process is stopped);
+//!   RELOADING=1/READY=1 around SIGHUP; STATUS= follows a takeover.
+//!
+//! Units are simple services whose processes run in the manager's
+//! namespaces, not in the node's network namespace. Root only; under
+//! `CI=true` a machine that cannot run these fails them.
+
+mod sdsupport;
+mod support;
+
+use std::fs;
+use std::future::Future;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use sdsupport::UserManager;
+use support::daemon::{Daemon, HaConfig, Launch};
+use support::netns::{has_tool, run_ok};
+use support::{Netns, Node, Topology, wait_until};
+
+const VIP: &str = "198.18.1.100";
+/// Bound for anything not timed: starting daemons and managers, unit jobs.
+const LONG: Duration = Duration::from_secs(20);
+/// `sleep infinity`, and nothing to restart it: a killed unit stays down.
+const SLEEPER: &str = "[Service]\nExecStart=/bin/sleep infinity\nRestart=no\n";
+
+fn vip_resource() -> String {
+    format!("IPaddr2::{VIP}/24/eth0")
+}
+
+fn block_on<F: Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("building a tokio runtime")
+        .block_on(f)
+}
+
+/// The tools these tests use to observe, beyond what the helpers check.
+fn tools_present(test: &str) -> bool {
+    support::privileged(test) && has_tool(test, "busctl", "--version")
+}
+
+/// A user manager with `units` (name, unit file) installed. `None` when
+/// skipped (the helper said so loudly, or failed under CI).
+fn manager(units: &[(&str, &str)]) -> Option<UserManager> {
+    block_on(async {
+        let um = UserManager::start().await?;
+        for (name, text) in units {
+            um.write_unit(name, text);
+        }
+        um.daemon_reload().await;
+        Some(um)
+    })
+}
+
+/// systemd's object path label for `s` (bus_label_escape).
+fn bus_label(s: &str) -> String {
+    s.bytes()
+        .enumerate()
+        .map(|(i, b)| {
+            if b.is_ascii_alphabetic() || (i > 0 && b.is_ascii_digit()) {
+                (b as char).to_string()
+            } else {
+                format!("_{b:02x}")
+            }
+        })
+        .collect()
+}
+
+/// `ActiveState` of `unit`, read with busctl (the manager loads the unit
+/// for the lookup).
+fn unit_state(um: &UserManager, unit: &str) -> String {
+    let out = run_ok(&[
+        "busctl",
+        &format!("--address={}", um.bus_address()),
+        "get-property",
+        "org.freedesktop.systemd1",
+        &format!("/org/freedesktop/systemd1/unit/{}", bus_label(unit)),
+        "org.freedesktop.systemd1.Unit",
+        "ActiveState",
+    ]);
+    // `s "active"`
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .trim_start_matches("s ")
+        .trim_matches('"')
+        .to_owned()
+}
+
+fn wait_unit_state(um: &UserManager, who: &str, unit: &str, state: &str) {
+    let mut last = String::new();
+    let what = format!("{unit} on {who} to be {state}");
+    wait_until(LONG, &what, || {
+        last = unit_state(um, unit);
+        last == state
+    });
+}
+
+fn wait_vip(ns: &Netns, who: &str, present: bool) {
+    let what = format!("{VIP} to be {} {who}", if present { "on" } else { "off" });
+    wait_until(LONG, &what, || ns.has_addr("eth0", VIP) == present);
+}
+
+fn launch(um: &UserManager) -> Launch {
+    Launch::default().systemd_bus(um.bus_address())
+}
+
+fn wait_status(d: &mut Daemon, prefix: &str) {
+    let what = format!("{}'s STATUS= to start with {prefix:?}", d.node);
+    d.wait(LONG, &what, |d| {
+        d.status().is_some_and(|s| s.starts_with(prefix))
+    });
+}
+
+// ---------------------------------------------------------------------
+// Units
+// ---------------------------------------------------------------------
+
+/// A test network namespace bind-mounted onto a file in a temporary
+/// directory, so that processes in a user manager started *after* this
+/// (whose private `/run` hides `/run/netns`, but whose mount namespace is a
+/// copy of ours) can `nsenter --net=PATH`. Unmounted on drop.
+struct PinnedNetns {
+    dir: tempfile::TempDir,
+}
+
+impl PinnedNetns {
+    fn new(ns: &Netns) -> PinnedNetns {
+        let dir = tempfile::Builder::new()
+            .prefix("harust-pin-")
+            .tempdir()
+            .expect("temporary directory for a netns pin");
+        let pin = PinnedNetns { dir };
+        fs::write(pin.path(), "").expect("creating the pin file");
+        run_ok(&[
+            "mount",
+            "--bind",
+            &format!("/run/netns/{}", ns.name()),
+            pin.path().to_str().expect("utf-8 path"),
+        ]);
+        pin
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.path().join("netns")
+    }
+}
+
+impl Drop for PinnedNetns {
+    fn drop(&mut self) {
+        match Command::new("umount").arg(self.path()).output() {
+            Ok(o) if o.status.success() => {}
+            Ok(o) => eprintln!(
+                "cleanup: umount {} failed: {}",
+                self.path().display(),
+                String::from_utf8_lossy(&o.stderr)
+            ),
+            Err(e) => eprintln!("cleanup: umount {}: {e}", self.path().display()),
+        }
+    }
+}
+
+/// Writes `dir/probe.sh EVENT UNIT`, which appends to `dir/order.log` one
+/// line saying, at that moment, whether the VIP is on eth0 in the pinned
+/// namespace and the state of `first` and `second`.
+fn write_probe(dir: &Path, pin: &Path) -> (PathBuf, PathBuf) {
+    let script = dir.join("probe.sh");
+    let log = dir.join("order.log");
+    fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\n\
+             PATH=/usr/sbin:/usr/bin:/sbin:/bin\n\
+             vip=down\n\
+             nsenter --net={pin} ip -o addr show dev eth0 | grep -q ' {VIP}/' && vip=up\n\
+             first=$(systemctl --user is-active first.service)\n\
+             second=$(systemctl --user is-active second.service)\n\
+             echo \"$1 $2: vip=$vip first=$first second=$second\" >> {log}\n",
+            pin = pin.display(),
+            log = log.display(),
+        ),
+    )
+    .expect("writing the probe script");
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).expect("chmod probe");
+    (script, log)
+}
+
+#[test]
+fn group_starts_vip_then_units_in_order_and_stops_in_reverse_on_sigterm() {
+    if !tools_present("group_starts_vip_then_units_in_order") {
+        return;
+    }
+    let t = Topology::new("sdord");
+    let pin = PinnedNetns::new(&t.a);
+    let scratch = tempfile::tempdir().expect("scratch directory");
+    let (probe, order) = write_probe(scratch.path(), &pin.path());
+    let unit = |name: &str| {
+        format!(
+            "[Service]\nExecStartPre={p} start {name}\nExecStart=/bin/sleep infinity\n\
+             ExecStopPost={p} stop {name}\nRestart=no\n",
+            p = probe.display()
+        )
+    };
+    let (first, second) = (unit("first"), unit("second"));
+    let Some(um) = manager(&[("first.service", &first), ("second.service", &second)]) else {
+        return;
+    };
+    // `first` and `second` are bare names: harust maps them to .service.
+    let cfg = HaConfig::fast().group(Node::A, &[&vip_resource(), "first", "second"]);
+    let mut a = Daemon::start_with(&t.a, Node::A, &cfg, launch(&um));
+    a.wait_ready(LONG);
+    wait_status(&mut a, "active: holds 1/1");
+    assert!(t.a.has_addr("eth0", VIP));
+    assert_eq!(unit_state(&um, "first.service"), "active");
+    assert_eq!(unit_state(&um, "second.service"), "active");
+
+    a.kill(libc::SIGTERM);
+    let status = a.wait_exit(LONG);
+    assert!(status.success(), "SIGTERM: {status}\n{}", a.log());
+    assert!(
+        a.notes().iter().any(|n| n.contains("STOPPING=1")),
+        "no STOPPING=1 in {:?}",
+        a.notes()
+    );
+    let lines: Vec<String> = fs::read_to_string(&order)
+        .expect("reading the order log")
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            // The address first; each unit only once the one before is up.
+            "start first: vip=up first=activating second=inactive",
+            "start second: vip=up first=active second=activating",
+            // In reverse: the address goes last.
+            "stop second: vip=up first=active second=deactivating",
+            "stop first: vip=up first=deactivating second=inactive",
+        ],
+        "the units' own record of the order"
+    );
+    assert!(!t.a.has_addr("eth0", VIP), "the VIP outlived the daemon");
+    assert_eq!(unit_state(&um, "first.service"), "inactive");
+    assert_eq!(unit_state(&um, "second.service"), "inactive");
+}
+
+/// Topology, one user manager per node with `units_a`/`units_b`, and both
+/// daemons running `cfg` (READY). `None` when skipped.
+struct Pair {
+    a: Daemon,
+    b: Daemon,
+    um_a: UserManager,
+    um_b: UserManager,
+    t: Topology,
+}
+
+impl Pair {
+    fn start(
+        tag: &str,
+        cfg: &HaConfig,
+        units_a: &[(&str, &str)],
+        units_b: &[(&str, &str)],
+    ) -> Option<Pair> {
+        let t = Topology::new(tag);
+        let um_a = manager(units_a)?;
+        let um_b = manager(units_b)?;
+        let mut a = Daemon::start_with(&t.a, Node::A, cfg, launch(&um_a));
+        let mut b = Daemon::start_with(&t.b, Node::B, cfg, launch(&um_b));
+        a.wait_ready(LONG);
+        b.wait_ready(LONG);
+        Some(Pair {
+            a,
+            b,
+            um_a,
+            um_b,
+            t,
+        })
+    }
+}
+
+#[test]
+fn a_unit_that_fails_to_start_sends_the_group_to_the_peer() {
+    if !tools_present("a_unit_that_fails_to_start_sends_the_group_to_the_peer") {
+        return;
+    }
+    let broken = "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/false\n";
+    let cfg = HaConfig::fast().group(Node::A, &[&vip_resource(), "web"]);
+    let Some(mut p) = Pair::start(
+        "sdfail",
+        &cfg,
+        &[("web.service", broken)],
+        &[("web.service", SLEEPER)],
+    ) else {
+        return;
+    };
+    wait_status(&mut p.b, "active: holds 1/1");
+    wait_vip(&p.t.b, "B", true);
+    assert_eq!(unit_state(&p.um_b, "web.service"), "active");
+    wait_vip(&p.t.a, "A", false);
+    assert_eq!(unit_state(&p.um_a, "web.service"), "failed");
+    assert!(
+        p.a.log().contains("resource-failed"),
+        "A did not log the failure:\n{}",
+        p.a.log()
+    );
+    wait_status(&mut p.a, "standby: holds 0/1");
+}
+
+#[test]
+fn a_held_unit_killed_from_outside_moves_the_group_to_the_peer() {
+    if !tools_present("a_held_unit_killed_from_outside_moves_the_group_to_the_peer") {
+        return;
+    }
+    let cfg = HaConfig::fast().group(Node::A, &[&vip_resource(), "web"]);
+    let Some(mut p) = Pair::start(
+        "sdkill",
+        &cfg,
+        &[("web.service", SLEEPER)],
+        &[("web.service", SLEEPER)],
+    ) else {
+        return;
+    };
+    wait_status(&mut p.a, "active: holds 1/1");
+    wait_status(&mut p.b, "standby: holds 0/1");
+    wait_unit_state(&p.um_a, "A", "web.service", "active");
+    assert_eq!(unit_state(&p.um_b, "web.service"), "inactive");
+
+    // What an operator's `systemctl kill -s KILL web` does.
+    run_ok(&[
+        "busctl",
+        &format!("--address={}", p.um_a.bus_address()),
+        "call",
+        "org.freedesktop.systemd1",
+        "/org/freedesktop/systemd1",
+        "org.freedesktop.systemd1.Manager",
+        "KillUnit",
+        "ssi",
+        "web.service",
+        "all",
+        "9",
+    ]);
+    wait_status(&mut p.b, "active: holds 1/1");
+    wait_unit_state(&p.um_b, "B", "web.service", "active");
+    wait_vip(&p.t.b, "B", true);
+    wait_vip(&p.t.a, "A", false);
+    assert_eq!(unit_state(&p.um_a, "web.service"), "failed");
+    // A noticed through its unit watch, with systemd's reason.
+    let log = p.a.log();
+    assert!(
+        log.contains("unit web.service is failed (signal)"),
+        "A's log does not show the unit going down:\n{log}"
+    );
+}
+
+#[test]
+fn killing_the_holder_starts_its_units_on_the_peer() {
+    if !tools_present("killing_the_holder_starts_its_units_on_the_peer") {
+        return;
+    }
+    let cfg = HaConfig::fast().group(Node::A, &[&vip_resource(), "first", "second"]);
+    let units = [("first.service", SLEEPER), ("second.service", SLEEPER)];
+    let Some(mut p) = Pair::start("sdcrash", &cfg, &units, &units) else {
+        return;
+    };
+    wait_status(&mut p.a, "active: holds 1/1");
+    wait_unit_state(&p.um_a, "A", "second.service", "active");
+    for u in ["first.service", "second.service"] {
+        assert_eq!(unit_state(&p.um_b, u), "inactive", "{u} on B");
+    }
+
+    p.a.kill(libc::SIGKILL);
+    p.a.wait_exit(LONG);
+    wait_status(&mut p.b, "active: holds 1/1");
+    wait_vip(&p.t.b, "B", true);
+    for u in ["first.service", "second.service"] {
+        assert_eq!(unit_state(&p.um_b, u), "active", "{u} on B");
+    }
+}
+
+// ---------------------------------------------------------------------
+// sd_notify
+// ---------------------------------------------------------------------
+
+/// One daemon, node-a, alone, holding one VIP group.
+fn lone(tag: &str, launch: Launch) -> (Topology, Daemon) {
+    let t = Topology::new(tag);
+    let cfg = HaConfig::fast().vip_group(Node::A, &[VIP]);
+    let a = Daemon::start_with(&t.a, Node::A, &cfg, launch);
+    (t, a)
+}
+
+#[test]
+fn ready_is_sent_once_the_heartbeat_port_is_bound() {
+    if !support::privileged("ready_is_sent_once_the_heartbeat_port_is_bound")
+        || !has_tool("ready_is_sent_once_the_heartbeat_port_is_bound", "ss", "-V")
+    {
+        return;
+    }
+    let (t, mut a) = lone("sdready", Launch::default());
+    a.wait_ready(LONG);
+    let bound = t.a.exec_ok(&["ss", "-H", "-u", "-l", "-n", "sport = :694"]);
+    let bound = String::from_utf8_lossy(&bound.stdout);
+    assert!(
+        bound.contains(":694"),
+        "READY=1 arrived but nothing listens on udp/694: {bound:?}"
+    );
+    let readies = a.notes().iter().filter(|n| n.contains("READY=1")).count();
+    assert_eq!(readies, 1, "{:?}", a.notes());
+}
+
+fn is_ping(note: &str) -> bool {
+    note.lines().any(|l| l == "WATCHDOG=1")
+}
+
+fn pings(d: &Daemon) -> Vec<Instant> {
+    d.timed_notes()
+        .into_iter()
+        .filter(|(_, n)| is_ping(n))
+        .map(|(t, _)| t)
+        .collect()
+}
+
+/// Whether every thread of `pid` is stopped (state `T` in its stat).
+fn all_threads_stopped(pid: i32) -> bool {
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.filter_map(Result::ok).all(|t| {
+        fs::read_to_string(t.path().join("stat")).is_ok_and(|stat| {
+            // `pid (comm) S ...`: the state follows the last ')'.
+            stat.rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('T'))
+        })
+    })
+}
+
+#[test]
+fn watchdog_pings_at_half_watchdog_usec_and_stop_while_the_loop_is_stopped() {
+    if !support::privileged("watchdog_pings_at_half_watchdog_usec") {
+        return;
+    }
+    const WATCHDOG: Duration = Duration::from_millis(400);
+    let usec = WATCHDOG.as_micros().to_string();
+    // WATCHDOG_PID unset: the pings are meant for whoever set the variable.
+    let (_t, mut a) = lone("sdwd", Launch::default().env("WATCHDOG_USEC", &usec));
+    a.wait_ready(LONG);
+
+    // About 200 ms apart: take a dozen. The times are when the test read
+    // them, so on a loaded machine single gaps vary; their mean does not.
+    a.wait(LONG, "a dozen WATCHDOG=1", |d| pings(d).len() >= 12);
+    let p = pings(&a);
+    let gaps: Vec<Duration> = p.windows(2).map(|w| w[1] - w[0]).collect();
+    let mean = (p[p.len() - 1] - p[0]) / gaps.len() as u32;
+    println!("watchdog pings: mean interval {mean:?}, gaps {gaps:?}");
+    assert!(
+        (Duration::from_millis(100)..=Duration::from_millis(300)).contains(&mean),
+        "WATCHDOG_USEC=400000 should give pings about 200 ms apart, got {mean:?}: {gaps:?}"
+    );
+
+    // A stopped loop sends nothing, so the manager would kill it. Once
+    // every thread is stopped, a mark queued behind whatever the daemon
+    // sent before separates "before" from "while stopped".
+    a.kill(libc::SIGSTOP);
+    let pid = a.pid();
+    wait_until(LONG, "every thread of the daemon to stop", || {
+        all_threads_stopped(pid)
+    });
+    const MARK: &str = "TEST: the daemon is stopped";
+    a.mark_notes(MARK);
+    // An observation window (nothing may arrive), not a wait for an event.
+    thread::sleep(WATCHDOG * 2 + Duration::from_millis(200));
+    let while_stopped: Vec<String> = a.notes().into_iter().skip_while(|n| n != MARK).collect();
+    a.kill(libc::SIGCONT);
+    assert_eq!(
+        while_stopped.first().map(String::as_str),
+        Some(MARK),
+        "the test's mark never arrived"
+    );
+    assert!(
+        !while_stopped.iter().any(|n| is_ping(n)),
+        "WATCHDOG=1 while the daemon was stopped: {while_stopped:?}"
+    );
+    a.wait(LONG, "WATCHDOG=1 again after SIGCONT", |d| {
+        let after: Vec<String> = d.notes().into_iter().skip_while(|n| n != MARK).collect();
+        after.iter().filter(|n| is_ping(n)).count() >= 3
+    });
+}
+
+#[test]
+fn sighup_reports_reloading_then_ready() {
+    if !support::privileged("sighup_reports_reloading_then_ready") {
+        return;
+    }
+    let (_t, mut a) = lone("sdhup", Launch::default());
+    a.wait_ready(LONG);
+    let before = a.notes().len();
+    a.kill(libc::SIGHUP);
+    a.wait(LONG, "READY=1 after RELOADING=1", |d| {
+        let notes = d.notes();
+        let after = notes.get(before..).unwrap_or_default();
+        let reloading = after.iter().position(|n| n.contains("RELOADING=1"));
+        reloading.is_some_and(|i| after[i + 1..].iter().any(|n| n.contains("READY=1")))
+    });
+    let notes = a.notes();
+    let reloading = notes[before..]
+        .iter()
+        .find(|n| n.contains("RELOADING=1"))
+        .unwrap();
+    assert!(
+        reloading.contains("MONOTONIC_USEC="),
+        "RELOADING=1 needs MONOTONIC_USEC for Type=notify-reload: {reloading:?}"
+    );
+}
+
+#[test]
+fn status_goes_from_standby_to_active_on_takeover() {
+    if !support::privileged("status_goes_from_standby_to_active_on_takeover") {
+        return;
+    }
+    let t = Topology::new("sdstat");
+    let cfg = HaConfig::fast().vip_group(Node::A, &[VIP]);
+    let mut a = Daemon::start(&t.a, Node::A, &cfg);
+    let mut b = Daemon::start(&t.b, Node::B, &cfg);
+    a.wait_ready(LONG);
+    b.wait_ready(LONG);
+    wait_status(&mut a, "active: holds 1/1 groups; peers up: node-b");
+    wait_status(&mut b, "standby: holds 0/1 groups; peers up: node-a");
+
+    a.kill(libc::SIGKILL);
+    a.wait_exit(LONG);
+    wait_status(&mut b, "active: holds 1/1 groups; no peer up");
+    wait_vip(&t.b, "B", true);
+    // Every STATUS= B sent, in order: standby came before active.
+    let statuses: Vec<String> = b
+        .notes()
+        .iter()
+        .flat_map(|n| {
+            n.lines()
+                .filter_map(|l| l.strip_prefix("STATUS="))
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let standby = statuses
+        .iter()
+        .position(|s| s.starts_with("standby: holds 0/1"));
+    let active = statuses
+        .iter()
+        .rposition(|s| s.starts_with("active: holds 1/1"));
+    assert!(
+        matches!((standby, active), (Some(s), Some(a)) if s < a),
+        "B's STATUS= lines: {statuses:#?}"
+    );
+}
