@@ -638,10 +638,10 @@ impl Runtime {
                         });
                         Ok(())
                     }
-                    Err(e) => Err(e.to_string()),
+                    Err(e) => Err(chain(&e)),
                 },
                 (Resource::Vip(v), Op::Stop) => {
-                    vips.del(v).await.map(|_| ()).map_err(|e| e.to_string())
+                    vips.del(v).await.map(|_| ()).map_err(|e| chain(&e))
                 }
                 (Resource::Unit(u), op) => match units {
                     Some(units) => {
@@ -650,7 +650,7 @@ impl Runtime {
                         } else {
                             units.stop(u).await
                         };
-                        r.map_err(|e| e.to_string())
+                        r.map_err(|e| chain(&e))
                     }
                     None => Err("systemd's manager is not connected".to_string()),
                 },
@@ -772,6 +772,19 @@ impl Runtime {
             s.initdead_ms = t.initdead.as_millis() as u64;
         });
     }
+}
+
+/// An error with its causes, `outer: inner: root`, so the log names the
+/// root cause (e.g. the errno from netlink), not just the operation.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
 }
 
 /// Logs `text` with structured fields (only those that apply).

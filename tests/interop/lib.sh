@@ -33,6 +33,7 @@ declare -A ROLE=()      # a|b -> hb|harust
 declare -A HOLDER=()    # heartbeat node -> host PID of its nsinit (PID 1)
 declare -A HRPID=()     # harust node -> host PID of harust
 declare -A WEBPID=()    # harust node -> host PID of its always-on httpd
+declare -A HRBUS=()     # harust node -> D-Bus address it serves its API on (default: none)
 TCPDUMP_PID=
 
 # poll DEADLINE_S DESC CMD... : run CMD every 0.2 s until it succeeds or
@@ -232,7 +233,7 @@ hr_boot() {
 	d=$(nodedir "$n")
 	echo "=== boot $(date +%T.%3N)" >>"$d/harust.log"
 	ip netns exec "$(ns "$n")" env HARUST_LOG_TARGET=stderr RUST_BACKTRACE=1 \
-		"$HARUST" daemon --config-dir "$d/etc" --node "node-$n" --bus none \
+		"$HARUST" daemon --config-dir "$d/etc" --node "node-$n" --bus "${HRBUS[$n]:-none}" \
 		--state-dir "$d/state" --log-level debug </dev/null >>"$d/harust.log" 2>&1 &
 	HRPID[$n]=$!
 	if [[ -z ${WEBPID[$n]:-} ]]; then
