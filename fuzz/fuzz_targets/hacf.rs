@@ -12,7 +12,10 @@ fuzz_target!(|data: &[u8]| {
         // init_config's rules, which the engine's timers rely on.
         let t = ha.timings;
         assert!(!t.keepalive.is_zero(), "{t:?}");
-        assert!(t.keepalive.checked_mul(2).is_some_and(|k2| k2 < t.deadtime), "{t:?}");
+        assert!(
+            t.keepalive.checked_mul(2).is_some_and(|k2| k2 < t.deadtime),
+            "{t:?}"
+        );
         assert!(!t.warntime.is_zero() && t.warntime < t.deadtime, "{t:?}");
     }
 });
