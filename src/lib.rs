@@ -5,10 +5,15 @@
 //! (`net`, `vip`, `systemd`, `dbus`) and `runtime` connect it to the system.
 
 pub mod config;
+#[cfg(feature = "daemon")]
 pub mod dbus;
 pub mod engine;
+#[cfg(feature = "daemon")]
 pub mod net;
+#[cfg(feature = "daemon")]
 pub mod runtime;
+#[cfg(feature = "daemon")]
 pub mod systemd;
+#[cfg(feature = "daemon")]
 pub mod vip;
 pub mod wire;
