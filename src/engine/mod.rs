@@ -1770,13 +1770,7 @@ impl Engine {
         }
         if self.cleanup.remove(&(g, r)) {
             if let Err(reason) = result {
-                let group = self.groups[g].key.clone();
-                self.event(Event::ResourceFailed {
-                    group,
-                    resource: r,
-                    op: Some(op),
-                    reason,
-                });
+                self.resource_failed(g, r, Some(op), reason);
             }
             if self.cleanup.is_empty() {
                 self.reconciled = true;
@@ -1784,16 +1778,13 @@ impl Engine {
             return;
         }
         if op == Op::Start && self.repairing.remove(&(g, r)) {
-            let group = self.groups[g].key.clone();
             match result {
-                Ok(()) => self.event(Event::ResourceRepaired { group, resource: r }),
+                Ok(()) => {
+                    let group = self.groups[g].key.clone();
+                    self.event(Event::ResourceRepaired { group, resource: r });
+                }
                 Err(reason) => {
-                    self.event(Event::ResourceFailed {
-                        group,
-                        resource: r,
-                        op: Some(op),
-                        reason,
-                    });
+                    self.resource_failed(g, r, Some(op), reason);
                     self.fail_group(g);
                 }
             }
@@ -1810,13 +1801,7 @@ impl Engine {
                 }
                 Ok(()) => self.acquired(g),
                 Err(reason) => {
-                    let group = self.groups[g].key.clone();
-                    self.event(Event::ResourceFailed {
-                        group,
-                        resource: r,
-                        op: Some(op),
-                        reason,
-                    });
+                    self.resource_failed(g, r, Some(op), reason);
                     self.failed.insert(g);
                     // Undo what started, in reverse; the failed one too,
                     // since a unit may be half up.
@@ -1829,13 +1814,7 @@ impl Engine {
             },
             (Local::Releasing { next }, Op::Stop) if next == r => {
                 if let Err(reason) = result {
-                    let group = self.groups[g].key.clone();
-                    self.event(Event::ResourceFailed {
-                        group,
-                        resource: r,
-                        op: Some(op),
-                        reason,
-                    });
+                    self.resource_failed(g, r, Some(op), reason);
                 }
                 if r == 0 {
                     self.released(g);
@@ -1849,6 +1828,16 @@ impl Engine {
             }
             _ => {} // a late or duplicate result: nothing waits for it
         }
+    }
+
+    fn resource_failed(&mut self, g: GroupId, r: usize, op: Option<Op>, reason: String) {
+        let group = self.groups[g].key.clone();
+        self.event(Event::ResourceFailed {
+            group,
+            resource: r,
+            op,
+            reason,
+        });
     }
 
     fn on_resource_lost(&mut self, g: GroupId, r: usize, reason: String) {
