@@ -23,7 +23,7 @@ METRICS = {
                    ("outage", "  client gap: last A answer → first B answer", "ms")],
     "term": [("outage", "graceful stop: last A answer → first B answer", "ms"),
              ("from_event", "  stop issued → client served by B", "ms"),
-             ("lost", "  failed client requests (10 ms probe)", "")],
+             ("lost", "  failed client requests (2 ms probe)", "")],
     "failback": [("from_up", "failback: A up (first HA packet) → client served by A", "ms"),
                  ("from_event", "  A's daemon started → client served by A", "ms"),
                  ("up_after_start", "  A's daemon started → A's first HA packet", "ms"),
