@@ -27,7 +27,9 @@ METRICS = {
     "failback": [("from_up", "failback: A up (first HA packet) → client served by A", "ms"),
                  ("from_event", "  A's daemon started → client served by A", "ms"),
                  ("up_after_start", "  A's daemon started → A's first HA packet", "ms"),
-                 ("outage", "  client gap: last B answer → first A answer", "ms")],
+                 ("outage", "  client gap: last B answer → first A answer", "ms"),
+                 ("stable", "  A's daemon started → A's answers no longer interrupted", "ms"),
+                 ("flips", "  answer changes after the first A answer (within 0.5 s)", "")],
     "idle": [("cpu_pct_a", "idle CPU, active node (% of one core, 10 ms keepalive)", "%"),
              ("rss_kb_a", "idle RSS, active node (sum of its processes)", "kB"),
              ("cpu_pct_b", "idle CPU, passive node", "%"),
@@ -36,11 +38,13 @@ METRICS = {
     "standby": [("outage", "standby of A: last A answer → first B answer", "ms"),
                 ("from_event", "  standby command started → client served by B", "ms"),
                 ("cmd", "  standby command's own run time", "ms"),
-                ("lost", "  failed client requests (2 ms probe)", "")],
+                ("lost", "  failed client requests (2 ms probe)", ""),
+                ("flips", "  answer changes after the first B answer (within 0.5 s)", "")],
     "takeover": [("outage", "takeover by A: last B answer → first A answer", "ms"),
                  ("from_event", "  takeover command started → client served by A", "ms"),
                  ("cmd", "  takeover command's own run time", "ms"),
-                 ("lost", "  failed client requests (2 ms probe)", "")],
+                 ("lost", "  failed client requests (2 ms probe)", ""),
+                 ("flips", "  answer changes after the first A answer (within 0.5 s)", "")],
 }
 SCENARIOS = list(METRICS)
 # (scenario, metric, limit, unit in DB, text)
