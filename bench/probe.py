@@ -25,6 +25,8 @@
         stable      like from_event, but for the first NEW answer after which
                     no other answer was seen (differs when answers flip back)
         flips       changes of answer after the first NEW answer
+        lost        failed requests (ERR:*, e.g. refused or timeout) started
+                    between T0 and that first NEW answer's request
 """
 import errno
 import os
@@ -182,7 +184,8 @@ def analyze(argv):
     ap.add_argument("--up", type=float, default=None)
     a = ap.parse_args(argv)
     rows = load(a.log)
-    res = {"from_event": None, "outage": None, "from_up": None, "stable": None, "flips": None}
+    res = {"from_event": None, "outage": None, "from_up": None, "stable": None, "flips": None,
+           "lost": None}
     first = next((i for i, r in enumerate(rows) if r[0] >= a.since and r[2] == a.new), None)
     if first is not None:
         t_new = rows[first][1]
@@ -195,6 +198,7 @@ def analyze(argv):
         after = rows[first:]
         flips = sum(1 for x, y in zip(after, after[1:]) if x[2] != y[2])
         res["flips"] = flips
+        res["lost"] = sum(1 for r in rows[:first] if r[0] >= a.since and r[2].startswith("ERR:"))
         # start of the final run of NEW answers
         k = len(rows) - 1
         while k > first and rows[k - 1][2] == a.new:
