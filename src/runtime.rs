@@ -92,6 +92,44 @@ struct ActionDone {
     result: Result<(), String>,
 }
 
+/// The GARP/NA rounds for one address. Starting them again or cancelling
+/// ends the rounds already running: a node that gave an address up must
+/// not keep pointing neighbours at itself.
+#[derive(Clone, Default)]
+struct Announcer {
+    epoch: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Announcer {
+    fn cancel(&self) {
+        self.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn start(&self, vips: Arc<Vips>, v: Vip, cfg: AnnounceConfig) {
+        use std::sync::atomic::Ordering;
+        let mine = self.epoch.fetch_add(1, Ordering::SeqCst) + 1;
+        let epoch = self.epoch.clone();
+        let once = AnnounceConfig {
+            count: 1,
+            interval: Duration::ZERO,
+        };
+        tokio::spawn(async move {
+            for round in 0..cfg.count {
+                if round > 0 {
+                    tokio::time::sleep(cfg.interval).await;
+                }
+                if epoch.load(Ordering::SeqCst) != mine {
+                    return;
+                }
+                if let Err(e) = vips.announce(&v, &once).await {
+                    warn!("announcing {} failed: {e}", v.addr);
+                    return;
+                }
+            }
+        });
+    }
+}
+
 /// A log line limiter: at most one line per key per interval, with a count
 /// of what was suppressed.
 struct RateLimit {
@@ -160,6 +198,8 @@ pub struct Runtime {
     drops: RateLimit,
     transitions: VecDeque<(u64, String, String)>,
     last_status: String,
+    /// One per address: cancels its GARP/NA rounds when it is given up.
+    announcers: HashMap<(usize, usize), Announcer>,
     changes_published: u64,
     counters_published: Instant,
 }
@@ -225,6 +265,19 @@ impl Runtime {
         };
         let engine = Engine::new(&cfg, params, Duration::ZERO);
         let announce = opts.announce;
+        let announcers = cfg
+            .groups
+            .iter()
+            .enumerate()
+            .flat_map(|(g, group)| {
+                group
+                    .resources
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| matches!(r, Resource::Vip(_)))
+                    .map(move |(r, _)| ((g, r), Announcer::default()))
+            })
+            .collect();
         let (actions_tx, actions_rx) = mpsc::unbounded_channel();
         let (control_tx, control_rx) = mpsc::channel(16);
         let origin = Instant::now();
@@ -269,6 +322,7 @@ impl Runtime {
             drops: RateLimit::new(Duration::from_secs(10)),
             transitions: VecDeque::new(),
             last_status: String::new(),
+            announcers,
             changes_published: 0,
             counters_published: Instant::now(),
         })
@@ -560,14 +614,14 @@ impl Runtime {
                 Output::Start { group, resource } => self.act(group, resource, Op::Start),
                 Output::Stop { group, resource } => self.act(group, resource, Op::Stop),
                 Output::Announce { group } => {
-                    for v in self.group_vips(group) {
-                        let vips = self.vips.clone();
-                        let cfg = self.announce;
-                        tokio::spawn(async move {
-                            if let Err(e) = vips.announce(&v, &cfg).await {
-                                warn!("announcing {} failed: {e}", v.addr);
-                            }
-                        });
+                    for (r, res) in self.cfg.groups[group].resources.iter().enumerate() {
+                        if let Resource::Vip(v) = res {
+                            self.announcer(group, r).start(
+                                self.vips.clone(),
+                                v.clone(),
+                                self.announce,
+                            );
+                        }
                     }
                 }
                 Output::Reply { id, result } => {
@@ -604,15 +658,11 @@ impl Runtime {
         })
     }
 
-    fn group_vips(&self, group: usize) -> Vec<Vip> {
-        self.cfg.groups[group]
-            .resources
-            .iter()
-            .filter_map(|r| match r {
-                Resource::Vip(v) => Some(v.clone()),
-                Resource::Unit(_) => None,
-            })
-            .collect()
+    fn announcer(&self, group: usize, resource: usize) -> Announcer {
+        self.announcers
+            .get(&(group, resource))
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Runs one resource action in its own task; the result comes back
@@ -623,6 +673,11 @@ impl Runtime {
         let vips = self.vips.clone();
         let units = self.units.clone();
         let announce = self.announce;
+        let announcer = self.announcer(group, resource);
+        if op == Op::Stop {
+            // An address we give up must not be announced any more.
+            announcer.cancel();
+        }
         let gkey = self.cfg.groups[group].key.clone();
         tokio::spawn(async move {
             let result = match (&res, op) {
@@ -630,12 +685,7 @@ impl Runtime {
                     Ok(_) => {
                         // Neighbours learn the new owner at once; the
                         // repeats run on after the action is confirmed.
-                        let v = v.clone();
-                        tokio::spawn(async move {
-                            if let Err(e) = vips.announce(&v, &announce).await {
-                                warn!("announcing {} failed: {e}", v.addr);
-                            }
-                        });
+                        announcer.start(vips.clone(), v.clone(), announce);
                         Ok(())
                     }
                     Err(e) => Err(chain(&e)),

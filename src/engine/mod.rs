@@ -699,7 +699,21 @@ impl Engine {
         if msg.get_hex("ts").unwrap_or(0) == 0 {
             return self.drop_packet("zero timestamp", Some(src));
         }
-        let in_order = match self.peers[n].seq.observe(hg, seq) {
+        let verdict = self.peers[n].seq.observe(hg, seq);
+        if self.peers[n].state == PeerState::Dead
+            && verdict.accepted()
+            && !matches!(verdict, Verdict::Restarted { .. })
+        {
+            // Back after a partition, same generation: it may have answered
+            // for our addresses meanwhile, so neighbours may point at it. (A
+            // restarted peer held nothing: no need.)
+            for g in 0..self.groups.len() {
+                if self.local[g] == Local::Held && self.groups[g].vips.contains(&true) {
+                    self.out.push(Output::Announce { group: g });
+                }
+            }
+        }
+        let in_order = match verdict {
             Verdict::Replay => {
                 self.counters.replays += 1;
                 return self.drop_packet("replayed (old generation)", Some(src));
@@ -944,15 +958,6 @@ impl Engine {
         if newly_up {
             p.state = PeerState::Up;
             p.last_status = None;
-        }
-        if was == PeerState::Dead {
-            // Back after a partition (or a restart): it may have answered
-            // for our addresses meanwhile, so neighbours may point at it.
-            for g in 0..self.groups.len() {
-                if self.local[g] == Local::Held && self.groups[g].vips.contains(&true) {
-                    self.out.push(Output::Announce { group: g });
-                }
-            }
         }
         if newly_up {
             let node = self.nodes[n].clone();
