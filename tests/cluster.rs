@@ -377,9 +377,11 @@ fn auto_failback_on_returns_group_to_restarted_preferred_node() {
     wait_answered_by(&t, VIP, Node::A);
     // B's announcements from its takeover (five rounds over 800 ms) stop
     // when it lets the address go: C must not be pointed back at B.
-    holds_throughout(Duration::from_secs(1), "C's entry to stay on A's MAC", || {
-        c_neigh(&t, VIP).as_deref() == Some(a_mac.as_str())
-    });
+    holds_throughout(
+        Duration::from_secs(1),
+        "C's entry to stay on A's MAC",
+        || c_neigh(&t, VIP).as_deref() == Some(a_mac.as_str()),
+    );
 }
 
 /// A killed with -9, then restarted with auto_failback off: B keeps the

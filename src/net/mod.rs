@@ -29,10 +29,9 @@ use std::fmt;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::os::fd::OwnedFd;
+use std::task::Poll;
 
 use tokio::net::UdpSocket;
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 
 use crate::config::Medium;
 
@@ -41,10 +40,6 @@ pub const DEFAULT_PORT: u16 = 694;
 
 /// `IPTOS_LOWDELAY`, which heartbeat's ucast write socket sets.
 const TOS_LOWDELAY: libc::c_int = 0x10;
-
-/// Datagrams waiting for the runtime before readers stop reading (and the
-/// kernel's socket buffer starts to drop).
-const QUEUE: usize = 1024;
 
 /// The largest UDP payload.
 const MAX_DATAGRAM: usize = 65_536;
@@ -95,12 +90,24 @@ struct Link {
     dest: SocketAddr,
 }
 
-/// The open media: one write socket per medium, shared read sockets, and a
-/// reader task per read socket feeding one queue.
+/// A read socket and the media it serves.
+struct ReadSocket {
+    socket: UdpSocket,
+    iface: String,
+    media: Vec<usize>,
+}
+
+/// The open media: one write socket per medium and shared read sockets,
+/// read by the caller's own task: no reader task, no queue, no extra
+/// wake-up per packet (it matters at a 10 ms keepalive).
 pub struct Links {
     links: Vec<Link>,
-    rx: mpsc::Receiver<Datagram>,
-    readers: Vec<JoinHandle<()>>,
+    all: Vec<Medium>,
+    readers: Vec<ReadSocket>,
+    buf: Vec<u8>,
+    /// The reader to try first next time, so one busy socket cannot
+    /// starve the others.
+    next: usize,
 }
 
 impl fmt::Debug for Links {
@@ -283,24 +290,20 @@ impl Links {
             });
         }
 
-        let (tx, rx) = mpsc::channel(QUEUE);
-        let mut tasks = Vec::with_capacity(readers.len());
+        let mut sockets = Vec::with_capacity(readers.len());
         for ((_, _, iface), reader) in readers {
-            let socket = tokio_socket(&iface, reader.fd)?;
-            let all = media.to_vec();
-            let tx = tx.clone();
-            tasks.push(tokio::spawn(read_loop(
-                socket,
+            sockets.push(ReadSocket {
+                socket: tokio_socket(&iface, reader.fd)?,
                 iface,
-                all,
-                reader.media,
-                tx,
-            )));
+                media: reader.media,
+            });
         }
         Ok(Links {
             links,
-            rx,
-            readers: tasks,
+            all: media.to_vec(),
+            readers: sockets,
+            buf: vec![0u8; MAX_DATAGRAM],
+            next: 0,
         })
     }
 
@@ -374,49 +377,42 @@ impl Links {
         errors
     }
 
-    /// The next datagram from any medium. `None` only if every reader has
-    /// stopped, which does not happen while `self` lives.
+    /// The next datagram from any medium. Never `None` while `self`
+    /// lives; a read error is logged and that socket read again.
     pub async fn recv(&mut self) -> Option<Datagram> {
-        self.rx.recv().await
-    }
-}
-
-impl Drop for Links {
-    fn drop(&mut self) {
-        for task in &self.readers {
-            task.abort();
+        if self.readers.is_empty() {
+            return std::future::pending().await;
         }
-    }
-}
-
-async fn read_loop(
-    socket: UdpSocket,
-    iface: String,
-    all: Vec<Medium>,
-    media: Vec<usize>,
-    tx: mpsc::Sender<Datagram>,
-) {
-    let mut buf = vec![0u8; MAX_DATAGRAM];
-    loop {
-        match socket.recv_from(&mut buf).await {
-            Ok((n, from)) => {
-                let link = LinkId(credit(&all, &media, from.ip()));
-                let d = Datagram {
-                    link,
-                    from,
-                    payload: buf[..n].to_vec(),
-                };
-                if tx.send(d).await.is_err() {
-                    return;
+        std::future::poll_fn(|cx| {
+            let n = self.readers.len();
+            for k in 0..n {
+                let i = (self.next + k) % n;
+                let r = &self.readers[i];
+                // A few tries: after an error (e.g. the interface went
+                // down) the socket must be polled again to register for
+                // wake-up.
+                for _ in 0..4 {
+                    let mut rb = tokio::io::ReadBuf::new(&mut self.buf);
+                    match r.socket.poll_recv_from(cx, &mut rb) {
+                        Poll::Ready(Ok(from)) => {
+                            self.next = i + 1;
+                            let link = LinkId(credit(&self.all, &r.media, from.ip()));
+                            return Poll::Ready(Some(Datagram {
+                                link,
+                                from,
+                                payload: rb.filled().to_vec(),
+                            }));
+                        }
+                        Poll::Ready(Err(e)) => {
+                            log::warn!("reading UDP on {}: {e}", r.iface);
+                        }
+                        Poll::Pending => break,
+                    }
                 }
             }
-            Err(e) => {
-                // Transient (e.g. the interface went down). Keep reading,
-                // but do not spin on a persistent error.
-                log::warn!("reading UDP on {iface}: {e}");
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            }
-        }
+            Poll::Pending
+        })
+        .await
     }
 }
 
