@@ -148,3 +148,47 @@ fn a_packet_without_sequence_or_timestamp_is_dropped() {
     assert_eq!(dropped(&out), vec!["zero timestamp"]);
     assert_eq!(a.counters().bad_packets, 2);
 }
+
+fn stops(out: &[Output]) -> usize {
+    out.iter()
+        .filter(|o| matches!(o, Output::Stop { .. }))
+        .count()
+}
+
+#[test]
+fn a_failed_stop_is_tried_again_before_it_counts_as_done() {
+    use harust::engine::Op;
+    let spec = Spec::two_node(AutoFailback::On);
+    let params = Params {
+        uuid: [1; 16],
+        generation: 7,
+        wall_base: 0x6b06_f000,
+        seed: 1,
+    };
+    let mut a = Engine::new(&spec.config(0), params, Duration::ZERO);
+    // A stale address found at start must go before anything else.
+    let out = a.handle(
+        Duration::ZERO,
+        Input::Reconciled {
+            present: vec![(0, 0)],
+        },
+    );
+    assert_eq!(stops(&out), 1);
+    let failed = || Input::ResourceDone {
+        group: 0,
+        resource: 0,
+        op: Op::Stop,
+        result: Err("listing addresses failed: EBUSY".into()),
+    };
+    for attempt in 1..=3 {
+        let out = a.handle(Duration::from_millis(attempt), failed());
+        assert_eq!(stops(&out), 1, "attempt {attempt} is retried");
+    }
+    // After the last retry it gives up (and reports it) rather than loop.
+    let out = a.handle(Duration::from_millis(10), failed());
+    assert_eq!(stops(&out), 0);
+    assert!(
+        out.iter()
+            .any(|o| matches!(o, Output::Event(Event::ResourceFailed { .. })))
+    );
+}

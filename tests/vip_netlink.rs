@@ -308,3 +308,35 @@ fn deleting_primary_vip_keeps_secondaries_and_restores_sysctl() {
     assert_eq!(s["label"], "eth0:1", "kept its label: {s}");
     assert_eq!(n.read_sysctl("net/ipv4/conf/eth0/promote_secondaries"), "0");
 }
+
+#[test]
+fn concurrent_actions_on_one_connection_all_succeed() {
+    require_privileged!("concurrent_actions_on_one_connection_all_succeed");
+    let (n, _peer) = node("conc");
+    // The runtime runs each group's actions in its own task on one
+    // connection; the kernel refuses a second dump on a socket while one
+    // runs (EBUSY), so the adapter must serialise them.
+    let vips: Vec<Vip> = (60..68)
+        .map(|i| vip(&format!("198.18.1.{i}"), 24, Some("eth0")))
+        .collect();
+    let (added, removed) = n.run(|| async {
+        let v = std::sync::Arc::new(Vips::connect().unwrap());
+        let adds = vips.iter().cloned().map(|x| {
+            let v = v.clone();
+            tokio::spawn(async move { v.add(&x).await.map(|_| ()) })
+        });
+        let added: Vec<_> = futures::future::join_all(adds).await;
+        let dels = vips.iter().cloned().map(|x| {
+            let v = v.clone();
+            tokio::spawn(async move { v.del(&x).await.map(|_| ()) })
+        });
+        let removed: Vec<_> = futures::future::join_all(dels).await;
+        (added, removed)
+    });
+    for r in added.into_iter().chain(removed) {
+        r.expect("task").expect("every concurrent add and delete succeeds");
+    }
+    for v in &vips {
+        assert!(!n.has_addr("eth0", &v.addr.to_string()), "{} removed", v.addr);
+    }
+}

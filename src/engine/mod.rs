@@ -24,6 +24,8 @@ use crate::wire::Message;
 use crate::wire::replay::{SeqTracker, Verdict};
 use proto::Advert;
 
+/// How often a failed stop is tried again.
+const STOP_RETRIES: u32 = 3;
 /// heartbeat cancels a standby whose first reply takes longer (§1.9,
 /// STANDBY_INIT_TO_MS).
 const STANDBY_REPLY: Duration = Duration::from_secs(10);
@@ -183,6 +185,8 @@ pub struct Engine {
     local: Vec<Local>,
     standby: BTreeSet<GroupId>,
     failed: BTreeSet<GroupId>,
+    /// Failed stops retried so far, per resource.
+    stop_tries: BTreeMap<(GroupId, usize), u32>,
     /// VIPs being re-added after they vanished while held.
     repairing: BTreeSet<(GroupId, usize)>,
     /// Groups whose split brain we already announced as keeper.
@@ -296,6 +300,7 @@ impl Engine {
             standby: BTreeSet::new(),
             failed: BTreeSet::new(),
             repairing: BTreeSet::new(),
+            stop_tries: BTreeMap::new(),
             conflict_announced: BTreeSet::new(),
             group_failed_reported: BTreeSet::new(),
             ip_requested: BTreeSet::new(),
@@ -1773,10 +1778,15 @@ impl Engine {
         if g >= self.groups.len() {
             return;
         }
-        if self.cleanup.remove(&(g, r)) {
+        if self.cleanup.contains(&(g, r)) {
             if let Err(reason) = result {
                 self.resource_failed(g, r, Some(op), reason);
+                if self.retry_stop(g, r) {
+                    return;
+                }
             }
+            self.cleanup.remove(&(g, r));
+            self.stop_tries.remove(&(g, r));
             if self.cleanup.is_empty() {
                 self.reconciled = true;
             }
@@ -1820,7 +1830,11 @@ impl Engine {
             (Local::Releasing { next }, Op::Stop) if next == r => {
                 if let Err(reason) = result {
                     self.resource_failed(g, r, Some(op), reason);
+                    if self.retry_stop(g, r) {
+                        return;
+                    }
                 }
+                self.stop_tries.remove(&(g, r));
                 if r == 0 {
                     self.released(g);
                 } else {
@@ -1843,6 +1857,23 @@ impl Engine {
             op,
             reason,
         });
+    }
+
+    /// A stop that failed may have left the resource up (an address still
+    /// answering, a unit still running): try again a few times before
+    /// moving on, rather than count it released at once.
+    fn retry_stop(&mut self, g: GroupId, r: usize) -> bool {
+        let tries = self.stop_tries.entry((g, r)).or_insert(0);
+        *tries += 1;
+        if *tries > STOP_RETRIES {
+            self.stop_tries.remove(&(g, r));
+            return false;
+        }
+        self.out.push(Output::Stop {
+            group: g,
+            resource: r,
+        });
+        true
     }
 
     fn on_resource_lost(&mut self, g: GroupId, r: usize, reason: String) {

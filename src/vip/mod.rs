@@ -221,6 +221,10 @@ fn read_flag(path: &str) -> io::Result<bool> {
 pub struct Vips {
     handle: Handle,
     conn: JoinHandle<()>,
+    /// One request at a time: the kernel answers a second address or link
+    /// dump on the same socket with EBUSY while one is running, and the
+    /// runtime acts on several addresses at once.
+    busy: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Vips {
@@ -244,6 +248,7 @@ impl Vips {
         Ok(Vips {
             handle,
             conn: tokio::spawn(conn),
+            busy: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -320,6 +325,7 @@ impl Vips {
     /// The interface `vip` goes on: the configured one (which must exist),
     /// else the one holding an address of the VIP's subnet.
     pub async fn resolve(&self, vip: &Vip) -> Result<VipIface, VipError> {
+        let _one = self.busy.lock().await;
         Ok(self.resolve_link(vip).await?.0)
     }
 
@@ -380,6 +386,7 @@ impl Vips {
     /// Whether the VIP's address is on its interface (on any interface when
     /// none is configured).
     pub async fn present(&self, vip: &Vip) -> Result<bool, VipError> {
+        let _one = self.busy.lock().await;
         Ok(!self.find(vip).await?.is_empty())
     }
 
@@ -395,6 +402,7 @@ impl Vips {
 
     /// Adds the VIP; returns once the kernel has acknowledged it.
     pub async fn add(&self, vip: &Vip) -> Result<AddOutcome, VipError> {
+        let _one = self.busy.lock().await;
         let (iface, _) = self.resolve_link(vip).await?;
         let existing = self.dump(vip.addr).await?;
         if existing
@@ -441,6 +449,7 @@ impl Vips {
     /// them atomically with their labels, flags and lifetimes, and the
     /// other groups' VIPs never disappear, not even for a moment.
     pub async fn del(&self, vip: &Vip) -> Result<DelOutcome, VipError> {
+        let _one = self.busy.lock().await;
         let found = self.find(vip).await?;
         if found.is_empty() {
             return Ok(DelOutcome::Absent);
@@ -528,7 +537,10 @@ impl Vips {
     /// Advertisements for IPv6 (Router flag set when the interface forwards
     /// IPv6), the first at once, then every `cfg.interval`.
     pub async fn announce(&self, vip: &Vip, cfg: &AnnounceConfig) -> Result<(), VipError> {
-        let (iface, link) = self.resolve_link(vip).await?;
+        let (iface, link) = {
+            let _one = self.busy.lock().await;
+            self.resolve_link(vip).await?
+        };
         let mac = link.mac.ok_or_else(|| VipError::NoMac {
             iface: iface.name.clone(),
             addr: vip.addr,
