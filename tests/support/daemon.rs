@@ -26,6 +26,7 @@
 
 use std::fmt::Write as _;
 use std::fs;
+use std::net::IpAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
@@ -61,6 +62,12 @@ pub struct HaConfig {
     pub key: String,
     /// haresources lines: (preferred node, resources).
     pub groups: Vec<(Node, Vec<String>)>,
+    /// The cluster's `node` lines, in order: A and B unless set with
+    /// [`nodes`](Self::nodes) (C then joins as a third HA node).
+    pub nodes: Vec<Node>,
+    /// `ucast IFACE ADDR` lines written instead of one per link and node,
+    /// e.g. to send through a test relay. Empty: the default lines.
+    pub ucast: Vec<(String, IpAddr)>,
 }
 
 impl HaConfig {
@@ -76,6 +83,8 @@ impl HaConfig {
             links: 1,
             key: "cluster-test-secret".to_owned(),
             groups: Vec::new(),
+            nodes: vec![Node::A, Node::B],
+            ucast: Vec::new(),
         }
     }
 
@@ -94,6 +103,19 @@ impl HaConfig {
 
     pub fn links(mut self, links: usize) -> Self {
         self.links = links;
+        self
+    }
+
+    /// The cluster's nodes (`node` lines, and the default `ucast` lines).
+    pub fn nodes(mut self, nodes: &[Node]) -> Self {
+        self.nodes = nodes.to_vec();
+        self
+    }
+
+    /// Replaces the default `ucast` lines with `ucast IFACE ADDR` for each
+    /// pair given.
+    pub fn ucast(mut self, lines: &[(&str, IpAddr)]) -> Self {
+        self.ucast = lines.iter().map(|(i, a)| (i.to_string(), *a)).collect();
         self
     }
 
@@ -123,13 +145,19 @@ impl HaConfig {
         let _ = writeln!(s, "warntime {}ms", self.warntime_ms);
         let _ = writeln!(s, "initdead {}ms", self.initdead_ms);
         let _ = writeln!(s, "udpport 694");
-        for link in 0..self.links {
-            for node in [Node::A, Node::B] {
-                let _ = writeln!(s, "ucast eth{link} {}", Topology::ipv4(node, link));
+        if self.ucast.is_empty() {
+            for link in 0..self.links {
+                for &node in &self.nodes {
+                    let _ = writeln!(s, "ucast eth{link} {}", Topology::ipv4(node, link));
+                }
             }
         }
-        let _ = writeln!(s, "node {}", node_name(Node::A));
-        let _ = writeln!(s, "node {}", node_name(Node::B));
+        for (iface, addr) in &self.ucast {
+            let _ = writeln!(s, "ucast {iface} {addr}");
+        }
+        for &node in &self.nodes {
+            let _ = writeln!(s, "node {}", node_name(node));
+        }
         let _ = writeln!(s, "auto_failback {}", self.auto_failback);
         s
     }
@@ -171,6 +199,9 @@ pub struct Launch {
     /// `/run/systemd/journal/socket` is that journald), still in the test
     /// network namespace.
     pub mount_ns_of: Option<u32>,
+    /// `--bus ADDRESS`: where the daemon serves its D-Bus API (a test
+    /// dbus-daemon); `None` runs it with `--bus none`.
+    pub bus: Option<String>,
 }
 
 impl Launch {
@@ -186,6 +217,11 @@ impl Launch {
 
     pub fn mount_ns_of(mut self, pid: u32) -> Self {
         self.mount_ns_of = Some(pid);
+        self
+    }
+
+    pub fn bus(mut self, address: &str) -> Self {
+        self.bus = Some(address.to_owned());
         self
     }
 }
@@ -306,7 +342,9 @@ impl Daemon {
             .arg("daemon")
             .arg("--config-dir")
             .arg(dir)
-            .args(["--node", &self.node, "--bus", "none", "--state-dir"])
+            .args(["--node", &self.node, "--bus"])
+            .arg(self.launch.bus.as_deref().unwrap_or("none"))
+            .arg("--state-dir")
             .arg(dir.join("state"));
         if let Some(bus) = &self.launch.systemd_bus {
             cmd.args(["--systemd-bus", bus]);
