@@ -710,3 +710,65 @@ fn a_vip_deleted_behind_our_back_is_restored_and_logged() {
     assert!(b.status().is_some_and(|s| s.starts_with("standby")));
     wait_answered_by(&t, VIP, Node::A);
 }
+
+/// Drops everything between two bridge ports, both ways: a cut cable
+/// between two parts of the LAN.
+fn cut_between(t: &Topology, x: &str, y: &str) {
+    let br = &t.bridge;
+    br.exec_ok(&["nft", "add", "table", "bridge", "harust_uplink"]);
+    br.exec_ok(&[
+        "nft",
+        "add",
+        "chain",
+        "bridge",
+        "harust_uplink",
+        "cut",
+        "{ type filter hook forward priority 0 ; policy accept ; }",
+    ]);
+    for (from, to) in [(x, y), (y, x)] {
+        br.exec_ok(&[
+            "nft",
+            "add",
+            "rule",
+            "bridge",
+            "harust_uplink",
+            "cut",
+            "iifname",
+            from,
+            "oifname",
+            to,
+            "drop",
+        ]);
+    }
+}
+
+#[test]
+fn losing_the_ping_node_hands_the_group_to_the_peer_that_still_reaches_it() {
+    require_privileged!("losing_the_ping_node_hands_the_group_to_the_peer_that_still_reaches_it");
+    let t = Topology::new("cl-ping");
+    // C is the ping node (a router, in real life): both A and B reach it.
+    let cfg = HaConfig::fast()
+        .vip_group(Node::A, &[VIP])
+        .ping(IpAddr::V4(Topology::ipv4(Node::C, 0)));
+    let (a, b, _ha, _hb) = a_holds_and_serves(&t, &cfg);
+    // A's uplink to the ping node fails; the heartbeat link to B stays.
+    let mark = b.log_mark();
+    let cut = Instant::now();
+    cut_between(&t, "a0", "c0");
+    let took = timed_wait(LONG, "B to take the VIP over", || {
+        holders(&t, VIP) == [Node::B]
+    });
+    println!(
+        "B holds the VIP {} ms after A lost its ping node",
+        took.as_millis()
+    );
+    assert!(cut.elapsed() < LONG);
+    // No death: both still see each other, and A released on its own.
+    assert!(
+        !b.log_since(mark).contains("is dead"),
+        "{}",
+        b.log_since(mark)
+    );
+    assert!(a.log().contains("ping node 198.18.1.3 is unreachable"));
+    assert!(!has_vip(&t.a, VIP));
+}

@@ -334,9 +334,14 @@ fn concurrent_actions_on_one_connection_all_succeed() {
         (added, removed)
     });
     for r in added.into_iter().chain(removed) {
-        r.expect("task").expect("every concurrent add and delete succeeds");
+        r.expect("task")
+            .expect("every concurrent add and delete succeeds");
     }
     for v in &vips {
-        assert!(!n.has_addr("eth0", &v.addr.to_string()), "{} removed", v.addr);
+        assert!(
+            !n.has_addr("eth0", &v.addr.to_string()),
+            "{} removed",
+            v.addr
+        );
     }
 }

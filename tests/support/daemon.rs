@@ -68,6 +68,8 @@ pub struct HaConfig {
     /// `ucast IFACE ADDR` lines written instead of one per link and node,
     /// e.g. to send through a test relay. Empty: the default lines.
     pub ucast: Vec<(String, IpAddr)>,
+    /// `ping ADDR` lines: ping nodes, the quorum witnesses.
+    pub ping: Vec<IpAddr>,
 }
 
 impl HaConfig {
@@ -85,6 +87,7 @@ impl HaConfig {
             groups: Vec::new(),
             nodes: vec![Node::A, Node::B],
             ucast: Vec::new(),
+            ping: Vec::new(),
         }
     }
 
@@ -138,6 +141,12 @@ impl HaConfig {
         self
     }
 
+    /// Adds a ping node.
+    pub fn ping(mut self, addr: IpAddr) -> Self {
+        self.ping.push(addr);
+        self
+    }
+
     pub fn ha_cf(&self) -> String {
         let mut s = String::new();
         let _ = writeln!(s, "keepalive {}ms", self.keepalive_ms);
@@ -157,6 +166,9 @@ impl HaConfig {
         }
         for &node in &self.nodes {
             let _ = writeln!(s, "node {}", node_name(node));
+        }
+        for addr in &self.ping {
+            let _ = writeln!(s, "ping {addr}");
         }
         let _ = writeln!(s, "auto_failback {}", self.auto_failback);
         s
