@@ -10,6 +10,17 @@
 //! only when it is the desired holder and no live peer claims it, and
 //! releases it when it is not. The messages heartbeat's own peers need
 //! (PROTOCOL.md §1.4–1.9) are sent alongside.
+//!
+//! A heartbeat peer advertises nothing of this: its holdings come from its
+//! `resource` reports (`rsc_hold` is relative to the sender), a hand-over
+//! to it runs heartbeat's three-phase `ask_resources` exchange, and it
+//! takes over only after `shutdone`. Ping nodes are quorum witnesses: a
+//! node that reaches fewer of them than a live peer does may hold nothing.
+//!
+//! Layout: construction and the public API; membership (`timers`,
+//! `on_packet`, `heard`); sending; decisions (`desired`, `decide`,
+//! `give_up`); heartbeat peers (`hb_*`); resource results; operator
+//! requests; the graceful stop.
 
 mod proto;
 mod types;
@@ -1418,11 +1429,9 @@ impl Engine {
             } else if d.is_some() {
                 self.group_failed_reported.remove(&g);
             }
-            if d == Some(self.me) || self.local[g] != Local::Held {
-                // Forget a finished legacy request once the group is ours.
-                if self.local[g] == Local::Held {
-                    self.ip_requested.remove(&g);
-                }
+            if self.local[g] == Local::Held {
+                // A legacy request is finished once the group is ours.
+                self.ip_requested.remove(&g);
             }
         }
     }
