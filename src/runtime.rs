@@ -365,12 +365,22 @@ impl Runtime {
         let mut watchdog = self.notifier.watchdog_interval().map(tokio::time::interval);
         let mut stopping = false;
 
+        // One timer, moved only when the deadline moves: a new timer per
+        // turn would wake the runtime (an eventfd write) after every step.
+        let far = || Instant::now() + Duration::from_secs(3600);
+        let timer = tokio::time::sleep_until(far());
+        tokio::pin!(timer);
+        let mut armed: Option<Instant> = None;
         loop {
             let deadline = self
                 .engine
                 .next_deadline()
                 .map(|d| self.origin + d)
-                .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+                .unwrap_or_else(far);
+            if armed != Some(deadline) || timer.is_elapsed() {
+                timer.as_mut().reset(deadline);
+                armed = Some(deadline);
+            }
             tokio::select! {
                 biased;
                 _ = sigterm.recv() => self.begin_stop(&mut stopping),
@@ -385,7 +395,10 @@ impl Runtime {
                     });
                 }
                 Some(dgram) = self.links.recv() => self.on_datagram(dgram),
-                _ = tokio::time::sleep_until(deadline) => self.feed(Input::Tick),
+                _ = &mut timer => {
+                    armed = None;
+                    self.feed(Input::Tick);
+                }
                 Some(ev) = addr_events.next() => self.on_addr_event(ev),
                 Some(ev) = async {
                     match unit_events.as_mut() {

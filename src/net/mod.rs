@@ -86,7 +86,9 @@ pub enum NetError {
 
 struct Link {
     name: String,
-    socket: UdpSocket,
+    /// Non-blocking and not registered with tokio: we never wait to write,
+    /// and a registered socket would wake the loop after every send.
+    socket: std::net::UdpSocket,
     dest: SocketAddr,
 }
 
@@ -283,8 +285,12 @@ impl Links {
                     .map_err(socket_err(&name, "joining multicast group"))?;
             }
             reader.media.push(i);
+            let socket = std::net::UdpSocket::from(fd);
+            socket
+                .set_nonblocking(true)
+                .map_err(socket_err(&name, "making the socket non-blocking"))?;
             links.push(Link {
-                socket: tokio_socket(&name, fd)?,
+                socket,
                 name,
                 dest,
             });
@@ -335,7 +341,7 @@ impl Links {
             what: "no such link",
             source: io::ErrorKind::NotFound.into(),
         })?;
-        match link.socket.send_to(payload, link.dest).await {
+        match link.socket.send_to(payload, link.dest) {
             Ok(_) => Ok(()),
             Err(source) => Err(NetError::Send {
                 link: link.name.clone(),
@@ -363,7 +369,7 @@ impl Links {
     pub fn try_send(&self, payload: &[u8]) -> Vec<(LinkId, NetError)> {
         let mut errors = Vec::new();
         for (i, link) in self.links.iter().enumerate() {
-            if let Err(source) = link.socket.try_send_to(payload, link.dest) {
+            if let Err(source) = link.socket.send_to(payload, link.dest) {
                 errors.push((
                     LinkId(i),
                     NetError::Send {
