@@ -18,7 +18,16 @@ const DEFAULT_STATE_DIR: &str = "/var/lib/harust";
 /// heartbeat 3.0.6: floating addresses and systemd units fail over between
 /// nodes configured with heartbeat's ha.cf, authkeys and haresources.
 #[derive(Parser, Debug)]
-#[command(name = "harust", version, about, long_about = None)]
+#[command(
+    name = "harust",
+    version,
+    about,
+    long_about = None,
+    after_help = "Exit status of status, standby, takeover and reload: 0 done; 1 other \
+                  failure (e.g. the bus is unreachable); 2 bad command line; 3 harust is \
+                  not running; 4 access denied (Standby, Takeover and Reload need root); \
+                  5 refused by the daemon (e.g. no live peer to take over); 6 timed out."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -231,7 +240,9 @@ fn client(
     match tokio_main(f) {
         Ok(out) => {
             if !out.is_empty() {
-                println!("{out}");
+                use std::io::Write;
+                // `harust status | head` closes the pipe early: not an error.
+                let _ = writeln!(std::io::stdout().lock(), "{out}");
             }
             ExitCode::SUCCESS
         }

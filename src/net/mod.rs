@@ -289,11 +289,7 @@ impl Links {
             socket
                 .set_nonblocking(true)
                 .map_err(socket_err(&name, "making the socket non-blocking"))?;
-            links.push(Link {
-                socket,
-                name,
-                dest,
-            });
+            links.push(Link { socket, name, dest });
         }
 
         let mut sockets = Vec::with_capacity(readers.len());
