@@ -216,7 +216,9 @@ pub struct Engine {
     hb_ask_holdoff: Time,
     /// A heartbeat peer that asked us to take its groups; it gets our
     /// `ask_resources info=done` once we hold them.
-    hb_asker: Option<(NodeId, BTreeSet<GroupId>)>,
+    /// The groups, and whether its own `info=done` (its release is over)
+    /// has come: ours must follow it, never precede it.
+    hb_asker: Option<(NodeId, BTreeSet<GroupId>, bool)>,
     /// Send our `resource` report after this step (a heartbeat peer needs it).
     hb_report_due: bool,
     /// Ping targets (name, last reply) and how long a silent one lives.
@@ -1504,7 +1506,7 @@ impl Engine {
                     self.scope_groups_of(n, scope, false).into_iter().collect();
                 if !self.peers[n].advert.harust {
                     self.peers[n].advert.standby.extend(gs.iter().copied());
-                    self.hb_asker = Some((n, gs));
+                    self.hb_asker = Some((n, gs, false));
                 }
                 if self.is_stable() {
                     let mut m = Message::new("ask_resources");
@@ -1515,9 +1517,10 @@ impl Engine {
             }
             Some("done") if !self.peers[n].advert.harust => {
                 // Its release is complete: what it gave up is free now.
-                if let Some((asker, gs)) = &self.hb_asker
+                if let Some((asker, gs, done)) = &mut self.hb_asker
                     && *asker == n
                 {
+                    *done = true;
                     let gs = gs.clone();
                     self.peers[n].advert.held.retain(|g| !gs.contains(g));
                     self.changes += 1;
@@ -1634,13 +1637,13 @@ impl Engine {
                 self.hb_ask = None;
             }
         }
-        if let Some((n, gs)) = self.hb_asker.clone() {
+        if let Some((n, gs, peer_done)) = self.hb_asker.clone() {
             let taken = gs
                 .iter()
                 .all(|&g| matches!(self.local[g], Local::Held | Local::Failed));
             if !self.peers[n].live() {
                 self.hb_asker = None;
-            } else if taken && self.is_stable() {
+            } else if peer_done && taken && self.is_stable() {
                 // Our last phase: heartbeat leaves its standby state on it.
                 let mut m = Message::new("ask_resources");
                 m.add_str("rsc_hold", "all").add_str("info", "done");
