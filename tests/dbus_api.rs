@@ -11,12 +11,12 @@ mod support;
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use support::bus::Bus;
 use support::{Netns, Topology};
 
 const NAME: &str = "org.harust.Harust1";
@@ -46,93 +46,6 @@ fn tempdir() -> tempfile::TempDir {
     // The bus socket must be reachable by user nobody.
     fs::set_permissions(d.path(), fs::Permissions::from_mode(0o755)).expect("chmod 755");
     d
-}
-
-/// A private dbus-daemon with a system-bus-like policy plus ours.
-struct Bus {
-    child: Child,
-    address: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Bus {
-    fn start() -> Bus {
-        let dir = tempdir();
-        let policy = dir.path().join("org.harust.Harust1.conf");
-        fs::copy(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("dbus-interfaces/org.harust.Harust1.conf"),
-            &policy,
-        )
-        .expect("copy the bus policy");
-        let socket = dir.path().join("bus");
-        // The defaults of Debian's /usr/share/dbus-1/system.conf: method
-        // calls denied unless a service's policy allows them.
-        let config = format!(
-            r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path={socket}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <deny own="*"/>
-    <deny send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
-  </policy>
-  <policy user="root">
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Monitoring"/>
-  </policy>
-  <include>{policy}</include>
-</busconfig>
-"#,
-            socket = socket.display(),
-            policy = policy.display(),
-        );
-        let conf = dir.path().join("bus.conf");
-        fs::write(&conf, config).expect("write bus.conf");
-        let mut child = Command::new("dbus-daemon")
-            .arg(format!("--config-file={}", conf.display()))
-            .args(["--nofork", "--print-address=1"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start dbus-daemon");
-        // It prints its address once it listens: that is readiness.
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("piped stdout"))
-            .read_line(&mut line)
-            .expect("read the bus address");
-        assert!(
-            line.starts_with("unix:"),
-            "dbus-daemon did not start: {line:?}"
-        );
-        Bus {
-            child,
-            address: format!("unix:path={}", socket.display()),
-            _dir: dir,
-        }
-    }
-
-    fn address(&self) -> &str {
-        &self.address
-    }
-}
-
-impl Drop for Bus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// A `harust daemon` run in a namespace, logging to a file.

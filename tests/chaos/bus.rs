@@ -1,110 +1,23 @@
-//! A private `dbus-daemon` per node, so the chaos run can read each
-//! daemon's counters and transitions (`harust status --json --bus ADDR`).
-//! The configuration is tests/dbus_api.rs's: Debian's system-bus defaults
-//! plus our own policy file.
+//! Each chaos node gets a private bus (support::bus) so the run can read
+//! its daemon's counters and transitions.
 
-use std::fs;
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
-pub struct Bus {
-    child: Child,
-    address: String,
-    _dir: tempfile::TempDir,
-}
+pub use crate::support::bus::Bus;
 
-impl Bus {
-    /// Starts the bus and returns once it listens (it prints its address).
-    pub fn start() -> Bus {
-        let dir = tempfile::Builder::new()
-            .prefix("harust-chaos-bus-")
-            .tempdir()
-            .expect("a temporary directory for the bus");
-        let policy = dir.path().join("org.harust.Harust1.conf");
-        fs::copy(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("dbus-interfaces/org.harust.Harust1.conf"),
-            &policy,
-        )
-        .expect("copying the bus policy");
-        let socket = dir.path().join("bus");
-        let config = format!(
-            r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path={socket}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <deny own="*"/>
-    <deny send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
-  </policy>
-  <include>{policy}</include>
-</busconfig>
-"#,
-            socket = socket.display(),
-            policy = policy.display(),
-        );
-        let conf = dir.path().join("bus.conf");
-        fs::write(&conf, config).expect("writing bus.conf");
-        let mut child = Command::new("dbus-daemon")
-            .arg(format!("--config-file={}", conf.display()))
-            .args(["--nofork", "--print-address=1"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting dbus-daemon");
-        let mut line = String::new();
-        let read = BufReader::new(child.stdout.take().expect("piped stdout")).read_line(&mut line);
-        if read.is_err() || !line.starts_with("unix:") {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("dbus-daemon did not start: {line:?}");
-        }
-        Bus {
-            child,
-            address: format!("unix:path={}", socket.display()),
-            _dir: dir,
-        }
+/// `harust status --json --bus ADDR`, parsed; `Err` with what went wrong
+/// if the call fails.
+pub fn status(bus: &Bus) -> Result<serde_json::Value, String> {
+    let out = Command::new(env!("CARGO_BIN_EXE_harust"))
+        .args(["status", "--json", "--bus", bus.address()])
+        .output()
+        .map_err(|e| format!("running harust status: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "harust status --json failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
     }
-
-    pub fn address(&self) -> &str {
-        &self.address
-    }
-
-    /// `harust status --json --bus ADDR`, parsed; `Err` with what went
-    /// wrong if the call fails.
-    pub fn status(&self) -> Result<serde_json::Value, String> {
-        let out = Command::new(env!("CARGO_BIN_EXE_harust"))
-            .args(["status", "--json", "--bus", &self.address])
-            .output()
-            .map_err(|e| format!("running harust status: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "harust status --json failed ({}): {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
-        serde_json::from_slice(&out.stdout).map_err(|e| format!("harust status --json: {e}"))
-    }
-}
-
-impl Drop for Bus {
-    fn drop(&mut self) {
-        // Our own child, by its handle (PID).
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    serde_json::from_slice(&out.stdout).map_err(|e| format!("harust status --json: {e}"))
 }

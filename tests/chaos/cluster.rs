@@ -497,7 +497,7 @@ impl<'p> Cluster<'p> {
         //    transitions agree with its log.
         for i in 0..self.daemons.len() {
             let node = self.daemons[i].node.clone();
-            let doc = match self.buses[i].status() {
+            let doc = match crate::bus::status(&self.buses[i]) {
                 Ok(doc) => doc,
                 Err(e) => {
                     v.push(format!("{node}: {e}"));

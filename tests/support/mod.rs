@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod bus;
 pub mod daemon;
 pub mod netns;
 
