@@ -879,7 +879,8 @@ impl Engine {
         } else {
             // The highest seq ≡ trigger (mod 10) up to `last`, if the gap
             // that just filled reached it.
-            last.checked_sub((last + 10 - trigger) % 10)
+            // (`last % 10` first: a forged seq near u64::MAX must not overflow.)
+            last.checked_sub((last % 10 + 10 - trigger) % 10)
                 .filter(|&a| a >= seq)
         };
         if let Some(a) = ack {
