@@ -9,6 +9,9 @@
 # directory), IMPL, SCEN, WITH_BUS, VIP, IP_A, IP_B, and the timings that
 # set_timing sets.
 
+# shellcheck source=scripts/lib/bus.sh
+. "$ROOT/scripts/lib/bus.sh"
+
 # ------------------------------------------------------------------ timings
 # fast = keepalive 10 ms / deadtime 30 ms; moderate = 100 ms / 1 s;
 # slow = keepalive 1 s / deadtime 3 s.
@@ -83,42 +86,12 @@ harust_logs() { tail -n 15 "$D/harust-$1.log" 2>/dev/null; }
 harust_standby() { "$HARUST" standby all --bus "$(harust_bus "$1")" >>"$D/standby-$1.out" 2>&1; }
 harust_takeover() { "$HARUST" takeover all --bus "$(harust_bus "$1")" >>"$D/takeover-$1.out" 2>&1; }
 
-# A private dbus-daemon per node with a system-bus-like policy (Debian's
-# system.conf defaults: method calls denied unless a service allows them)
-# plus harust's own policy, on a unix socket in the run dir (unix sockets
-# are reachable from every network namespace).
+# A private dbus-daemon per node (scripts/lib/bus.sh), on a unix socket in
+# the run dir (unix sockets are reachable from every network namespace).
 bus_start() {  # NODE
   local d=$D/bus-$1
   mkdir -p "$d"
-  cp "$ROOT/dbus-interfaces/org.harust.Harust1.conf" "$d/"
-  cat >"$d/bus.conf" <<EOF
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path=$d/socket</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <deny own="*"/>
-    <deny send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
-  </policy>
-  <policy user="root">
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Monitoring"/>
-  </policy>
-  <include>$d/org.harust.Harust1.conf</include>
-</busconfig>
-EOF
+  bus_config "$d/socket" "$ROOT" >"$d/bus.conf"
   ns_bg "$1" "$d/dbus-daemon.log" dbus-daemon --config-file="$d/bus.conf" --nofork --nopidfile \
     --nosyslog --print-address=1
   # it prints its address once it listens

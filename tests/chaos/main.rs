@@ -32,6 +32,7 @@ mod log;
 mod nft;
 mod plan;
 mod relay;
+#[path = "../support/rng.rs"]
 mod rng;
 #[path = "../support/mod.rs"]
 mod support;

@@ -163,17 +163,17 @@ pub fn vip(g: usize, i: usize) -> Ipv4Addr {
 impl Plan {
     pub fn from_seed(seed: u64) -> Plan {
         let mut rng = Rng::new(seed);
-        let nodes = if rng.chance(35) {
+        let nodes = if rng.percent(35) {
             vec![Node::A, Node::B, Node::C]
         } else {
             vec![Node::A, Node::B]
         };
         let keepalive_ms = rng.range(20, 50);
         let deadtime_ms = rng.range(150.max(4 * keepalive_ms), 300);
-        let auto_failback = if rng.chance(60) { "on" } else { "off" };
+        let auto_failback = if rng.percent(60) { "on" } else { "off" };
         let mut groups = Vec::new();
         for (g, &pref) in nodes.iter().enumerate() {
-            if g == 2 && rng.chance(50) {
+            if g == 2 && rng.percent(50) {
                 break;
             }
             let n = rng.range(1, 2) as usize;
@@ -220,14 +220,14 @@ fn schedule(
                 let to = *rng.pick(&others(nodes, from));
                 let mut shape = Shape::default();
                 while shape == Shape::default() {
-                    if rng.chance(60) {
+                    if rng.percent(60) {
                         shape.delay_ms = rng.range(0, deadtime * 6 / 5);
                         shape.jitter_ms = rng.range(0, 3 * keepalive);
                     }
-                    if rng.chance(40) {
+                    if rng.percent(40) {
                         shape.dup_pct = rng.range(5, 50);
                     }
-                    if rng.chance(40) {
+                    if rng.percent(40) {
                         shape.reorder_pct = rng.range(10, 50);
                         shape.reorder_ms = rng.range(keepalive, 3 * keepalive);
                     }
@@ -250,7 +250,7 @@ fn schedule(
             _ => (
                 Fault::Kill {
                     node: *rng.pick(nodes),
-                    crash: rng.chance(50),
+                    crash: rng.percent(50),
                 },
                 rng.range(100, 2000),
             ),

@@ -137,7 +137,7 @@ async fn forward(
             .get(&key)
             .copied()
             .unwrap_or_default();
-        let copies = if shape.dup_pct > 0 && rng.chance(shape.dup_pct) {
+        let copies = if shape.dup_pct > 0 && rng.percent(shape.dup_pct) {
             tally.duplicated.fetch_add(1, Ordering::Relaxed);
             2
         } else {
@@ -148,7 +148,7 @@ async fn forward(
             if shape.jitter_ms > 0 {
                 delay += rng.range(0, shape.jitter_ms);
             }
-            if shape.reorder_pct > 0 && rng.chance(shape.reorder_pct) {
+            if shape.reorder_pct > 0 && rng.percent(shape.reorder_pct) {
                 tally.held_back.fetch_add(1, Ordering::Relaxed);
                 delay += shape.reorder_ms;
             }

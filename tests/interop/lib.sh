@@ -12,7 +12,7 @@
 # straight into the switch namespace.
 #
 # A heartbeat node also gets its own mount + UTS + PID namespace: PID 1 is
-# nsinit.py, /etc/ha.d, /var/lib/heartbeat, /run and /var/log are bind
+# scripts/lib/nsinit.py, /etc/ha.d, /var/lib/heartbeat, /run and /var/log are bind
 # mounts of $SCEN/node-X/..., the hostname is node-X. Killing that PID 1
 # kills every process of the node.
 # A harust node is `harust daemon` run by `ip netns exec` with --node.
@@ -181,7 +181,7 @@ hb_boot() {
 		mount --bind '$d/log' /var/log &&
 		mount --bind '$d/stub/noreboot' /bin/systemctl &&
 		mount --bind '$d/stub/noreboot' /sbin/reboot &&
-		exec /usr/bin/python3 '$HERE/nsinit.py' $NODE_LIFETIME" </dev/null >>"$d/holder.out" 2>&1 &
+		exec /usr/bin/python3 '$ROOT/scripts/lib/nsinit.py' $NODE_LIFETIME" </dev/null >>"$d/holder.out" 2>&1 &
 	up=$!
 	p=
 	for k in $(seq 1 100); do

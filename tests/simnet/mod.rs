@@ -18,34 +18,9 @@ use harust::wire::{Keyring, Message, Method};
 
 pub const MS: Duration = Duration::from_millis(1);
 
-/// splitmix64, the same everywhere.
-#[derive(Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-    pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    pub fn below(&mut self, n: u64) -> u64 {
-        if n == 0 { 0 } else { self.next() % n }
-    }
-    pub fn chance(&mut self, p: f64) -> bool {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64 * 1.0 < p
-    }
-    pub fn between(&mut self, lo: Duration, hi: Duration) -> Duration {
-        if hi <= lo {
-            return lo;
-        }
-        lo + Duration::from_micros(self.below((hi - lo).as_micros() as u64 + 1))
-    }
-}
+#[path = "../support/rng.rs"]
+mod rng;
+pub use rng::Rng;
 
 /// Network faults, applied to every message independently.
 #[derive(Debug, Clone)]

@@ -1,5 +1,10 @@
-//! SplitMix64: a tiny seeded generator, so a run's plan depends on its
-//! seed alone (no crate, no thread RNG, no clock).
+//! SplitMix64: a tiny seeded generator, so a simulation or chaos run depends
+//! on its seed alone (no crate, no thread RNG, no clock). Shared by `sim`
+//! (through `simnet`) and `chaos`, each with `#[path]`.
+
+#![allow(dead_code)] // each test binary uses a different part
+
+use std::time::Duration;
 
 #[derive(Debug, Clone)]
 pub struct Rng(u64);
@@ -17,10 +22,9 @@ impl Rng {
         z ^ (z >> 31)
     }
 
-    /// Uniform in `0..n` (`n` > 0).
+    /// Uniform in `0..n`; 0 when `n` is 0.
     pub fn below(&mut self, n: u64) -> u64 {
-        assert!(n > 0, "below(0)");
-        self.next_u64() % n
+        if n == 0 { 0 } else { self.next_u64() % n }
     }
 
     /// Uniform in `lo..=hi`.
@@ -29,9 +33,22 @@ impl Rng {
         lo + self.below(hi - lo + 1)
     }
 
+    /// True with probability `p` (0.0..=1.0).
+    pub fn chance(&mut self, p: f64) -> bool {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * 1.0 < p
+    }
+
     /// True with probability `percent`/100.
-    pub fn chance(&mut self, percent: u64) -> bool {
+    pub fn percent(&mut self, percent: u64) -> bool {
         self.below(100) < percent
+    }
+
+    /// Uniform in `lo..=hi`, in microseconds.
+    pub fn between(&mut self, lo: Duration, hi: Duration) -> Duration {
+        if hi <= lo {
+            return lo;
+        }
+        lo + Duration::from_micros(self.below((hi - lo).as_micros() as u64 + 1))
     }
 
     pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
