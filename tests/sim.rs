@@ -537,3 +537,40 @@ fn no_false_failover_at_fast_timings_under_heavy_loss() {
         sim.check(sim.holders(0) == vec![0], "the group moved");
     }
 }
+
+/// Issue 7: any dual holding ends within one keepalive after beats get
+/// through again. After a partition both sides hold; from the heal on, the
+/// first beat each way carries the other's holdings, both apply the same
+/// rule, and the loser lets go at once.
+#[test]
+fn dual_holding_ends_within_one_keepalive_of_the_heal() {
+    for seed in seeds(7_000, 40) {
+        let mut rng = sim::Rng::new(seed);
+        let failback = failback_mode(&mut rng);
+        let mut spec = Spec::two_node(failback);
+        spec.groups = vec![(0, 1, 0)];
+        spec.timings = if rng.chance(0.5) {
+            timings(10, 30)
+        } else {
+            timings(100, 1000)
+        };
+        let mut sim = Sim::new(seed, spec.clone(), NetModel::default());
+        boot(&mut sim, Duration::ZERO);
+        sim.run_for(settle_time(&spec));
+        sim.check_settled("before the partition");
+        sim.partition(&[0], &[1]);
+        sim.run_for(spec.timings.deadtime * 3);
+        sim.check(
+            sim.holders(0).len() == 2,
+            "both sides hold during the split",
+        );
+        sim.heal();
+        // One keepalive for the next beat each way, plus the network's
+        // delay and the release itself.
+        sim.run_for(spec.timings.keepalive + 2 * MS);
+        sim.check(
+            sim.holders(0).len() == 1,
+            "still held on both sides one keepalive after the heal",
+        );
+    }
+}
