@@ -34,9 +34,11 @@ import sys
 IMPLS = ["harust", "keepalived", "heartbeat"]
 BEGIN = "<!-- soak-results:begin -->"
 END = "<!-- soak-results:end -->"
-# cell -> harust's target
+# cell -> harust's target ("" where the issue sets none), in report order
 TARGETS = {
+    "moderate-20": "",
     "moderate-30": "0",
+    "fast-5": "",
     "fast-10": "0",
     "fast-20": "≤ 1 / min",
 }
@@ -180,7 +182,8 @@ def fmt(m, what):
     if what == "dual":
         if one["dual_episodes"] == "0":
             return "none"
-        return "%s times, longest %s" % (one["dual_episodes"], ms(one["dual_max"]))
+        times = "once" if one["dual_episodes"] == "1" else "%s times" % one["dual_episodes"]
+        return "%s, longest %s" % (times, ms(one["dual_max"]))
     if what == "heal":
         if one["split_at_end"] == "1":
             return "**never**: both still hold it (persistent split brain)"
