@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Analysis and report of bench/soak.
 
-  soak.py analyze --vip IP --a MON_A --b MON_B --t0 T --t1 T --tend T --heal-secs S
+  soak.py analyze --vip IP --a MON_A --b MON_B --t0 T --t1 T --heal-secs S
       Reads the `ip -ts monitor address` logs of node-a and node-b and prints
       key=value lines about the VIP (seconds; "none" if not observed):
         minutes          length of the loss window [t0, t1]
@@ -66,7 +66,7 @@ def analyze(argv):
     ap = argparse.ArgumentParser(prog="soak.py analyze")
     for k in ("vip", "a", "b"):
         ap.add_argument("--" + k, required=True)
-    for k in ("t0", "t1", "tend", "heal-secs"):
+    for k in ("t0", "t1", "heal-secs"):
         ap.add_argument("--" + k, type=float, required=True)
     a = ap.parse_args(argv)
     t0, t1 = a.t0, a.t1
