@@ -77,7 +77,7 @@ impl Pair {
         p
     }
 
-    fn from_b(&self, mut m: Message) -> Message {
+    fn as_sent_by_b(&self, mut m: Message) -> Message {
         if !self.b_is_harust {
             for f in [
                 "hr_v", "hr_held", "hr_busy", "hr_sb", "hr_fail", "hr_leave", "hr_ping",
@@ -108,7 +108,7 @@ impl Pair {
                 next_b.extend(sent(&self.b.handle(now, Input::Packet { link: 0, msg: m })));
             }
             for m in from_b.drain(..).filter(|m| b_to_a(m)) {
-                let m = self.from_b(m);
+                let m = self.as_sent_by_b(m);
                 let o = self.a.handle(now, Input::Packet { link: 0, msg: m });
                 next_a.extend(sent(&o));
                 out_a.extend(o);
