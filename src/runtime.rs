@@ -265,18 +265,8 @@ impl Runtime {
         };
         let engine = Engine::new(&cfg, params, Duration::ZERO);
         let announce = opts.announce;
-        let announcers = cfg
-            .groups
-            .iter()
-            .enumerate()
-            .flat_map(|(g, group)| {
-                group
-                    .resources
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, r)| matches!(r, Resource::Vip(_)))
-                    .map(move |(r, _)| ((g, r), Announcer::default()))
-            })
+        let announcers = positions(&cfg, |r| matches!(r, Resource::Vip(_)))
+            .map(|at| (at, Announcer::default()))
             .collect();
         let (actions_tx, actions_rx) = mpsc::unbounded_channel();
         let (control_tx, control_rx) = mpsc::channel(16);
@@ -519,35 +509,18 @@ impl Runtime {
     }
 
     fn find_vip(&self, addr: IpAddr) -> impl Iterator<Item = (usize, usize)> + '_ {
-        self.cfg
-            .groups
-            .iter()
-            .enumerate()
-            .flat_map(move |(g, group)| {
-                group
-                    .resources
-                    .iter()
-                    .enumerate()
-                    .filter(move |(_, res)| matches!(res, Resource::Vip(v) if v.addr == addr))
-                    .map(move |(r, _)| (g, r))
-            })
+        positions(
+            &self.cfg,
+            move |res| matches!(res, Resource::Vip(v) if v.addr == addr),
+        )
     }
 
     fn on_unit_down(&mut self, unit: &str, state: &str, result: Option<&str>) {
-        let hits: Vec<(usize, usize)> = self
-            .cfg
-            .groups
-            .iter()
-            .enumerate()
-            .flat_map(|(g, group)| {
-                group
-                    .resources
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, res)| matches!(res, Resource::Unit(u) if u == unit))
-                    .map(move |(r, _)| (g, r))
-            })
-            .collect();
+        let hits: Vec<(usize, usize)> = positions(
+            &self.cfg,
+            |res| matches!(res, Resource::Unit(u) if u == unit),
+        )
+        .collect();
         for (g, r) in hits {
             self.feed(Input::ResourceLost {
                 group: g,
@@ -887,6 +860,25 @@ pub fn status_line(v: &View) -> String {
         v.state,
         v.groups.len()
     )
+}
+
+/// The (group, resource) positions of the resources `pick` selects.
+fn positions<'a>(
+    cfg: &'a Config,
+    pick: impl Fn(&Resource) -> bool + 'a,
+) -> impl Iterator<Item = (usize, usize)> + 'a {
+    cfg.groups
+        .iter()
+        .enumerate()
+        .flat_map(|(g, group)| {
+            group
+                .resources
+                .iter()
+                .enumerate()
+                .map(move |(r, res)| (g, r, res))
+        })
+        .filter(move |(_, _, res)| pick(res))
+        .map(|(g, r, _)| (g, r))
 }
 
 /// Probes the ping targets and reports each reply's target index. The
