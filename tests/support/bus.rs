@@ -1,6 +1,7 @@
 //! A private `dbus-daemon` configured like Debian's system bus (method
 //! calls denied unless a service's policy allows them) plus our own policy,
-//! `dbus-interfaces/org.harust.Harust1.conf`. Ended on Drop.
+//! `dbus-interfaces/org.harust.Harust1.conf`: `tests/data/system-bus.conf.in`,
+//! shared with the shell harnesses. Ended on Drop.
 
 use std::fs;
 use std::io::{BufRead, BufReader};
@@ -30,37 +31,9 @@ impl Bus {
         )
         .expect("copying the bus policy");
         let socket = dir.path().join("bus");
-        let config = format!(
-            r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path={socket}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <deny own="*"/>
-    <deny send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
-  </policy>
-  <policy user="root">
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Monitoring"/>
-  </policy>
-  <include>{policy}</include>
-</busconfig>
-"#,
-            socket = socket.display(),
-            policy = policy.display(),
-        );
+        let config = include_str!("../data/system-bus.conf.in")
+            .replace("@SOCKET@", &socket.display().to_string())
+            .replace("@POLICY@", &policy.display().to_string());
         let conf = dir.path().join("bus.conf");
         fs::write(&conf, config).expect("writing bus.conf");
         let mut child = Command::new("dbus-daemon")
