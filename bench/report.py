@@ -62,13 +62,14 @@ TARGETS = [
 NOTES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "notes.md")
 
 
-def load(path):
+def load(path, width=6):
+    """The rows of a results TSV with `width` columns (others are skipped)."""
     rows = []
     try:
         with open(path) as f:
             for line in f:
                 p = line.rstrip("\n").split("\t")
-                if len(p) == 6:
+                if len(p) == width:
                     rows.append(p)
     except FileNotFoundError:
         pass

@@ -31,6 +31,8 @@ import os
 import re
 import sys
 
+import report  # bench/report.py: the same TSV format, one column fewer
+
 IMPLS = ["harust", "keepalived", "heartbeat"]
 BEGIN = "<!-- soak-results:begin -->"
 END = "<!-- soak-results:end -->"
@@ -128,16 +130,7 @@ def analyze(argv):
 
 
 def load(path):
-    rows = []
-    try:
-        with open(path) as f:
-            for line in f:
-                p = line.rstrip("\n").split("\t")
-                if len(p) == 5:
-                    rows.append(p)
-    except FileNotFoundError:
-        pass
-    return rows
+    return report.load(path, width=5)
 
 
 def cells(rows):
@@ -158,13 +151,10 @@ def summary(argv):
 def merge(argv):
     db, new = load(argv[0]), load(argv[1])
     fresh = {(r[1], r[2]) for r in new if r[1] != "meta"}
-    kept = [r for r in db if r[1] == "meta" or (r[1], r[2]) not in fresh]
+    stamps = {r[0] for r in new}
+    kept = [r for r in db if (r[0] not in stamps if r[1] == "meta" else (r[1], r[2]) not in fresh)]
     used = {r[0] for r in kept + new if r[1] != "meta"}
-    rows = [r for r in kept + new if r[1] != "meta" or r[0] in used]
-    os.makedirs(os.path.dirname(os.path.abspath(argv[0])), exist_ok=True)
-    with open(argv[0], "w") as f:
-        for r in rows:
-            f.write("\t".join(r) + "\n")
+    report.save(argv[0], [r for r in kept + new if r[1] != "meta" or r[0] in used])
 
 
 def ms(v):
