@@ -276,10 +276,24 @@ fn generate_docs(dir: &Path) -> anyhow::Result<()> {
     let comp = dir.join("completions");
     std::fs::create_dir_all(&man)?;
     std::fs::create_dir_all(&comp)?;
-    let cmd = Cli::command();
-    clap_mangen::generate_to(cmd.clone(), &man)?;
+    let mut cmd = Cli::command().disable_help_subcommand(true);
+    cmd.build();
+    generate_man(&cmd, &man)?;
     for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
         clap_complete::generate_to(shell, &mut cmd.clone(), "harust", &comp)?;
     }
+    Ok(())
+}
+
+/// harust(8) and a page per visible subcommand (harust-status(8), ...):
+/// section 8, administrator commands, because the binary is in /usr/sbin
+/// (Debian policy 12.1; keepalived(8) and heartbeat(8) do the same).
+fn generate_man(cmd: &clap::Command, dir: &Path) -> std::io::Result<()> {
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        generate_man(sub, dir)?;
+    }
+    clap_mangen::Man::new(cmd.clone())
+        .section("8")
+        .generate_to(dir)?;
     Ok(())
 }
