@@ -225,7 +225,14 @@ fn tokio_main<F: std::future::Future>(f: F) -> F::Output {
 }
 
 async fn daemon(opts: Options, bus: Option<String>) -> anyhow::Result<()> {
-    let notifier = Notifier::from_env().unwrap_or_else(|_| Notifier::disabled());
+    // A service manager that set NOTIFY_SOCKET waits for READY=1: if it
+    // cannot be sent, say so, or a Type=notify start times out unexplained.
+    let notifier = Notifier::from_env().unwrap_or_else(|e| {
+        error!(harust_event = "notify-failed";
+            "NOTIFY_SOCKET={} cannot be used: {e}; sd_notify is off, so a Type=notify start will time out",
+            std::env::var("NOTIFY_SOCKET").unwrap_or_default());
+        Notifier::disabled()
+    });
     let rt = Runtime::new(opts, notifier).await?;
     let _api = match bus.as_deref() {
         Some("none") => None,

@@ -350,7 +350,11 @@ impl Runtime {
         let present = self.reconcile().await;
         self.feed(Input::Reconciled { present });
 
-        let _ = self.notifier.ready();
+        if let Err(e) = self.notifier.ready() {
+            error!(harust_event = "notify-failed";
+                "cannot send READY=1 to NOTIFY_SOCKET={}: {e}; a Type=notify start will time out",
+                self.notifier.address());
+        }
         self.publish_status();
         let mut watchdog = self.notifier.watchdog_interval().map(tokio::time::interval);
         let mut stopping = false;

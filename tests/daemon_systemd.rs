@@ -422,6 +422,50 @@ fn ready_is_sent_once_the_heartbeat_port_is_bound() {
     assert_eq!(readies, 1, "{:?}", a.notes());
 }
 
+/// NOTIFY_SOCKET set to something unusable: the daemon runs on, and says
+/// in its log why systemd will never hear READY=1.
+fn unusable_notify_socket_is_logged(test: &str, tag: &str, socket: &str, expect: &str) {
+    if !support::privileged(test) {
+        return;
+    }
+    let (_t, mut a) = lone(tag, Launch::default().env("NOTIFY_SOCKET", socket));
+    a.wait_log(LONG, expect);
+    let log = a.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains(expect))
+        .expect("the line just waited for");
+    assert!(line.contains("ERROR"), "not logged as an error: {line}");
+    assert!(
+        line.contains(socket) && line.contains("Type=notify start will time out"),
+        "the error names neither the socket nor the consequence: {line}"
+    );
+}
+
+#[test]
+fn a_notify_socket_nobody_listens_on_is_logged_as_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-socket");
+    unusable_notify_socket_is_logged(
+        "a_notify_socket_nobody_listens_on_is_logged_as_an_error",
+        "sdnone",
+        missing.to_str().unwrap(),
+        "cannot send READY=1 to NOTIFY_SOCKET=",
+    );
+}
+
+#[test]
+fn a_notify_socket_address_too_long_is_logged_as_an_error() {
+    // sockaddr_un holds 108 bytes: this path cannot even be addressed.
+    let long = format!("/tmp/{}", "n".repeat(200));
+    unusable_notify_socket_is_logged(
+        "a_notify_socket_address_too_long_is_logged_as_an_error",
+        "sdlong",
+        &long,
+        "cannot be used",
+    );
+}
+
 fn is_ping(note: &str) -> bool {
     note.lines().any(|l| l == "WATCHDOG=1")
 }

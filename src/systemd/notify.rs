@@ -25,6 +25,8 @@ use sd_notify::NotifyState;
 #[derive(Debug)]
 pub struct Notifier {
     target: Option<(UnixDatagram, SocketAddr)>,
+    /// `NOTIFY_SOCKET` as given, for error messages.
+    address: String,
     watchdog: Option<Duration>,
 }
 
@@ -55,6 +57,7 @@ impl Notifier {
     pub fn disabled() -> Self {
         Self {
             target: None,
+            address: String::new(),
             watchdog: None,
         }
     }
@@ -67,6 +70,7 @@ impl Notifier {
 
     /// `NOTIFY_SOCKET` syntax: a path, or `@name` for the abstract namespace.
     fn with_address(addr: &[u8]) -> io::Result<Self> {
+        let address = String::from_utf8_lossy(addr).into_owned();
         let addr = match addr.strip_prefix(b"@") {
             Some(name) => SocketAddr::from_abstract_name(name)?,
             None => SocketAddr::from_pathname(Path::new(std::ffi::OsStr::from_bytes(addr)))?,
@@ -77,6 +81,7 @@ impl Notifier {
         socket.set_nonblocking(true)?;
         Ok(Self {
             target: Some((socket, addr)),
+            address,
             watchdog: None,
         })
     }
@@ -84,6 +89,11 @@ impl Notifier {
     /// Whether messages go anywhere.
     pub fn is_enabled(&self) -> bool {
         self.target.is_some()
+    }
+
+    /// Where messages go (`NOTIFY_SOCKET` as given), empty if nowhere.
+    pub fn address(&self) -> &str {
+        &self.address
     }
 
     /// READY=1: configuration loaded, sockets bound, local state reconciled.
