@@ -73,9 +73,16 @@ fn signature(violations: &[String]) -> &'static str {
 
 fn can_run() -> bool {
     const T: &str = "chaos";
-    support::privileged(T)
+    let can = support::privileged(T)
         && support::netns::has_tool(T, "nft", "--version")
-        && support::netns::has_tool(T, "dbus-daemon", "--version")
+        && support::netns::has_tool(T, "dbus-daemon", "--version");
+    // Runs asked for (scripts/chaos) must run: only the plain `cargo test`
+    // smoke may skip.
+    assert!(
+        can || std::env::var_os("HARUST_CHAOS_RUNS").is_none(),
+        "chaos runs were asked for (HARUST_CHAOS_RUNS) but cannot run here: see above"
+    );
+    can
 }
 
 /// The seed of the one run plain `cargo test` makes: 2 nodes, 8 fault
@@ -209,4 +216,36 @@ fn chaos_runs_settle_to_one_holder_per_group() {
         failed.len(),
         failed.iter().map(|f| f.0).collect::<Vec<_>>()
     );
+}
+
+/// `scripts/chaos --runs N` on a machine without `nft`: the command fails,
+/// naming what is missing, before building anything (a SKIP and exit 0
+/// would read as "N runs passed").
+#[test]
+fn scripts_chaos_fails_when_a_tool_is_missing() {
+    let path = std::env::var("PATH").unwrap_or_default();
+    let without_nft: Vec<&str> = path
+        .split(':')
+        .filter(|d| !std::path::Path::new(d).join("nft").exists())
+        .collect();
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/chaos");
+    let out = std::process::Command::new("bash")
+        .arg(&script)
+        .args(["--runs", "1"])
+        .env("PATH", without_nft.join(":"))
+        .output()
+        .expect("run scripts/chaos");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "scripts/chaos without nft must fail\nstdout: {stdout}\nstderr: {stderr}"
+    );
+    assert!(
+        stderr.contains("scripts/chaos: FAIL: cannot run chaos runs, missing:")
+            && stderr.contains(" nft"),
+        "the failure names nft: {stderr}"
+    );
+    assert!(!stdout.contains("SKIPPED") && !stderr.contains("SKIPPED"));
 }
