@@ -23,7 +23,7 @@ const DEFAULT_STATE_DIR: &str = "/var/lib/harust";
     version,
     about,
     long_about = None,
-    after_help = "Exit status of status, standby, takeover and reload: 0 done; 1 other \
+    after_help = "Exit status of status, standby, takeover, reload and metrics: 0 done; 1 other \
                   failure (e.g. the bus is unreachable); 2 bad command line; 3 harust is \
                   not running; 4 access denied (Standby, Takeover and Reload need root); \
                   5 refused by the daemon (e.g. no live peer to take over); 6 timed out."
@@ -105,6 +105,16 @@ enum Command {
         scope: Scope,
         #[command(flatten)]
         bus: BusArg,
+    },
+    /// Print the daemon's counters and state as OpenMetrics text (for
+    /// Prometheus), read over D-Bus.
+    Metrics {
+        #[command(flatten)]
+        bus: BusArg,
+        /// Answer one HTTP request on stdin/stdout instead (for the
+        /// socket-activated harust-metrics.socket, Accept=yes).
+        #[arg(long)]
+        http: bool,
     },
     /// Ask the daemon to re-read its configuration.
     Reload {
@@ -205,6 +215,22 @@ fn main() -> ExitCode {
         Command::Standby { scope, bus } => client(harust::dbus::client::standby(bus.bus, scope)),
         Command::Takeover { scope, bus } => client(harust::dbus::client::takeover(bus.bus, scope)),
         Command::Reload { bus } => client(harust::dbus::client::reload(bus.bus)),
+        Command::Metrics { bus, http: false } => client(harust::dbus::metrics::metrics(
+            bus.bus,
+            harust::dbus::client::unix_ms(),
+        )),
+        Command::Metrics { bus, http: true } => {
+            match tokio_main(harust::dbus::metrics::http(
+                bus.bus,
+                harust::dbus::client::unix_ms,
+            )) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("harust: cannot answer the HTTP request: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::GenerateDocs { dir } => match generate_docs(&dir) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

@@ -69,6 +69,8 @@ pub struct Snapshot {
     pub links: Vec<String>,
     /// The last transitions, oldest first: (unix ms, event name, text).
     pub transitions: VecDeque<(u64, String, String)>,
+    /// When `view` was taken (unix ms): its ages count from here.
+    pub published_ms: u64,
 }
 
 /// The far ends of the daemon's channels, for the D-Bus adapter.
@@ -281,6 +283,7 @@ impl Runtime {
                 .map(|i| links.link_name(net::LinkId(i)))
                 .collect(),
             transitions: VecDeque::new(),
+            published_ms: unix_ms(),
         };
         let (snapshot_tx, _) = watch::channel(snapshot);
         let (events_tx, _) = tokio::sync::broadcast::channel(256);
@@ -805,6 +808,7 @@ impl Runtime {
         let t = self.engine.timings();
         self.snapshot_tx.send_modify(|s| {
             s.view = view;
+            s.published_ms = unix_ms();
             s.transitions = self.transitions.clone();
             s.keepalive_ms = t.keepalive.as_millis() as u64;
             s.deadtime_ms = t.deadtime.as_millis() as u64;
@@ -812,6 +816,13 @@ impl Runtime {
             s.initdead_ms = t.initdead.as_millis() as u64;
         });
     }
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64
 }
 
 /// An error with its causes, `outer: inner: root`, so the log names the

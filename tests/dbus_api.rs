@@ -818,3 +818,248 @@ fn a_second_daemon_on_the_same_bus_refuses_to_start() {
     assert!(has_owner(c.bus(Side::A)));
     assert!(groups(c.bus(Side::A)).is_some_and(|g| g[0].3 == "held"));
 }
+
+// ---------------------------------------------------------------------
+// harust metrics: OpenMetrics, checked by a real parser
+// ---------------------------------------------------------------------
+
+/// Parsed OpenMetrics: family types, and samples (name, labels, value).
+struct Parsed {
+    families: HashMap<String, String>,
+    samples: Vec<(String, HashMap<String, String>, f64)>,
+}
+
+impl Parsed {
+    /// The value of the one sample `name` whose labels include `labels`.
+    fn value(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        let hits: Vec<f64> = self
+            .samples
+            .iter()
+            .filter(|(n, l, _)| {
+                n == name
+                    && labels
+                        .iter()
+                        .all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v))
+            })
+            .map(|(_, _, v)| *v)
+            .collect();
+        assert_eq!(
+            hits.len(),
+            1,
+            "want one sample {name}{labels:?}, got {hits:?} of {:?}",
+            self.samples
+        );
+        hits[0]
+    }
+}
+
+const PARSER: &str = "tests/data/openmetrics-parse.py";
+
+/// python3 with prometheus_client's OpenMetrics parser; loud skip (or
+/// failure under CI=true) without it.
+fn has_parser(test: &str) -> bool {
+    let ok = Command::new("python3")
+        .args(["-c", "import prometheus_client.openmetrics.parser"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if ok {
+        return true;
+    }
+    let why = "python3 cannot import prometheus_client (pip install prometheus-client, or apt-get install python3-prometheus-client)";
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{test} cannot run under CI=true: {why}");
+    }
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "\n*** SKIPPED: {test}: {why} ***\n");
+    false
+}
+
+/// Runs the real parser on `text`; panics with its complaint if invalid.
+fn parse_openmetrics(text_in: &str) -> Parsed {
+    use std::io::Write;
+    let mut child = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join(PARSER))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the OpenMetrics parser");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text_in.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the parser rejects the text: {}\n{text_in}",
+        text(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("parser JSON");
+    Parsed {
+        families: serde_json::from_value(v["families"].clone()).unwrap(),
+        samples: serde_json::from_value(v["samples"].clone()).unwrap(),
+    }
+}
+
+/// `harust metrics --http --bus BUS` given `request` on stdin: the raw
+/// response.
+fn metrics_http(bus: &str, request: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new(HARUST)
+        .args(["metrics", "--http", "--bus", bus])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run harust metrics --http");
+    // Left open, like a client's connection: the request ends at its blank
+    // line, not at EOF.
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(request.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    drop(stdin);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout)
+}
+
+/// (status line, headers lowercased, body) of an HTTP response.
+fn split_response(r: &str) -> (String, String, String) {
+    let (head, body) = r.split_once("\r\n\r\n").expect("an HTTP response");
+    let (status, headers) = head.split_once("\r\n").unwrap_or((head, ""));
+    (status.into(), headers.to_ascii_lowercase(), body.into())
+}
+
+#[test]
+fn metrics_are_openmetrics_with_counters_peers_links_and_groups() {
+    const T: &str = "metrics_are_openmetrics_with_counters_peers_links_and_groups";
+    if !can_run(T) || !has_parser(T) {
+        return;
+    }
+    let mut c = Cluster::two("dbmet");
+    let (bus_a, bus_b) = (c.bus(Side::A).to_string(), c.bus(Side::B).to_string());
+    c.wait("node-a's LastHeard to have node-b", || {
+        prop(&bus_a, "LastHeard").is_some_and(|v| v.get("node-b").is_some())
+    });
+
+    let out = harust(&["metrics", "--bus", &bus_a]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let body = text(&out.stdout);
+    assert!(body.trim_end().ends_with("# EOF"), "{body}");
+    let m = parse_openmetrics(&body);
+    for (family, kind) in [
+        ("harust_build", "info"),
+        ("harust_beats_received", "counter"),
+        ("harust_late_beats", "counter"),
+        ("harust_bad_packets", "counter"),
+        ("harust_replays", "counter"),
+        ("harust_failovers", "counter"),
+        ("harust_split_brains", "counter"),
+        ("harust_retransmits_requested", "counter"),
+        ("harust_peer_state", "stateset"),
+        ("harust_peer_last_heard_age_seconds", "gauge"),
+        ("harust_link_up", "gauge"),
+        ("harust_group_held_here", "gauge"),
+        ("harust_group_holder", "gauge"),
+    ] {
+        assert_eq!(
+            m.families.get(family).map(String::as_str),
+            Some(kind),
+            "family {family}: {:?}",
+            m.families
+        );
+    }
+    assert!(m.value("harust_beats_received_total", &[]) > 0.0);
+    assert_eq!(m.value("harust_bad_packets_total", &[]), 0.0);
+    assert_eq!(m.value("harust_build_info", &[("node", "node-a")]), 1.0);
+    // Heard: up, or active once it is in the cluster (heartbeat's st=).
+    let heard = |m: &Parsed, peer: &str| {
+        m.value(
+            "harust_peer_state",
+            &[("peer", peer), ("harust_peer_state", "up")],
+        ) + m.value(
+            "harust_peer_state",
+            &[("peer", peer), ("harust_peer_state", "active")],
+        )
+    };
+    assert_eq!(heard(&m, "node-b"), 1.0);
+    assert_eq!(
+        m.value(
+            "harust_peer_state",
+            &[("peer", "node-b"), ("harust_peer_state", "dead")]
+        ),
+        0.0
+    );
+    let age = m.value("harust_peer_last_heard_age_seconds", &[("peer", "node-b")]);
+    // keepalive 10 ms; a published snapshot is at most about a second old.
+    assert!((0.0..3.0).contains(&age), "last heard {age} s ago");
+    assert_eq!(
+        m.value(
+            "harust_link_up",
+            &[("peer", "node-b"), ("link", "ucast eth0 198.18.1.2")]
+        ),
+        1.0
+    );
+    assert_eq!(m.value("harust_group_held_here", &[("group", GROUP)]), 1.0);
+    assert_eq!(
+        m.value(
+            "harust_group_holder",
+            &[("group", GROUP), ("node", "node-a")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        m.value(
+            "harust_group_holder",
+            &[("group", GROUP), ("node", "node-b")]
+        ),
+        0.0
+    );
+
+    // node-b's view over HTTP, as the socket-activated unit serves it.
+    let r = metrics_http(
+        &bus_b,
+        "GET /metrics HTTP/1.1\r\nHost: node-b\r\nAccept: */*\r\n\r\n",
+    );
+    let (status, headers, body) = split_response(&r);
+    assert_eq!(status, "HTTP/1.1 200 OK", "{r}");
+    assert!(
+        headers.contains("content-type: application/openmetrics-text; version=1.0.0"),
+        "{headers}"
+    );
+    assert!(
+        headers.contains(&format!("content-length: {}", body.len())),
+        "{headers}"
+    );
+    let m = parse_openmetrics(&body);
+    assert_eq!(m.value("harust_group_held_here", &[("group", GROUP)]), 0.0);
+    assert_eq!(
+        m.value(
+            "harust_group_holder",
+            &[("group", GROUP), ("node", "node-a")]
+        ),
+        1.0
+    );
+    assert_eq!(heard(&m, "node-a"), 1.0);
+
+    let r = metrics_http(&bus_b, "POST /metrics HTTP/1.1\r\n\r\n");
+    assert!(r.starts_with("HTTP/1.1 405 "), "{r}");
+    let r = metrics_http(&bus_b, "GET /secrets HTTP/1.1\r\n\r\n");
+    assert!(r.starts_with("HTTP/1.1 404 "), "{r}");
+}
+
+#[test]
+fn metrics_without_a_daemon_is_not_running_or_503() {
+    const T: &str = "metrics_without_a_daemon_is_not_running_or_503";
+    if !support::privileged(T) || !support::netns::has_tool(T, "dbus-daemon", "--version") {
+        return;
+    }
+    let empty = Bus::start();
+    let out = harust(&["metrics", "--bus", empty.address()]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let r = metrics_http(empty.address(), "GET /metrics HTTP/1.0\r\n\r\n");
+    let (status, _, body) = split_response(&r);
+    assert_eq!(status, "HTTP/1.1 503 Service Unavailable", "{r}");
+    assert!(body.contains("harust is not running"), "{body}");
+}

@@ -36,6 +36,7 @@ fn generated_pages_are_in_section_8_one_per_subcommand() {
         "harust-standby.8",
         "harust-takeover.8",
         "harust-reload.8",
+        "harust-metrics.8",
         "harust-check-config.8",
         "harust-release-local.8",
     ] {

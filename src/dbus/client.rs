@@ -58,9 +58,25 @@ impl ClientError {
 }
 
 /// One method call on the daemon, with errors made readable.
-async fn call<B, R>(
+async fn call_api<B, R>(
     bus: &Option<String>,
     timeout: Duration,
+    method: &str,
+    body: &B,
+) -> Result<R, ClientError>
+where
+    B: serde::Serialize + zbus::wire::DynamicType,
+    R: for<'d> serde::Deserialize<'d> + zbus::wire::Type,
+{
+    call(bus, timeout, INTERFACE, method, body).await
+}
+
+/// One call of `interface.method` on the daemon's object (ours, or e.g.
+/// `org.freedesktop.DBus.Properties`), with errors made readable.
+pub(super) async fn call<B, R>(
+    bus: &Option<String>,
+    timeout: Duration,
+    interface: &str,
     method: &str,
     body: &B,
 ) -> Result<R, ClientError>
@@ -82,7 +98,7 @@ where
             source,
         })?;
     let reply = conn
-        .call_method(Some(NAME), PATH, Some(INTERFACE), method, body)
+        .call_method(Some(NAME), PATH, Some(interface), method, body)
         .await
         .map_err(|e| classify(e, method, &label))?;
     reply
@@ -147,7 +163,7 @@ const QUICK: Duration = Duration::from_secs(30);
 const SETTLE: Duration = Duration::from_secs(600);
 
 pub async fn status(bus: Option<String>, json: bool) -> Result<String, ClientError> {
-    let doc: String = call(&bus, QUICK, "Status", &()).await?;
+    let doc: String = call_api(&bus, QUICK, "Status", &()).await?;
     let v: Value = serde_json::from_str(&doc).map_err(|e| ClientError::BadReply {
         method: "Status".into(),
         detail: e.to_string(),
@@ -161,22 +177,22 @@ pub async fn status(bus: Option<String>, json: bool) -> Result<String, ClientErr
 
 pub async fn standby(bus: Option<String>, scope: Scope) -> Result<String, ClientError> {
     let groups: Vec<(String, String, String, String)> =
-        call(&bus, SETTLE, "Standby", &(scope.as_str(),)).await?;
+        call_api(&bus, SETTLE, "Standby", &(scope.as_str(),)).await?;
     Ok(render_groups(&format!("standby [{scope}] done"), &groups))
 }
 
 pub async fn takeover(bus: Option<String>, scope: Scope) -> Result<String, ClientError> {
     let groups: Vec<(String, String, String, String)> =
-        call(&bus, SETTLE, "Takeover", &(scope.as_str(),)).await?;
+        call_api(&bus, SETTLE, "Takeover", &(scope.as_str(),)).await?;
     Ok(render_groups(&format!("takeover [{scope}] done"), &groups))
 }
 
 pub async fn reload(bus: Option<String>) -> Result<String, ClientError> {
-    let () = call(&bus, QUICK, "Reload", &()).await?;
+    let () = call_api(&bus, QUICK, "Reload", &()).await?;
     Ok("configuration reloaded".to_string())
 }
 
-fn unix_ms() -> u64 {
+pub fn unix_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()

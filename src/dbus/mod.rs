@@ -12,6 +12,7 @@
 //! policy is `dbus-interfaces/org.harust.Harust1.conf`.
 
 pub mod client;
+pub mod metrics;
 pub mod model;
 mod ops;
 mod publish;
@@ -136,6 +137,12 @@ impl Harust1 {
     #[zbus(property)]
     fn counters(&self) -> BTreeMap<String, u64> {
         model::counters(&self.snapshot.borrow().view)
+    }
+
+    /// Changes with every beat: read it, no PropertiesChanged.
+    #[zbus(property(emits_changed_signal = "false"))]
+    fn last_heard(&self) -> BTreeMap<String, u64> {
+        model::last_heard(&self.snapshot.borrow())
     }
 
     #[zbus(property)]

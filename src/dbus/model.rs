@@ -92,6 +92,19 @@ pub fn counters(v: &View) -> BTreeMap<String, u64> {
     .collect()
 }
 
+/// `LastHeard`: when each peer that has been heard was last heard, in ms
+/// since the epoch.
+pub fn last_heard(s: &Snapshot) -> BTreeMap<String, u64> {
+    s.view
+        .nodes
+        .iter()
+        .filter_map(|n| {
+            let ago = n.last_heard_ms_ago?;
+            Some((n.name.clone(), s.published_ms.saturating_sub(ago)))
+        })
+        .collect()
+}
+
 /// `Transitions`: (unix time in ms, event name, message), oldest first.
 pub fn transitions(s: &Snapshot) -> Vec<(u64, String, String)> {
     s.transitions.iter().cloned().collect()
@@ -222,6 +235,7 @@ mod tests {
             initdead_ms: 300,
             links: vec!["ucast eth0 198.18.1.2".into(), "bcast eth1".into()],
             transitions: VecDeque::from([(1, "acquired".into(), "acquired group g".into())]),
+            published_ms: 10_000,
         }
     }
 
@@ -306,6 +320,11 @@ mod tests {
         let c = counters(&s.view);
         assert_eq!((c["beats_received"], c["failovers"]), (7, 1));
         assert_eq!(c.len(), 9);
+        // node-b was heard 4 ms before the snapshot; node-a is this node.
+        assert_eq!(
+            last_heard(&s),
+            BTreeMap::from([("node-b".to_string(), 9_996)])
+        );
     }
 
     #[test]
