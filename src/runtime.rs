@@ -7,6 +7,7 @@
 //!  action tasks ──result──▶ │  Runtime::run: select!  │ ──Announce──▶ GARP/NA task
 //!  vip::watch / unit watch ▶│  owns the Engine        │ ──Event──▶ log, STATUS=, D-Bus signal
 //!  D-Bus (Control) ───────▶ │                         │ ──Reply──▶ the waiting D-Bus call
+//!                           │                         │ ──Event──▶ hook queue (systemd::hooks)
 //!  SIGTERM / SIGHUP ──────▶ └─────────────────────────┘   watchdog tick ─▶ WATCHDOG=1
 //! ```
 //!
@@ -28,6 +29,7 @@ use tokio::time::Instant;
 use crate::config::{self, Config, Resource, Vip};
 use crate::engine::{self, AdminError, AdminRequest, Engine, Event, Input, Op, Output, View};
 use crate::net::{self, Links};
+use crate::systemd::hooks::Hooks;
 use crate::systemd::{Notifier, Units};
 use crate::vip::{self, AddrEvent, AnnounceConfig, Vips};
 use crate::wire;
@@ -82,6 +84,8 @@ pub struct Handle {
 }
 
 const TRANSITIONS_KEPT: usize = 32;
+/// How long queued event hooks may still run once the daemon has stopped.
+const HOOKS_AT_EXIT: Duration = Duration::from_secs(30);
 /// How often moving counters alone are republished.
 const COUNTERS_EVERY: Duration = Duration::from_secs(1);
 /// Distinct log-limiter keys remembered at most.
@@ -187,6 +191,8 @@ pub struct Runtime {
     links: Links,
     vips: Arc<Vips>,
     units: Option<Units>,
+    /// harust-event@.service instances, in order, off the loop.
+    hooks: Hooks,
     notifier: Notifier,
     announce: AnnounceConfig,
     actions_tx: mpsc::UnboundedSender<ActionDone>,
@@ -255,6 +261,7 @@ impl Runtime {
         } else {
             None
         };
+        let hooks = Hooks::spawn(opts.systemd_bus.clone());
         let (generation, uuid) = identity(&opts.state_dir);
         let wall = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -302,6 +309,7 @@ impl Runtime {
             links,
             vips,
             units,
+            hooks,
             notifier,
             announce,
             actions_tx,
@@ -423,6 +431,9 @@ impl Runtime {
                 break;
             }
         }
+        // Everything is released: the last hooks may run, bounded well
+        // within the unit's TimeoutStopSec=.
+        self.hooks.finish(HOOKS_AT_EXIT).await;
         info!("stopped");
         Ok(())
     }
@@ -625,6 +636,7 @@ impl Runtime {
                 Output::Event(e) => {
                     changed = true;
                     self.log_event(&e);
+                    self.hooks.push(&e);
                     let _ = self.events_tx.send(e);
                 }
                 Output::Stopped => changed = true,

@@ -610,3 +610,101 @@ fn status_goes_from_standby_to_active_on_takeover() {
         "B's STATUS= lines: {statuses:#?}"
     );
 }
+
+// ---------------------------------------------------------------------
+// Event hooks: harust-event@.service
+// ---------------------------------------------------------------------
+
+/// The hook template: a oneshot that logs its start and end, sleeping in
+/// between (2 s for `acquiring`, which then fails).
+fn write_hook(dir: &Path) -> (PathBuf, PathBuf) {
+    let script = dir.join("hook.sh");
+    let log = dir.join("hooks.log");
+    fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\n\
+             echo \"start $1\" >> {log}\n\
+             case $1 in acquiring:*) sleep 2 ;; *) sleep 0.2 ;; esac\n\
+             echo \"end $1\" >> {log}\n\
+             case $1 in acquiring:*) exit 1 ;; esac\n",
+            log = log.display(),
+        ),
+    )
+    .expect("writing the hook script");
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).expect("chmod hook");
+    (script, log)
+}
+
+fn read_lines(path: &Path) -> Vec<String> {
+    fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn event_hooks_run_one_at_a_time_in_order_without_delaying_the_takeover() {
+    const T: &str = "event_hooks_run_one_at_a_time_in_order_without_delaying_the_takeover";
+    if !tools_present(T) {
+        return;
+    }
+    let scratch = tempfile::tempdir().expect("scratch directory");
+    let (hook, log) = write_hook(scratch.path());
+    let template = format!("[Service]\nType=oneshot\nExecStart={} %I\n", hook.display());
+    let Some(um) = manager(&[("harust-event@.service", &template)]) else {
+        return;
+    };
+    let t = Topology::new("sdhook");
+    let cfg = HaConfig::fast().vip_group(Node::A, &[VIP]);
+    let mut a = Daemon::start_with(&t.a, Node::A, &cfg, launch(&um));
+    let group = vip_resource();
+
+    // The acquiring hook takes 2 s; the address is up long before it ends.
+    wait_vip(&t.a, "node-a", true);
+    let seen = read_lines(&log);
+    assert!(
+        !seen.contains(&format!("end acquiring:{group}")),
+        "the takeover waited for the acquiring hook: {seen:?}"
+    );
+    wait_until(LONG, "the acquired hook to end", || {
+        read_lines(&log).contains(&format!("end acquired:{group}"))
+    });
+
+    a.kill(libc::SIGTERM);
+    let status = a.wait_exit(LONG);
+    assert!(status.success(), "SIGTERM: {status}\n{}", a.log());
+
+    // Strictly one at a time: every start is followed by its own end.
+    let lines = read_lines(&log);
+    for pair in lines.chunks(2) {
+        let [start, end] = pair else {
+            panic!("a hook started and did not end: {lines:?}");
+        };
+        assert_eq!(
+            start.strip_prefix("start "),
+            end.strip_prefix("end "),
+            "hooks overlapped: {lines:?}"
+        );
+    }
+    // In order: the group's transitions, the released one before exit.
+    let group_events: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("start "))
+        .filter_map(|i| i.strip_suffix(&format!(":{group}")))
+        .collect();
+    assert_eq!(
+        group_events,
+        ["acquiring", "acquired", "releasing", "released"],
+        "{lines:?}"
+    );
+    // The failed one is logged once and not run again.
+    let daemon_log = a.log();
+    let failed: Vec<&str> = daemon_log
+        .lines()
+        .filter(|l| l.contains("hook harust-event@acquiring:") && l.contains("failed"))
+        .collect();
+    assert_eq!(failed.len(), 1, "{daemon_log}");
+    assert!(failed[0].contains("ERROR"), "{}", failed[0]);
+}

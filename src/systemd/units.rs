@@ -362,6 +362,16 @@ impl Units {
         self.run_job(unit, JobKind::Stop).await
     }
 
+    /// Whether systemd finds a unit file for `unit` (for an instance: its
+    /// template). Loading it starts nothing.
+    pub async fn exists(&self, unit: &str) -> Result<bool, UnitError> {
+        match self.unit_proxy(unit).await {
+            Ok(_) => Ok(true),
+            Err(UnitError::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The unit's current `ActiveState` (loading the unit if systemd had
     /// garbage-collected it, which does not start it).
     pub async fn active_state(&self, unit: &str) -> Result<ActiveState, UnitError> {
