@@ -14,7 +14,7 @@
 //! Resource actions run in their own tasks so the loop never waits on
 //! netlink or systemd; the engine already serialises the actions of a group.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -26,6 +26,7 @@ use log::{debug, error, info, warn};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
+use crate::config::digest::{self, ConfigDigest};
 use crate::config::{self, Config, Resource, Vip};
 use crate::engine::{self, AdminError, AdminRequest, Engine, Event, Input, Op, Output, View};
 use crate::net::{self, Links};
@@ -73,6 +74,8 @@ pub struct Snapshot {
     pub transitions: VecDeque<(u64, String, String)>,
     /// When `view` was taken (unix ms): its ages count from here.
     pub published_ms: u64,
+    /// Peers whose configuration differs from ours: peer -> parts.
+    pub config_mismatch: BTreeMap<String, Vec<String>>,
 }
 
 /// The far ends of the daemon's channels, for the D-Bus adapter.
@@ -210,6 +213,10 @@ pub struct Runtime {
     announcers: HashMap<(usize, usize), Announcer>,
     changes_published: u64,
     counters_published: Instant,
+    /// Our configuration digest, as our status messages carry it.
+    digest: ConfigDigest,
+    /// Per peer: its last `hr_cfg` value and the parts that differ.
+    peer_config: HashMap<String, (String, Vec<&'static str>)>,
 }
 
 impl Runtime {
@@ -272,7 +279,9 @@ impl Runtime {
             wall_base: wall.as_secs(),
             seed: wall.as_nanos() as u64 ^ u64::from(std::process::id()),
         };
-        let engine = Engine::new(&cfg, params, Duration::ZERO);
+        let mut engine = Engine::new(&cfg, params, Duration::ZERO);
+        let digest = ConfigDigest::of(&cfg);
+        engine.set_config_digest(digest.to_field());
         let announce = opts.announce;
         let announcers = positions(&cfg, |r| matches!(r, Resource::Vip(_)))
             .map(|at| (at, Announcer::default()))
@@ -291,6 +300,7 @@ impl Runtime {
                 .collect(),
             transitions: VecDeque::new(),
             published_ms: unix_ms(),
+            config_mismatch: BTreeMap::new(),
         };
         let (snapshot_tx, _) = watch::channel(snapshot);
         let (events_tx, _) = tokio::sync::broadcast::channel(256);
@@ -326,6 +336,8 @@ impl Runtime {
             announcers,
             changes_published: 0,
             counters_published: Instant::now(),
+            digest,
+            peer_config: HashMap::new(),
         })
     }
 
@@ -492,10 +504,15 @@ impl Runtime {
 
     fn on_datagram(&mut self, d: net::Datagram) {
         match wire::decode(&d.payload, &self.cfg.keys) {
-            Ok(msg) => self.feed(Input::Packet {
-                link: d.link.0,
-                msg,
-            }),
+            Ok(msg) => {
+                if msg.kind() == Some("status") {
+                    self.compare_config(&msg);
+                }
+                self.feed(Input::Packet {
+                    link: d.link.0,
+                    msg,
+                })
+            }
             Err(e) => {
                 let kind = e.kind();
                 let key = format!("{kind}:{}", d.from.ip());
@@ -510,6 +527,40 @@ impl Runtime {
                 });
             }
         }
+    }
+
+    /// Compares a peer's configuration digest (`hr_cfg`) with ours and
+    /// warns, naming the parts, when that comparison changes.
+    fn compare_config(&mut self, msg: &wire::Message) {
+        let (Some(peer), Some(theirs)) = (msg.get_str("src"), msg.get_str(digest::FIELD)) else {
+            return;
+        };
+        if peer == self.opts.node || !self.cfg.ha.nodes.iter().any(|n| n == peer) {
+            return;
+        }
+        if self
+            .peer_config
+            .get(peer)
+            .is_some_and(|(raw, _)| raw == theirs)
+        {
+            return;
+        }
+        let parts = self.digest.differences(theirs);
+        let before = self
+            .peer_config
+            .insert(peer.to_string(), (theirs.to_string(), parts.clone()));
+        if before.is_some_and(|(_, p)| p == parts) {
+            return;
+        }
+        if parts.is_empty() {
+            info!(harust_event = "config-match", harust_node = peer;
+                "node {peer}'s configuration agrees with ours");
+        } else {
+            warn!(harust_event = "config-mismatch", harust_node = peer, harust_parts = parts.join(",").as_str();
+                "node {peer}'s configuration differs from ours in: {} (compare ha.cf and haresources on both nodes)",
+                parts.join(", "));
+        }
+        self.publish_status();
     }
 
     fn on_addr_event(&mut self, ev: AddrEvent) {
@@ -589,6 +640,14 @@ impl Runtime {
                 // Keys and timings take effect at once.
                 self.cfg.keys = new.keys.clone();
                 self.engine.set_timings(new.ha.timings);
+                // Peers compare what runs here: the new timings, the rest
+                // as started.
+                let mut running = self.cfg.clone();
+                running.ha.timings = new.ha.timings;
+                self.digest = ConfigDigest::of(&running);
+                self.engine.set_config_digest(self.digest.to_field());
+                // Compared afresh with each peer's next beat.
+                self.peer_config.clear();
                 info!(harust_event = "reloaded"; "configuration reloaded from {}", self.opts.config_dir.display());
                 Ok(())
             }
@@ -821,6 +880,14 @@ impl Runtime {
         self.snapshot_tx.send_modify(|s| {
             s.view = view;
             s.published_ms = unix_ms();
+            s.config_mismatch = self
+                .peer_config
+                .iter()
+                .filter(|(_, (_, parts))| !parts.is_empty())
+                .map(|(peer, (_, parts))| {
+                    (peer.clone(), parts.iter().map(|p| p.to_string()).collect())
+                })
+                .collect();
             s.transitions = self.transitions.clone();
             s.keepalive_ms = t.keepalive.as_millis() as u64;
             s.deadtime_ms = t.deadtime.as_millis() as u64;

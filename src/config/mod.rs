@@ -10,6 +10,7 @@ use crate::wire::Keyring;
 
 pub mod authkeys;
 pub mod diag;
+pub mod digest;
 pub mod hacf;
 pub mod haresources;
 mod summary;

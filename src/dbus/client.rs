@@ -337,6 +337,19 @@ pub fn render_status(v: &Value, now_ms: u64) -> String {
         c["retransmits_sent"]
     );
 
+    if let Some(m) = v["config_mismatch"].as_object().filter(|m| !m.is_empty()) {
+        out.push_str("\nconfiguration mismatch (HARUST_EVENT=config-mismatch):\n");
+        for (peer, parts) in m {
+            let parts: Vec<&str> = parts
+                .as_array()
+                .unwrap_or(&empty)
+                .iter()
+                .filter_map(|p| p.as_str())
+                .collect();
+            let _ = writeln!(out, "  {peer} differs in: {}", parts.join(", "));
+        }
+    }
+
     let trans = v["transitions"].as_array().unwrap_or(&empty);
     out.push_str("\nrecent transitions:\n");
     if trans.is_empty() {
@@ -423,5 +436,13 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("2000 ms ago  acquired group g"), "{text}");
+        assert!(!text.contains("mismatch"), "{text}");
+        let mut v = v;
+        v["config_mismatch"] = serde_json::json!({"node-b": ["timings", "haresources"]});
+        let text = render_status(&v, 3000);
+        assert!(
+            text.contains("node-b differs in: timings, haresources"),
+            "{text}"
+        );
     }
 }

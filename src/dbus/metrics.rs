@@ -334,13 +334,17 @@ pub async fn http(bus: Option<String>, now_ms: impl Fn() -> u64) -> Result<(), s
         ),
         Ok(head_only) => match fetch(&bus).await {
             Ok(p) => response(200, "OK", CONTENT_TYPE, &render(&p, now_ms()), head_only),
-            Err(e) => response(
-                503,
-                "Service Unavailable",
-                "text/plain; charset=utf-8",
-                &format!("harust: {e}\n"),
-                head_only,
-            ),
+            Err(e) => {
+                // Prometheus only sees a failed scrape: say why in the log.
+                eprintln!("harust metrics: cannot read the daemon: {e}");
+                response(
+                    503,
+                    "Service Unavailable",
+                    "text/plain; charset=utf-8",
+                    &format!("harust: {e}\n"),
+                    head_only,
+                )
+            }
         },
     };
     let mut stdout = tokio::io::stdout();

@@ -139,6 +139,11 @@ impl Harust1 {
         model::counters(&self.snapshot.borrow().view)
     }
 
+    #[zbus(property)]
+    fn config_mismatch(&self) -> BTreeMap<String, Vec<String>> {
+        self.snapshot.borrow().config_mismatch.clone()
+    }
+
     /// Changes with every beat: read it, no PropertiesChanged.
     #[zbus(property(emits_changed_signal = "false"))]
     fn last_heard(&self) -> BTreeMap<String, u64> {

@@ -135,6 +135,7 @@ pub fn status_json(s: &Snapshot) -> Value {
             "local_state": g.local_state,
         })).collect::<Vec<_>>(),
         "counters": counters(v),
+        "config_mismatch": s.config_mismatch,
         "transitions": s.transitions.iter().map(|(t, e, m)| json!({
             "time_ms": t,
             "event": e,
@@ -236,6 +237,7 @@ mod tests {
             links: vec!["ucast eth0 198.18.1.2".into(), "bcast eth1".into()],
             transitions: VecDeque::from([(1, "acquired".into(), "acquired group g".into())]),
             published_ms: 10_000,
+            config_mismatch: BTreeMap::from([("node-b".to_string(), vec!["timings".to_string()])]),
         }
     }
 
@@ -339,5 +341,6 @@ mod tests {
         assert_eq!(j["timings_ms"]["initdead"], 300);
         assert_eq!(j["counters"]["failovers"], 1);
         assert_eq!(j["transitions"][0]["event"], "acquired");
+        assert_eq!(j["config_mismatch"]["node-b"][0], "timings");
     }
 }

@@ -26,6 +26,7 @@ struct Shown {
     groups: Vec<model::GroupRow>,
     timings: std::collections::BTreeMap<String, u64>,
     transitions: Vec<(u64, String, String)>,
+    config_mismatch: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 impl Shown {
@@ -37,6 +38,7 @@ impl Shown {
             groups: model::groups(&s.view),
             timings: model::timings(s),
             transitions: model::transitions(s),
+            config_mismatch: s.config_mismatch.clone(),
         }
     }
 }
@@ -109,6 +111,9 @@ async fn emit_changes(iface: &InterfaceRef<Harust1>, old: &Shown, new: &Shown) -
     }
     if old.transitions != new.transitions {
         i.transitions_changed(e).await?;
+    }
+    if old.config_mismatch != new.config_mismatch {
+        i.config_mismatch_changed(e).await?;
     }
     Ok(())
 }

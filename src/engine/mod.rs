@@ -236,6 +236,9 @@ pub struct Engine {
     counters: Counters,
     /// Bumped whenever anything a status reader sees may have changed.
     changes: u64,
+    /// `hr_cfg`: the configuration digest carried by our status messages
+    /// (set by the runtime; the comparison is not the engine's business).
+    config_digest: Option<String>,
     out: Vec<Output>,
 }
 
@@ -313,6 +316,7 @@ impl Engine {
             peers,
             next_beat: now,
             first_status_sent: false,
+            config_digest: None,
             reconciled: false,
             cleanup: BTreeSet::new(),
             comm_up: false,
@@ -488,6 +492,11 @@ impl Engine {
     pub fn set_timings(&mut self, t: Timings) {
         self.timings = t;
         self.next_beat = self.next_beat.min(self.now + t.keepalive);
+    }
+
+    /// The configuration digest our status messages carry from now on.
+    pub fn set_config_digest(&mut self, digest: String) {
+        self.config_digest = Some(digest);
     }
 
     /// A number that changes whenever the [`View`] may have changed other

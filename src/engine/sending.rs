@@ -39,6 +39,9 @@ impl Engine {
             .add_hex("dt", self.timings.deadtime.as_millis() as u64)
             .add_str("protocol", "1");
         self.current_advert().add_to(&mut m, &self.groups_keys());
+        if let Some(d) = &self.config_digest {
+            m.add_str(crate::config::digest::FIELD, d);
+        }
         self.counters.beats_sent += 1;
         self.send(m);
     }
