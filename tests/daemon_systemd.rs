@@ -708,3 +708,35 @@ fn event_hooks_run_one_at_a_time_in_order_without_delaying_the_takeover() {
     assert_eq!(failed.len(), 1, "{daemon_log}");
     assert!(failed[0].contains("ERROR"), "{}", failed[0]);
 }
+
+#[test]
+fn cluster_events_run_hooks_for_the_peer() {
+    const T: &str = "cluster_events_run_hooks_for_the_peer";
+    if !tools_present(T) {
+        return;
+    }
+    let scratch = tempfile::tempdir().expect("scratch directory");
+    let (hook, log) = write_hook(scratch.path());
+    let template = format!("[Service]\nType=oneshot\nExecStart={} %I\n", hook.display());
+    let Some(um) = manager(&[("harust-event@.service", &template)]) else {
+        return;
+    };
+    let t = Topology::new("sdhkpeer");
+    let cfg = HaConfig::fast().vip_group(Node::A, &[VIP]);
+    let _a = Daemon::start_with(&t.a, Node::A, &cfg, launch(&um));
+    let b = Daemon::start(&t.b, Node::B, &cfg);
+    wait_until(LONG, "node-a's peer-up hook for node-b", || {
+        read_lines(&log).contains(&"end peer-up:node-b".to_string())
+    });
+    b.kill(libc::SIGKILL);
+    wait_until(LONG, "node-a's peer-dead hook for node-b", || {
+        read_lines(&log).contains(&"end peer-dead:node-b".to_string())
+    });
+    let lines = read_lines(&log);
+    let up = lines.iter().position(|l| l == "start peer-up:node-b");
+    let dead = lines.iter().position(|l| l == "start peer-dead:node-b");
+    assert!(
+        matches!((up, dead), (Some(u), Some(d)) if u < d),
+        "peer-up must come before peer-dead: {lines:?}"
+    );
+}
