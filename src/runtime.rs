@@ -505,13 +505,18 @@ impl Runtime {
     fn on_datagram(&mut self, d: net::Datagram) {
         match wire::decode(&d.payload, &self.cfg.keys) {
             Ok(msg) => {
-                if msg.kind() == Some("status") {
-                    self.compare_config(&msg);
-                }
+                let digest = self.new_config_digest(&msg);
+                let replays = self.engine.counters().replays;
                 self.feed(Input::Packet {
                     link: d.link.0,
                     msg,
-                })
+                });
+                // Only from a message the engine took (not a replay).
+                if let Some((peer, theirs)) = digest
+                    && self.engine.counters().replays == replays
+                {
+                    self.compare_config(peer, theirs);
+                }
             }
             Err(e) => {
                 let kind = e.kind();
@@ -529,29 +534,33 @@ impl Runtime {
         }
     }
 
-    /// Compares a peer's configuration digest (`hr_cfg`) with ours and
-    /// warns, naming the parts, when that comparison changes.
-    fn compare_config(&mut self, msg: &wire::Message) {
-        let (Some(peer), Some(theirs)) = (msg.get_str("src"), msg.get_str(digest::FIELD)) else {
-            return;
-        };
+    /// A peer's `hr_cfg` on a status message, if it changed since the
+    /// last one (the common case, unchanged, costs no allocation).
+    fn new_config_digest(&self, msg: &wire::Message) -> Option<(String, String)> {
+        if msg.kind() != Some("status") {
+            return None;
+        }
+        let (peer, theirs) = (msg.get_str("src")?, msg.get_str(digest::FIELD)?);
         if peer == self.opts.node || !self.cfg.ha.nodes.iter().any(|n| n == peer) {
-            return;
+            return None;
         }
-        if self
-            .peer_config
-            .get(peer)
-            .is_some_and(|(raw, _)| raw == theirs)
-        {
-            return;
+        match self.peer_config.get(peer) {
+            Some((raw, _)) if raw == theirs => None,
+            _ => Some((peer.to_string(), theirs.to_string())),
         }
-        let parts = self.digest.differences(theirs);
+    }
+
+    /// Compares a peer's configuration digest with ours and warns, naming
+    /// the parts, when that comparison changes.
+    fn compare_config(&mut self, peer: String, theirs: String) {
+        let parts = self.digest.differences(&theirs);
         let before = self
             .peer_config
-            .insert(peer.to_string(), (theirs.to_string(), parts.clone()));
+            .insert(peer.clone(), (theirs, parts.clone()));
         if before.is_some_and(|(_, p)| p == parts) {
             return;
         }
+        let peer = peer.as_str();
         if parts.is_empty() {
             info!(harust_event = "config-match", harust_node = peer;
                 "node {peer}'s configuration agrees with ours");
