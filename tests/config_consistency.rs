@@ -91,6 +91,18 @@ fn differing_configurations_are_a_warning_naming_the_peer_and_parts() {
         text.contains("node-a differs in: timings, auto_failback, haresources"),
         "{text}"
     );
+    let metrics = Command::new(HARUST)
+        .args(["metrics", "--bus", bus_a.address()])
+        .output()
+        .expect("run harust metrics");
+    let metrics = String::from_utf8_lossy(&metrics.stdout);
+    for (part, v) in [("timings", 1), ("haresources", 1), ("nodes", 0)] {
+        let line = format!("harust_config_mismatch{{peer=\"node-b\",part=\"{part}\"}} {v}");
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "no {line} in\n{metrics}"
+        );
+    }
     let prop = Command::new("busctl")
         .arg(format!("--address={}", bus_a.address()))
         .args([

@@ -1016,6 +1016,14 @@ fn metrics_are_openmetrics_with_counters_peers_links_and_groups() {
         ),
         0.0
     );
+    // Both nodes run the same files.
+    assert_eq!(
+        m.value(
+            "harust_config_mismatch",
+            &[("peer", "node-b"), ("part", "timings")]
+        ),
+        0.0
+    );
 
     // node-b's view over HTTP, as the socket-activated unit serves it.
     let r = metrics_http(

@@ -35,6 +35,8 @@ pub struct Props {
     pub counters: Option<BTreeMap<String, u64>>,
     #[zbus(rename = "LastHeard")]
     pub last_heard: Option<BTreeMap<String, u64>>,
+    #[zbus(rename = "ConfigMismatch")]
+    pub config_mismatch: Option<BTreeMap<String, Vec<String>>>,
 }
 
 /// The MIME type of what [`render`] writes.
@@ -198,6 +200,25 @@ pub fn render(p: &Props, now_ms: u64) -> String {
                     let age = now_ms.saturating_sub(*at) as f64 / 1000.0;
                     o.sample("harust_peer_last_heard_age_seconds", &[("peer", peer)], age);
                 }
+            }
+        }
+    }
+
+    if let Some(mismatch) = &p.config_mismatch {
+        o.family(
+            "harust_config_mismatch",
+            "gauge",
+            "1 if the peer's configuration differs from this node's in that part (HARUST_EVENT=config-mismatch).",
+        );
+        for (peer, _) in &peers {
+            let differing = mismatch.get(peer.as_str());
+            for part in crate::config::digest::PARTS {
+                let differs = differing.is_some_and(|d| d.iter().any(|x| x == part));
+                o.sample(
+                    "harust_config_mismatch",
+                    &[("peer", peer), ("part", part)],
+                    u8::from(differs),
+                );
             }
         }
     }
@@ -381,6 +402,10 @@ mod tests {
                 ("failovers".to_string(), 1),
             ])),
             last_heard: Some(BTreeMap::from([("node-b".to_string(), 9_750)])),
+            config_mismatch: Some(BTreeMap::from([(
+                "node-b".to_string(),
+                vec!["timings".to_string()],
+            )])),
         }
     }
 
@@ -399,6 +424,9 @@ mod tests {
             "harust_peer_state{peer=\"node-c\",harust_peer_state=\"unknown\"} 1",
             "harust_peer_last_heard_age_seconds{peer=\"node-b\"} 0.25",
             "harust_link_up{peer=\"node-b\",link=\"ucast eth0 198.18.1.2\"} 1",
+            "harust_config_mismatch{peer=\"node-b\",part=\"timings\"} 1",
+            "harust_config_mismatch{peer=\"node-b\",part=\"haresources\"} 0",
+            "harust_config_mismatch{peer=\"node-c\",part=\"timings\"} 0",
             "harust_group_held_here{group=\"IPaddr2::198.18.1.100/24/eth0\"} 1",
             "harust_group_holder{group=\"IPaddr2::198.18.1.100/24/eth0\",node=\"node-a\"} 1",
             "harust_group_holder{group=\"IPaddr2::198.18.1.100/24/eth0\",node=\"node-b\"} 0",
