@@ -257,7 +257,12 @@ fn check_config(args: &ConfigArgs) -> ExitCode {
     let node = local_node(&args.node);
     match config::load(&args.config_dir, &node) {
         Ok(loaded) => {
-            for n in &loaded.notices {
+            let mut notes = loaded.notices.clone();
+            notes.extend(config::presence::check(
+                &loaded.config,
+                &config::presence::Host::system(),
+            ));
+            for n in &notes {
                 println!("{n}");
             }
             print!("{}", config::summary(&loaded.config));
