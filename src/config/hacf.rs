@@ -80,7 +80,6 @@ pub const DIRECTIVES: &[&str] = &[
     "coreroot",
     "memreserve",
     "use_apphbd",
-    "normalpoll",
     "env",
     // protocol
     "hopfudge",
@@ -770,11 +769,12 @@ impl<'r> Builder<'r> {
                     });
                 }
             }
-            "hbaping" => self.notice(
+            // Debian's heartbeat 3.0.6 has no hbaping plugin and refuses
+            // the line too (measured).
+            "hbaping" => self.d.error(
                 line,
-                name,
-                args,
-                "fibre-channel ping nodes are not supported by harust; ignored",
+                "hbaping: fibre-channel ping nodes are not supported (heartbeat 3.0.6 as \
+                 packaged has no hbaping plugin either); use ping or ping_group",
             ),
             "autojoin" => {
                 if let Some(v) = self.choice(line, name, args, &["none", "other", "any"])
@@ -986,11 +986,6 @@ impl<'r> Builder<'r> {
                         args,
                         "apphbd is not used; systemd supervises harust with its watchdog",
                     );
-                }
-            }
-            "normalpoll" => {
-                if self.boolean(line, name, args).is_some() {
-                    self.notice(line, name, args, "ignored");
                 }
             }
             "env" => {
