@@ -526,7 +526,15 @@ impl Units {
         };
         drop(removed);
 
-        let proxy = self.unit_proxy(unit).await?;
+        let proxy = match self.unit_proxy(unit).await {
+            // A transient unit (our mounts) is gone once stopped.
+            Err(UnitError::NotFound { .. })
+                if kind == JobKind::Stop && result == JobResult::Done =>
+            {
+                return Ok(());
+            }
+            r => r?,
+        };
         let reason = self.unit_result(&proxy, unit).await;
         if result != JobResult::Done {
             return Err(UnitError::JobFailed {

@@ -10,7 +10,7 @@ use futures::TryStreamExt;
 use rtnetlink::RouteMessageBuilder;
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteMessage};
 
-use super::{VipError, Vips, errno, same_subnet};
+use super::{VipError, Vips, same_subnet};
 use crate::config::Vip;
 
 /// The main routing table (`RT_TABLE_MAIN`).
@@ -120,6 +120,16 @@ impl Vips {
         src: Option<IpAddr>,
     ) -> Result<Option<IpAddr>, VipError> {
         let _one = self.busy.lock().await;
+        if let Some(s) = src
+            && !self
+                .dump(s)
+                .await?
+                .iter()
+                .any(|m| super::msg_addr(m) == Some(s))
+        {
+            // The kernel would only say EINVAL.
+            return Err(VipError::SourceNotLocal { addr: s });
+        }
         let route = self
             .routes(addr)
             .await?
@@ -139,14 +149,13 @@ impl Vips {
                 .push(RouteAttribute::PrefSource(RouteAddress::from(s)));
         }
         let iface = "the default route";
-        match self.handle.route().add(msg).replace().execute().await {
-            Ok(()) => Ok(before),
-            Err(e) if errno(&e) == Some(libc::EADDRNOTAVAIL) => {
-                Err(VipError::SourceNotLocal { addr })
-            }
-            Err(e) => Err(Self::nl_err("setting the source address of", addr, iface)(
-                e,
-            )),
-        }
+        self.handle
+            .route()
+            .add(msg)
+            .replace()
+            .execute()
+            .await
+            .map_err(Self::nl_err("setting the source address", addr, iface))?;
+        Ok(before)
     }
 }
