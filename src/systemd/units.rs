@@ -421,7 +421,8 @@ impl Units {
     }
 
     /// Watch `units` for changes of their `ActiveState` (see the module
-    /// docs). Fails if a unit does not exist.
+    /// docs). Fails if a unit does not exist, except a mount unit (ours are
+    /// transient, made when mounted).
     pub async fn watch(
         &self,
         units: &[String],
@@ -445,7 +446,19 @@ impl Units {
             .map_err(err)?;
         // Subscribe before reading the current state, so no change is lost.
         let signals = props.receive_properties_changed().await.map_err(err)?;
-        let proxy = self.unit_proxy(unit).await?;
+        let proxy = if unit.ends_with(".mount") {
+            // harust's mounts are transient: the unit has no file and
+            // exists only while mounted, under the same object path.
+            UnitProxy::builder(&self.conn)
+                .destination(SYSTEMD_SERVICE)
+                .path(path.clone())
+                .cache_properties(CacheProperties::No)
+                .build()
+                .await
+                .map_err(err)?
+        } else {
+            self.unit_proxy(unit).await?
+        };
         let last = ActiveState::from(proxy.active_state().await.map_err(err)?.as_str());
         let type_interface = type_interface(unit);
         let result = match type_interface {
