@@ -13,6 +13,12 @@
 //! | `IPaddr2::…` | the same syntax; also takes an IPv6 ADDR |
 //! | `IPv6addr::ADDR[/PREFIX[/IFACE]]` | IPv6 VIP; everything after `IPv6addr::` is one argument |
 //! | `ADDR[/…]` (a bare IPv4 address) | `IPaddr::ADDR[/…]`, as in heartbeat |
+//! | `Filesystem::DEV::DIR[::TYPE[::OPTS]]` | a transient mount unit ([`Mount`]) |
+//! | `drbddisk[::RES]` | `drbd-promote@RES.service` (`@all` without RES) |
+//! | `SendArp::ADDR/IFACE` | harust's own announcement ([`Resource::Announce`]) |
+//! | `IPsrcaddr::ADDR` | the default route's source ([`Resource::SrcAddr`]) |
+//! | `MailTo::ADDR[::SUBJECT]`, `apache[::CONF]` | `harust-mailto@….service`, `apache2.service` |
+//! | `NAME[::a…]` with a `resource.d/NAME` script | `harust-resource@PATH:a….service` |
 //! | `name`, `name.service`, `x.mount`, … | systemd unit; a bare name gets `.service` |
 //! | `Name::a::b` | template instance `Name@a:b.service`, args escaped as `systemd-escape` |
 //!
