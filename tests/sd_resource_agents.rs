@@ -1,10 +1,17 @@
 //! heartbeat resource agents as harust maps them, run by a real systemd
 //! (`systemd --user` on a private bus, see tests/sdsupport): a legacy
-//! resource.d script through the shipped `harust-resource@.service`, and
+//! resource.d script through the shipped `harust-resource@.service`,
+//! `MailTo` through the shipped `harust-mailto@.service`, `Filesystem` (a
+//! loop-backed ext4 image) through a transient mount unit, and
 //! `drbddisk::r0` through `drbd-promote@r0.service`. This kernel has no
 //! DRBD, so `drbd-promote@.service` is a stand-in of that name that records
 //! what it was asked; what is tested is the mapping and its start and stop
 //! through systemd, not DRBD.
+//!
+//! The manager runs as root in a mount namespace of its own, so it may
+//! mount, and its mounts are seen by its units and vanish with it; the
+//! loop device is set up with autoclear by mount(8) and released on
+//! unmount. The booted-container tier is not needed for a real mount.
 
 mod sdsupport;
 
@@ -270,4 +277,56 @@ async fn a_failing_mount_is_a_failed_start() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("job failed"), "{err}");
+}
+
+/// `MailTo::ADDR::SUBJECT` through the shipped `harust-mailto@.service`:
+/// a mail on start (takeover) and on stop (release), handed to sendmail
+/// (here a stand-in that keeps what it was given).
+#[tokio::test]
+async fn mailto_mails_on_takeover_and_release_through_the_template() {
+    let Some(um) = UserManager::start().await else {
+        return;
+    };
+    let state = um.state_dir();
+    std::fs::create_dir_all(&state).unwrap();
+    let mails = state.join("mails");
+    let sendmail = state.join("sendmail");
+    std::fs::write(
+        &sendmail,
+        format!(
+            "#!/bin/sh\necho \"argv: $*\" >>'{0}'\ncat >>'{0}'\n",
+            mails.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&sendmail, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let template = shipped_template("harust-mailto@.service", "mailto").replace(
+        "[Service]\n",
+        &format!("[Service]\nEnvironment=SENDMAIL={}\n", sendmail.display()),
+    );
+    um.write_unit("harust-mailto@.service", &template);
+    um.daemon_reload().await;
+    let units = mapped("node-a MailTo::ops@example.org::web:down\n", &state);
+    let u = adapter(&um).await;
+    u.start(&units[0])
+        .await
+        .unwrap_or_else(|e| panic!("start {}: {e}\n{}", units[0], um.log()));
+    u.stop(&units[0]).await.expect("stop");
+    let text = read(&mails);
+    let heads: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("argv:") || l.starts_with("To:") || l.starts_with("Subject:"))
+        .collect();
+    assert_eq!(heads.len(), 6, "{text}");
+    assert_eq!(heads[0], "argv: -t");
+    assert_eq!(heads[1], "To: ops@example.org");
+    assert!(
+        heads[2].starts_with("Subject: web:down: Takeover in progress at "),
+        "{text}"
+    );
+    assert!(
+        heads[5].starts_with("Subject: web:down: Migrating resource away at "),
+        "{text}"
+    );
 }
