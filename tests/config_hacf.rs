@@ -558,6 +558,7 @@ const EVERY_DIRECTIVE: &[&str] = &[
     "auto_failback off",
     "nice_failback off",
     "ping 198.18.0.254",
+    "ping6 2001:db8::fe",
     "ping_group g 198.18.0.253 198.18.0.252",
     "autojoin none",
     "crm off",
@@ -633,6 +634,7 @@ fn every_heartbeat_directive_is_accepted() {
             "node",
             "auto_failback",
             "ping",
+            "ping6",
             "ping_group",
             "autojoin",
             "crm",
@@ -690,5 +692,16 @@ fn normalpoll_and_hbaping_are_refused_as_heartbeat_refuses_them() {
             "ha.cf:4: hbaping: fibre-channel ping nodes are not supported (heartbeat 3.0.6 as \
              packaged has no hbaping plugin either); use ping or ping_group",
         ]
+    );
+}
+
+/// heartbeat 3.0.6 runs `ping6` (its ping6 plugin), measured.
+#[test]
+fn ping6_adds_ipv6_ping_nodes() {
+    let (h, _) = parse_ok("bcast eth0\nnode a\ninitdead 60\nping6 2001:db8::fe\n");
+    assert_eq!(h.ping_nodes, vec![ip("2001:db8::fe")]);
+    assert_eq!(
+        parse_errors("bcast eth0\nnode a\nping6 198.18.0.254\n"),
+        vec!["ha.cf:3: ping6: \"198.18.0.254\" is an IPv4 address; use ping"]
     );
 }

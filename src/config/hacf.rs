@@ -56,6 +56,7 @@ pub const DIRECTIVES: &[&str] = &[
     "auto_failback",
     "nice_failback",
     "ping",
+    "ping6",
     "ping_group",
     "hbaping",
     "autojoin",
@@ -195,8 +196,8 @@ pub fn parse_detailed(path: &str, text: &str) -> Parsed {
     parse_detailed_with(path, text, &no_resolver)
 }
 
-/// [`parse`] with host names in ucast and ping lines looked up by
-/// `resolve` instead of the system's resolver.
+/// [`parse`], with host names in ucast and ping lines looked up by
+/// `resolve` ([`system_resolver`], or a test's own).
 pub fn parse_with_resolver(
     path: &str,
     text: &str,
@@ -703,12 +704,22 @@ impl<'r> Builder<'r> {
                     );
                 }
             }
-            "ping" => {
+            // heartbeat's ping6 plugin: IPv6 ping nodes.
+            "ping" | "ping6" => {
                 if args.is_empty() {
-                    self.d.error(line, "ping: missing address");
+                    self.d.error(line, format!("{name}: missing address"));
                 }
+                let v6 = name == "ping6";
                 for a in args {
-                    if let Some(ip) = self.ip(line, name, a) {
+                    let ip = self.ip_of(line, name, a, v6);
+                    if v6 && ip.is_some_and(|ip| ip.is_ipv4()) {
+                        self.d.error(
+                            line,
+                            format!("ping6: {} is an IPv4 address; use ping", quote(a)),
+                        );
+                        continue;
+                    }
+                    if let Some(ip) = ip {
                         if self.ping_nodes.contains(&ip) {
                             self.d
                                 .warning(line, format!("ping node {ip} is already listed"));
