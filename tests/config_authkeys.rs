@@ -90,6 +90,12 @@ fn a_key_with_spaces_uses_its_first_word_as_heartbeat_does() {
 fn key_index_zero_is_accepted_as_heartbeat_does() {
     let (k, _) = authkeys::parse("authkeys", "auth 0\n0 sha1 x\n").unwrap();
     assert_eq!(k.active, 0);
+    // And the codec signs and checks with key 0.
+    let mut m = harust::wire::Message::new("status");
+    m.add_str("src", "node-a").add_hex("seq", 1);
+    let pkt = harust::wire::encode(&m, &k);
+    let back = harust::wire::decode(&pkt, &k).expect("decodes with key 0");
+    assert_eq!(back.get_str("src"), Some("node-a"));
 }
 
 #[test]
