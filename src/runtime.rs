@@ -456,9 +456,11 @@ impl Runtime {
                         warn!("cannot check {}: {e}", v.addr);
                         false
                     }),
-                    // Nothing to take back: an announcement or a route's
-                    // source is set again on the next acquire.
-                    Resource::Announce { .. } | Resource::SrcAddr(_) => false,
+                    // Nothing to take back: an announcement is made again on
+                    // the next acquire.
+                    Resource::Announce { .. } => false,
+                    // Left by a crashed daemon: releasing it takes it off.
+                    Resource::SrcAddr(a) => self.vips.is_default_source(*a).await.unwrap_or(false),
                     Resource::Unit(_) | Resource::Mount(_) => match &self.units {
                         Some(units) => units
                             .active_state(&res.unit_name().unwrap_or_default())

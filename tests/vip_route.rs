@@ -97,7 +97,10 @@ fn ipsrcaddr_sets_the_default_routes_source_and_restores_it() {
     let vip: IpAddr = "198.18.1.50".parse().unwrap();
     let before = n.run(|| async {
         let vips = Vips::connect().unwrap();
-        vips.set_default_source(vip).await.unwrap()
+        assert!(!vips.is_default_source(vip).await.unwrap());
+        let before = vips.set_default_source(vip).await.unwrap();
+        assert!(vips.is_default_source(vip).await.unwrap());
+        before
     });
     assert_eq!(before, Some("198.18.1.1".parse().unwrap()));
     let r = default_route(&n);

@@ -98,6 +98,19 @@ impl Vips {
         Ok(v)
     }
 
+    /// Whether `src` is the default route's preferred source now (for
+    /// reconciling after a restart).
+    pub async fn is_default_source(&self, src: IpAddr) -> Result<bool, VipError> {
+        let _one = self.busy.lock().await;
+        Ok(self
+            .routes(src)
+            .await?
+            .iter()
+            .find(|m| m.header.destination_prefix_length == 0)
+            .and_then(|m| attr_ip(m, pref_source))
+            == Some(src))
+    }
+
     /// Makes `src` the preferred source of the default route; returns the
     /// source it had before (`None`: none), to give to
     /// [`Vips::restore_default_source`] on release.
