@@ -1051,6 +1051,21 @@ fn identity(state_dir: &Path) -> (u64, [u8; 16]) {
 /// crashed node does not keep answering for a VIP its peer now holds.
 pub async fn release_local(cfg: &Config) -> Result<usize> {
     let vips = Vips::connect().context("cannot open rtnetlink")?;
+    // First the default route's source: deleting an address also deletes
+    // the routes that use it as their source, the default route included.
+    for g in &cfg.groups {
+        for r in &g.resources {
+            if let Resource::SrcAddr(a) = r
+                && vips.is_default_source(*a).await.unwrap_or(false)
+            {
+                vips.restore_default_source(*a, None)
+                    .await
+                    .with_context(|| format!("cannot take {a} off the default route"))?;
+                crate::notice!(harust_event = "release-local", harust_group = g.key.as_str();
+                    "took {a}, left by the stopped daemon, off the default route");
+            }
+        }
+    }
     let mut removed = 0;
     for g in &cfg.groups {
         for r in &g.resources {
