@@ -437,3 +437,26 @@ fn vip_on_network_address_warns() {
 fn empty_file_has_no_groups() {
     assert!(parse_ok("# nothing\n\n").0.is_empty());
 }
+
+#[test]
+fn too_long_agent_arguments_are_errors_not_units() {
+    let long = "x".repeat(300);
+    let e = parse_errors(&format!(
+        "node-a MailTo::{long}\nnode-b Filesystem::/dev/sda::/{long}\n"
+    ));
+    assert_eq!(e.len(), 2, "{e:?}");
+    assert!(e[0].starts_with("haresources:1: \"MailTo::xxx"), "{e:?}");
+    assert!(
+        e[0].ends_with(
+            "the unit name harust-mailto@….service would be 322 characters long; systemd allows \
+             at most 255"
+        ),
+        "{e:?}"
+    );
+    assert!(
+        e[1].ends_with(
+            "the mount unit's name would be 306 characters long; systemd allows at most 255"
+        ),
+        "{e:?}"
+    );
+}

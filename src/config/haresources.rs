@@ -308,6 +308,17 @@ fn known_agent(
                 fstype: fstype.filter(|t| !t.is_empty()).map(str::to_string),
                 options: options.filter(|o| !o.is_empty()).map(str::to_string),
             };
+            if m.unit().len() > UNIT_NAME_MAX {
+                d.error(
+                    line,
+                    format!(
+                        "{q}: the mount unit's name would be {} characters long; systemd allows \
+                         at most {UNIT_NAME_MAX}",
+                        m.unit().len()
+                    ),
+                );
+                return Some(None);
+            }
             d.notice(
                 line,
                 format!(
@@ -342,7 +353,13 @@ fn known_agent(
                     return Some(None);
                 }
             };
-            let unit = map_unit("drbd-promote", &[res]).ok()?;
+            let unit = match map_unit("drbd-promote", &[res]) {
+                Ok(u) => u,
+                Err(why) => {
+                    d.error(line, format!("{q}: {why}"));
+                    return Some(None);
+                }
+            };
             d.notice(
                 line,
                 format!(
@@ -394,7 +411,9 @@ fn known_agent(
                 d.error(line, format!("{q}: expected MailTo::ADDRESS[::SUBJECT]"));
                 return Some(None);
             }
-            let unit = template_instance(MAILTO_TEMPLATE, args, tok, line, d)?;
+            let Some(unit) = template_instance(MAILTO_TEMPLATE, args, tok, line, d) else {
+                return Some(None);
+            };
             d.notice(
                 line,
                 format!("{q}: runs as {unit}, which mails through the local sendmail on takeover and release"),
