@@ -290,7 +290,13 @@ fn check_config(args: &ConfigArgs) -> ExitCode {
     let node = local_node(&args.node);
     match config::load(&args.config_dir, &node) {
         Ok(loaded) => {
-            for n in &loaded.notices {
+            let mut notes = loaded.notices.clone();
+            notes.extend(config::presence::check(
+                &loaded.config,
+                &config::presence::Host::system(),
+            ));
+            notes.extend(tokio_main(route_prefixes(&loaded.config)));
+            for n in &notes {
                 println!("{n}");
             }
             print!("{}", config::summary(&loaded.config));
@@ -301,6 +307,56 @@ fn check_config(args: &ConfigArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// For each address written without a prefix, the prefix it would take
+/// on this host now (its connected route's), as a notice at its group's
+/// line; a warning when no connected route holds it. Best effort: without
+/// netlink, nothing is said.
+async fn route_prefixes(cfg: &config::Config) -> Vec<config::Diagnostic> {
+    let Ok(vips) = harust::vip::Vips::connect() else {
+        return Vec::new();
+    };
+    let path = cfg.dir.join(config::HARESOURCES).display().to_string();
+    let mut out = Vec::new();
+    for g in &cfg.groups {
+        for r in &g.resources {
+            let config::Resource::Vip(v) = r else {
+                continue;
+            };
+            if !v.auto_prefix {
+                continue;
+            }
+            let Ok(now) = vips.with_route_prefix(v).await else {
+                continue;
+            };
+            let (severity, message) = if now.prefix != v.prefix {
+                (
+                    config::Severity::Notice,
+                    format!(
+                        "{}: {} would be acquired as {}/{} on this host now (its connected route)",
+                        g.key, v.addr, v.addr, now.prefix
+                    ),
+                )
+            } else {
+                (
+                    config::Severity::Warning,
+                    format!(
+                        "{}: no connected route holds {} on this host now: it would be acquired \
+                         as {}/{}; write the prefix",
+                        g.key, v.addr, v.addr, now.prefix
+                    ),
+                )
+            };
+            out.push(config::Diagnostic {
+                path: path.clone(),
+                line: Some(g.line),
+                severity,
+                message,
+            });
+        }
+    }
+    out
 }
 
 fn generate_docs(dir: &Path) -> anyhow::Result<()> {

@@ -217,7 +217,13 @@ pub struct Runtime {
     digest: ConfigDigest,
     /// Per peer: its last `hr_cfg` value and the parts that differ.
     peer_config: HashMap<String, (String, Vec<&'static str>)>,
+    /// The default route's source before each held `IPsrcaddr`, put back
+    /// on release.
+    sources: Sources,
 }
+
+/// The default route's source before each held `IPsrcaddr`, by position.
+type Sources = Arc<std::sync::Mutex<HashMap<(usize, usize), Option<IpAddr>>>>;
 
 impl Runtime {
     /// Loads the configuration, binds the media and connects the adapters.
@@ -250,14 +256,14 @@ impl Runtime {
             })
             .cloned()
             .collect();
-        let links = Links::open(&media, cfg.ha.udpport)
+        let links = Links::open(&media)
             .await
             .context("cannot open the heartbeat media")?;
         let vips = Arc::new(Vips::connect().context("cannot open rtnetlink")?);
         let has_units = cfg
             .groups
             .iter()
-            .any(|g| g.resources.iter().any(|r| matches!(r, Resource::Unit(_))));
+            .any(|g| g.resources.iter().any(|r| r.unit_name().is_some()));
         // A daemon whose groups hold no units never needs the manager.
         let units = if has_units {
             Some(
@@ -283,7 +289,7 @@ impl Runtime {
         let digest = ConfigDigest::of(&cfg);
         engine.set_config_digest(digest.to_field());
         let announce = opts.announce;
-        let announcers = positions(&cfg, |r| matches!(r, Resource::Vip(_)))
+        let announcers = positions(&cfg, |r| announced(r).is_some())
             .map(|at| (at, Announcer::default()))
             .collect();
         let (actions_tx, actions_rx) = mpsc::unbounded_channel();
@@ -338,6 +344,7 @@ impl Runtime {
             counters_published: Instant::now(),
             digest,
             peer_config: HashMap::new(),
+            sources: Arc::default(),
         })
     }
 
@@ -465,10 +472,7 @@ impl Runtime {
             .groups
             .iter()
             .flat_map(|g| &g.resources)
-            .filter_map(|r| match r {
-                Resource::Unit(u) => Some(u.clone()),
-                Resource::Vip(_) => None,
-            })
+            .filter_map(Resource::unit_name)
             .collect()
     }
 
@@ -482,9 +486,14 @@ impl Runtime {
                         warn!("cannot check {}: {e}", v.addr);
                         false
                     }),
-                    Resource::Unit(u) => match &self.units {
+                    // Nothing to take back: an announcement is made again on
+                    // the next acquire.
+                    Resource::Announce { .. } => false,
+                    // Left by a crashed daemon: releasing it takes it off.
+                    Resource::SrcAddr(a) => self.vips.is_default_source(*a).await.unwrap_or(false),
+                    Resource::Unit(_) | Resource::Mount(_) => match &self.units {
                         Some(units) => units
-                            .active_state(u)
+                            .active_state(&res.unit_name().unwrap_or_default())
                             .await
                             .map(|s| matches!(s.as_str(), "active" | "activating" | "reloading"))
                             .unwrap_or(false),
@@ -594,11 +603,8 @@ impl Runtime {
     }
 
     fn on_unit_down(&mut self, unit: &str, state: &str, result: Option<&str>) {
-        let hits: Vec<(usize, usize)> = positions(
-            &self.cfg,
-            |res| matches!(res, Resource::Unit(u) if u == unit),
-        )
-        .collect();
+        let hits: Vec<(usize, usize)> =
+            positions(&self.cfg, |res| res.unit_name().as_deref() == Some(unit)).collect();
         for (g, r) in hits {
             self.feed(Input::ResourceLost {
                 group: g,
@@ -687,7 +693,7 @@ impl Runtime {
                 Output::Stop { group, resource } => self.act(group, resource, Op::Stop),
                 Output::Announce { group } => {
                     for (r, res) in self.cfg.groups[group].resources.iter().enumerate() {
-                        if let Resource::Vip(v) = res {
+                        if let Some(v) = announced(res) {
                             self.announcer(group, r).start(
                                 self.vips.clone(),
                                 v.clone(),
@@ -725,10 +731,7 @@ impl Runtime {
 
     fn resource_name(&self, group_key: &str, r: usize) -> Option<String> {
         let g = self.cfg.groups.iter().find(|g| g.key == group_key)?;
-        Some(match g.resources.get(r)? {
-            Resource::Vip(v) => format!("{}/{}", v.addr, v.prefix),
-            Resource::Unit(u) => u.clone(),
-        })
+        Some(g.resources.get(r)?.describe())
     }
 
     fn announcer(&self, group: usize, resource: usize) -> Announcer {
@@ -752,16 +755,61 @@ impl Runtime {
             announcer.cancel();
         }
         let gkey = self.cfg.groups[group].key.clone();
+        let sources = self.sources.clone();
         tokio::spawn(async move {
             let result = match (&res, op) {
-                (Resource::Vip(v), Op::Start) => match vips.add(v).await {
-                    Ok(_) => {
+                (Resource::Vip(v), Op::Start) => match add_vip(&vips, v).await {
+                    Ok(v) => {
                         // Neighbours learn the new owner at once; the
                         // repeats run on after the action is confirmed.
-                        announcer.start(vips.clone(), v.clone(), announce);
+                        announcer.start(vips.clone(), v, announce);
                         Ok(())
                     }
                     Err(e) => Err(chain(&e)),
+                },
+                (Resource::Announce { .. }, Op::Start) => {
+                    if let Some(v) = announced(&res) {
+                        announcer.start(vips.clone(), v, announce);
+                    }
+                    Ok(())
+                }
+                (Resource::Announce { .. }, Op::Stop) => Ok(()),
+                (Resource::SrcAddr(a), Op::Start) => match vips.set_default_source(*a).await {
+                    Ok(before) => {
+                        sources
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .insert((group, resource), before);
+                        Ok(())
+                    }
+                    Err(e) => Err(chain(&e)),
+                },
+                (Resource::SrcAddr(a), Op::Stop) => {
+                    let before = sources
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .remove(&(group, resource))
+                        .flatten();
+                    vips.restore_default_source(*a, before)
+                        .await
+                        .map_err(|e| chain(&e))
+                }
+                (Resource::Mount(m), Op::Start) => match units {
+                    Some(units) => units
+                        .start_mount(
+                            &m.unit(),
+                            &m.what,
+                            &m.path,
+                            m.fstype.as_deref(),
+                            m.options.as_deref(),
+                        )
+                        .await
+                        .map_err(|e| chain(&e)),
+                    None => Err("systemd's manager is not connected".to_string()),
+                },
+                (Resource::Mount(m), Op::Stop) => match units {
+                    Some(units) => units.stop(&m.unit()).await.map_err(|e| chain(&e)),
+                    None => Err("systemd's manager is not connected".to_string()),
                 },
                 (Resource::Vip(v), Op::Stop) => {
                     vips.del(v).await.map(|_| ()).map_err(|e| chain(&e))
@@ -778,10 +826,7 @@ impl Runtime {
                     None => Err("systemd's manager is not connected".to_string()),
                 },
             };
-            let what = match &res {
-                Resource::Vip(v) => format!("{}/{}", v.addr, v.prefix),
-                Resource::Unit(u) => u.clone(),
-            };
+            let what = res.describe();
             match &result {
                 Ok(()) => debug!("{op} {what} ({gkey}): done"),
                 Err(e) => {
@@ -965,6 +1010,32 @@ pub fn status_line(v: &View) -> String {
     )
 }
 
+/// What a resource announces with GARP/NA once acquired: a VIP, or the
+/// address of a `SendArp`.
+fn announced(r: &Resource) -> Option<Vip> {
+    match r {
+        Resource::Vip(v) => Some(v.clone()),
+        Resource::Announce { addr, iface } => Some(Vip {
+            kind: config::VipKind::IPaddr,
+            addr: IpAddr::V4(*addr),
+            prefix: 32,
+            iface: Some(iface.clone()),
+            label: None,
+            broadcast: None,
+            auto_prefix: false,
+        }),
+        _ => None,
+    }
+}
+
+/// Adds a VIP, with the connected route's prefix when none was written;
+/// returns the VIP as added.
+async fn add_vip(vips: &Vips, v: &Vip) -> Result<Vip, vip::VipError> {
+    let v = vips.with_route_prefix(v).await?;
+    vips.add(&v).await?;
+    Ok(v)
+}
+
 /// The (group, resource) positions of the resources `pick` selects.
 fn positions<'a>(
     cfg: &'a Config,
@@ -1083,6 +1154,21 @@ fn identity(state_dir: &Path) -> (u64, [u8; 16]) {
 /// crashed node does not keep answering for a VIP its peer now holds.
 pub async fn release_local(cfg: &Config) -> Result<usize> {
     let vips = Vips::connect().context("cannot open rtnetlink")?;
+    // First the default route's source: deleting an address also deletes
+    // the routes that use it as their source, the default route included.
+    for g in &cfg.groups {
+        for r in &g.resources {
+            if let Resource::SrcAddr(a) = r
+                && vips.is_default_source(*a).await.unwrap_or(false)
+            {
+                vips.restore_default_source(*a, None)
+                    .await
+                    .with_context(|| format!("cannot take {a} off the default route"))?;
+                crate::notice!(harust_event = "release-local", harust_group = g.key.as_str();
+                    "took {a}, left by the stopped daemon, off the default route");
+            }
+        }
+    }
     let mut removed = 0;
     for g in &cfg.groups {
         for r in &g.resources {

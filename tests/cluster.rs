@@ -772,3 +772,49 @@ fn losing_the_ping_node_hands_the_group_to_the_peer_that_still_reaches_it() {
     assert!(a.log().contains("ping node 198.18.1.3 is unreachable"));
     assert!(!has_vip(&t.a, VIP));
 }
+
+fn default_route(ns: &Netns) -> String {
+    String::from_utf8_lossy(&ns.exec_ok(&["ip", "-4", "route", "show", "default"]).stdout)
+        .trim()
+        .to_owned()
+}
+
+/// heartbeat's `IPsrcaddr::VIP`: the holder's default route takes the VIP
+/// as its source. After a kill -9, release-local takes it off the route
+/// before deleting the address (which would delete the route with it),
+/// and the peer's default route takes it.
+#[test]
+fn ipsrcaddr_follows_the_group_and_release_local_keeps_the_default_route() {
+    require_privileged!("ipsrcaddr_follows_the_group_and_release_local_keeps_the_default_route");
+    let t = Topology::new("cl-src");
+    for ns in [&t.a, &t.b] {
+        ns.exec_ok(&["ip", "route", "add", "default", "via", "198.18.1.3"]);
+    }
+    let cfg = HaConfig::fast().group(
+        Node::A,
+        &[
+            &format!("IPaddr::{VIP}/24/eth0"),
+            &format!("IPsrcaddr::{VIP}"),
+        ],
+    );
+    let (mut a, _b) = start_pair(&t, &cfg);
+    let want = format!("src {VIP}");
+    wait_until(LONG, "A's default route to take the VIP as source", || {
+        default_route(&t.a).contains(&want)
+    });
+    assert!(!default_route(&t.b).contains(&want));
+
+    a.kill(libc::SIGKILL);
+    wait_until(LONG, "B's default route to take the VIP as source", || {
+        default_route(&t.b).contains(&want)
+    });
+    a.wait_exit(LONG);
+    let out = a.release_local();
+    assert!(out.contains("removed 1 address"), "release-local: {out}");
+    let r = default_route(&t.a);
+    assert!(
+        r.starts_with("default via 198.18.1.3"),
+        "A's default route is gone: {r:?}"
+    );
+    assert!(!r.contains("src"), "{r}");
+}

@@ -70,14 +70,32 @@ fn sha1_and_md5_need_a_key() {
     );
 }
 
+/// heartbeat reads keys with sscanf("%d%s%s") and signs with the first
+/// word (measured: it starts); both sides must use the same secret.
 #[test]
-fn key_cannot_contain_spaces() {
+fn a_key_with_spaces_uses_its_first_word_as_heartbeat_does() {
+    let (k, notes) = authkeys::parse("authkeys", "auth 1\n1 sha1 two words\n").unwrap();
+    assert_eq!(k.keys[&1], Method::Sha1(b"two".to_vec()));
     assert_eq!(
-        parse_errors("auth 1\n1 sha1 two words\n"),
+        notes.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
         vec![
-            "authkeys:2: key 1: the key must be one word without spaces (heartbeat would use only \"two\")"
+            "authkeys:2: warning: key 1: the key has spaces; as heartbeat does, only its first \
+             word \"two\" is used (write the key as one word)"
         ]
     );
+}
+
+/// heartbeat's MAXAUTH is 16: `auth 0` runs (measured).
+#[test]
+fn key_index_zero_is_accepted_as_heartbeat_does() {
+    let (k, _) = authkeys::parse("authkeys", "auth 0\n0 sha1 x\n").unwrap();
+    assert_eq!(k.active, 0);
+    // And the codec signs and checks with key 0.
+    let mut m = harust::wire::Message::new("status");
+    m.add_str("src", "node-a").add_hex("seq", 1);
+    let pkt = harust::wire::encode(&m, &k);
+    let back = harust::wire::decode(&pkt, &k).expect("decodes with key 0");
+    assert_eq!(back.get_str("src"), Some("node-a"));
 }
 
 #[test]
@@ -93,12 +111,12 @@ fn unknown_method_suggests() {
 #[test]
 fn index_range_and_duplicates() {
     assert_eq!(
-        parse_errors("auth 16\n0 sha1 x\n1 sha1 a\n1 md5 b\nauth 1\naut 1\n"),
+        parse_errors("auth 16\n16 sha1 x\n1 sha1 a\n1 md5 b\nauth 1\naut 1\n"),
         vec![
-            "authkeys:1: auth: \"16\" is not a key index (1 to 15)",
-            "authkeys:2: expected \"auth N\" or \"N METHOD [KEY]\" with N from 1 to 15, not \"0\"",
+            "authkeys:1: auth: \"16\" is not a key index (0 to 15)",
+            "authkeys:2: expected \"auth N\" or \"N METHOD [KEY]\" with N from 0 to 15, not \"16\"",
             "authkeys:4: key 1 is defined twice (first on line 3)",
-            "authkeys:6: expected \"auth N\" or \"N METHOD [KEY]\" with N from 1 to 15, not \"aut\" (did you mean \"auth\"?)",
+            "authkeys:6: expected \"auth N\" or \"N METHOD [KEY]\" with N from 0 to 15, not \"aut\" (did you mean \"auth\"?)",
         ]
     );
 }

@@ -175,10 +175,20 @@ fn initdead_below_deadtime_is_an_error() {
 }
 
 #[test]
-fn warntime_must_be_below_deadtime() {
+fn warntime_not_below_deadtime_is_accepted_with_a_warning_as_heartbeat_runs_it() {
+    let (h, d) = parse_ok("bcast eth0\nnode a\ndeadtime 10\nwarntime 20\ninitdead 20\n");
+    assert_eq!(h.timings.warntime, Duration::from_secs(20));
     assert_eq!(
-        parse_errors("bcast eth0\nnode a\ndeadtime 10\nwarntime 10\ninitdead 20\n"),
-        vec!["ha.cf:4: warntime 10s must be less than deadtime 10s"]
+        warnings(&d),
+        vec![
+            "ha.cf:4: warning: warntime 20s is not less than deadtime 10s: a peer is declared dead \
+             before any late heartbeat is reported (heartbeat accepts this too); set warntime \
+             below deadtime"
+        ]
+    );
+    assert_eq!(
+        parse_errors("bcast eth0\nnode a\ndeadtime 10\nwarntime 0\ninitdead 20\n"),
+        vec!["ha.cf:4: warntime: must be more than 0"]
     );
 }
 
@@ -309,10 +319,108 @@ fn udpport_is_parsed_and_checked() {
         parse_errors("udpport 70000\nbcast eth0\nnode a\n"),
         vec!["ha.cf:1: udpport: \"70000\" is not a UDP port (1 to 65535)"]
     );
-    let (_, d) = parse_ok("bcast eth0\nudpport 1694\nnode a\n");
-    assert!(
-        warnings(&d)[0].starts_with("ha.cf:2: warning: udpport comes after the medium on line 1")
+}
+
+/// heartbeat 3.0.6, measured: `bcast eth0`, `udpport 696`, `ucast eth0 …`,
+/// `bcast eth1` listens on 694 on eth0 and eth1 and on 696 for the ucast.
+#[test]
+fn udpport_applies_to_media_kinds_first_declared_after_it_as_in_heartbeat() {
+    let (h, d) = parse_ok(
+        "bcast eth0\nudpport 696\nucast eth0 198.18.0.2\nbcast eth1\nnode a\ninitdead 60\n",
     );
+    let ports: Vec<(String, u16)> = h
+        .media
+        .iter()
+        .map(|m| (m.iface().to_string(), m.port()))
+        .collect();
+    assert_eq!(
+        ports,
+        vec![
+            ("eth0".to_string(), 694),
+            ("eth0".to_string(), 696),
+            ("eth1".to_string(), 694)
+        ]
+    );
+    assert_eq!(h.udpport, 696);
+    assert_eq!(
+        warnings(&d),
+        vec![
+            "ha.cf:2: warning: udpport comes after media: as in heartbeat, bcast media keep port \
+             694 (first bcast on line 1); only media of another kind declared after this line use \
+             696. Put udpport before every medium"
+        ]
+    );
+    // Before every medium: no warning, every medium on the port.
+    let (h, d) = parse_ok("udpport 696\nbcast eth0\nucast eth0 198.18.0.2\nnode a\ninitdead 60\n");
+    assert!(h.media.iter().all(|m| m.port() == 696));
+    assert!(warnings(&d).is_empty());
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn hosts(name: &str) -> Option<Vec<IpAddr>> {
+    match name {
+        "peer-b" => Some(vec![ip("2001:db8::2"), ip("198.18.0.2")]),
+        "gw" => Some(vec![ip("198.18.0.254")]),
+        _ => None,
+    }
+}
+
+#[test]
+fn host_names_in_ucast_and_ping_are_resolved_like_gethostbyname() {
+    let text = "ucast eth0 peer-b\nping gw\nping_group g1 gw 198.18.0.253\nnode a\n";
+    let (h, d) = match hacf::parse_with_resolver("ha.cf", text, &hosts) {
+        Ok(x) => x,
+        Err(e) => panic!("{e}"),
+    };
+    assert_eq!(
+        h.media,
+        vec![Medium::Ucast {
+            iface: "eth0".into(),
+            peer: ip("198.18.0.2"),
+            port: 694,
+        }]
+    );
+    assert_eq!(h.ping_nodes, vec![ip("198.18.0.254")]);
+    assert_eq!(
+        h.ping_groups[0].addrs,
+        vec![ip("198.18.0.254"), ip("198.18.0.253")]
+    );
+    assert_eq!(
+        notices(&d)[0],
+        "ha.cf:1: notice: ucast: host name \"peer-b\" resolves to 198.18.0.2; it is looked up \
+         once, when the configuration is loaded, as heartbeat does"
+    );
+    let e = match hacf::parse_with_resolver(
+        "ha.cf",
+        "ucast eth0 nowhere\nping x_y..z\nnode a\n",
+        &hosts,
+    ) {
+        Ok(_) => panic!("accepted"),
+        Err(e) => errors(&e),
+    };
+    assert_eq!(
+        e,
+        vec![
+            "ha.cf:1: ucast: cannot resolve host name \"nowhere\" to an IPv4 address (heartbeat \
+             would refuse to start too); add it to /etc/hosts or write the address",
+            "ha.cf:2: ping: \"x_y..z\" is neither an IP address nor a host name",
+            "ha.cf: no heartbeat medium: add a bcast, mcast, mcast6, ucast or ucast6 line",
+        ]
+    );
+}
+
+#[test]
+fn localhost_resolves_through_the_system_resolver() {
+    let (h, _) = hacf::parse_with_resolver(
+        "ha.cf",
+        "ucast eth0 localhost\nnode a\n",
+        &hacf::system_resolver,
+    )
+    .unwrap();
+    assert!(matches!(&h.media[0], Medium::Ucast { peer, .. } if peer.is_loopback()));
 }
 
 #[test]
@@ -330,18 +438,22 @@ fn media_are_parsed() {
         h.media,
         vec![
             Medium::Bcast {
-                iface: "eth0".into()
+                iface: "eth0".into(),
+                port: 694,
             },
             Medium::Bcast {
-                iface: "eth1".into()
+                iface: "eth1".into(),
+                port: 694,
             },
             Medium::Ucast {
                 iface: "eth2".into(),
-                peer: ip("198.18.0.2")
+                peer: ip("198.18.0.2"),
+                port: 694,
             },
             Medium::Ucast {
                 iface: "eth3".into(),
-                peer: ip("fe80::1")
+                peer: ip("fe80::1"),
+                port: 694,
             },
             Medium::Mcast {
                 iface: "eth4".into(),
@@ -366,7 +478,7 @@ fn bad_media_are_explained() {
     let e = parse_errors(
         "node a\n\
          ucast eth0 2001:db8::2\n\
-         ucast eth0 peer.example\n\
+         ucast eth0 peer/x\n\
          mcast eth0 198.18.0.1 694 1 0\n\
          mcast eth0 239.0.0.1 694 1\n\
          ucast6 eth0 fe80::1%eth1\n\
@@ -376,7 +488,7 @@ fn bad_media_are_explained() {
         e,
         vec![
             "ha.cf:2: ucast: \"2001:db8::2\" is an IPv6 address; use ucast6",
-            "ha.cf:3: ucast: \"peer.example\" is not an IP address (harust does not resolve host names in ha.cf)",
+            "ha.cf:3: ucast: \"peer/x\" is neither an IP address nor a host name",
             "ha.cf:4: mcast: \"198.18.0.1\" is not an IPv4 multicast group (224.0.0.0/4; use 239.192.0.0/14)",
             "ha.cf:5: mcast: expected 5 values: interface, group, port, ttl and loop (mcast eth0 239.192.0.42 694 1 0)",
             "ha.cf:6: ucast6: scope %eth1 does not match the interface eth0",
@@ -446,8 +558,8 @@ const EVERY_DIRECTIVE: &[&str] = &[
     "auto_failback off",
     "nice_failback off",
     "ping 198.18.0.254",
+    "ping6 2001:db8::fe",
     "ping_group g 198.18.0.253 198.18.0.252",
-    "hbaping fc0",
     "autojoin none",
     "crm off",
     "pacemaker no",
@@ -468,7 +580,6 @@ const EVERY_DIRECTIVE: &[&str] = &[
     "coreroot /var/lib/heartbeat/cores",
     "memreserve 6500",
     "use_apphbd no",
-    "normalpoll true",
     "env HA_x=1",
     "hopfudge 1",
     "compression bz2",
@@ -495,8 +606,9 @@ fn every_heartbeat_directive_is_accepted() {
     let text = EVERY_DIRECTIVE.join("\n");
     let (h, d) = parse_ok(&text);
     assert_eq!(h.nodes, vec!["a", "b"]);
-    // Each directive in the list of known ones has a sample line.
-    for name in DIRECTIVES {
+    // Each directive in the list of known ones has a sample line; hbaping
+    // is known, and refused as Debian's heartbeat 3.0.6 refuses it.
+    for name in DIRECTIVES.iter().filter(|d| **d != "hbaping") {
         assert!(
             EVERY_DIRECTIVE
                 .iter()
@@ -522,6 +634,7 @@ fn every_heartbeat_directive_is_accepted() {
             "node",
             "auto_failback",
             "ping",
+            "ping6",
             "ping_group",
             "autojoin",
             "crm",
@@ -565,5 +678,30 @@ fn bad_values_of_compatibility_directives_are_errors() {
             "ha.cf:5: debug: \"300\" is not a number from 0 to 255",
             "ha.cf:6: msgfmt: \"xml\" is not one of classic, netstring",
         ]
+    );
+}
+
+/// Measured against heartbeat 3.0.6: it does not know normalpoll, and has
+/// no hbaping plugin.
+#[test]
+fn normalpoll_and_hbaping_are_refused_as_heartbeat_refuses_them() {
+    assert_eq!(
+        parse_errors("bcast eth0\nnode a\nnormalpoll true\nhbaping fc0\n"),
+        vec![
+            "ha.cf:3: unknown directive \"normalpoll\"",
+            "ha.cf:4: hbaping: fibre-channel ping nodes are not supported (heartbeat 3.0.6 as \
+             packaged has no hbaping plugin either); use ping or ping_group",
+        ]
+    );
+}
+
+/// heartbeat 3.0.6 runs `ping6` (its ping6 plugin), measured.
+#[test]
+fn ping6_adds_ipv6_ping_nodes() {
+    let (h, _) = parse_ok("bcast eth0\nnode a\ninitdead 60\nping6 2001:db8::fe\n");
+    assert_eq!(h.ping_nodes, vec![ip("2001:db8::fe")]);
+    assert_eq!(
+        parse_errors("bcast eth0\nnode a\nping6 198.18.0.254\n"),
+        vec!["ha.cf:3: ping6: \"198.18.0.254\" is an IPv4 address; use ping"]
     );
 }

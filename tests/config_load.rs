@@ -116,3 +116,50 @@ fn packaged_examples_load_cleanly_on_both_nodes() {
         );
     }
 }
+
+/// check-config's host check: a unit with no unit file, template or init
+/// script here is warned about at its group's line; an installed one,
+/// through its template or init script, is not.
+#[test]
+fn missing_units_and_scripts_are_warned_about() {
+    use harust::config::presence::{Host, check};
+    let dir = write_dir(
+        HA_CF,
+        AUTHKEYS,
+        "node-a IPaddr::198.18.0.10/24 web drbddisk::r0 legacy\nnode-b nothere broken\n",
+    );
+    let rd = dir.path().join("resource.d");
+    std::fs::create_dir(&rd).unwrap();
+    std::fs::write(rd.join("broken"), "#!/bin/sh\n").unwrap();
+    let units = tempfile::tempdir().unwrap();
+    let init = tempfile::tempdir().unwrap();
+    std::fs::write(units.path().join("web.service"), "").unwrap();
+    std::fs::write(units.path().join("drbd-promote@.service"), "").unwrap();
+    std::fs::write(units.path().join("harust-resource@.service"), "").unwrap();
+    std::fs::write(init.path().join("legacy"), "").unwrap();
+    let host = Host {
+        unit_dirs: vec![units.path().to_path_buf()],
+        init_d: init.path().to_path_buf(),
+    };
+    let loaded = ok(dir.path(), "node-a");
+    let warned: Vec<String> = check(&loaded.config, &host)
+        .iter()
+        .map(|d| d.to_string())
+        .collect();
+    let hr = dir.path().join("haresources").display().to_string();
+    let u = units.path().display();
+    assert_eq!(
+        warned,
+        vec![
+            format!(
+                "{hr}:2: warning: nothere: unit nothere.service is not installed on this host (no \
+                 unit file in {u} or systemd's other unit directories); the first takeover would fail"
+            ),
+            format!(
+                "{hr}:2: warning: nothere: the resource script {} is not executable; the first \
+                 takeover would fail",
+                rd.join("broken").display()
+            ),
+        ]
+    );
+}

@@ -60,6 +60,7 @@ fn fixed_seed_loads() {
         vec![Medium::Ucast {
             iface: "eth0".into(),
             peer: IpAddr::V4(Ipv4Addr::new(192, 168, 9, 22)),
+            port: 694,
         }]
     );
     assert_eq!(c.ha.udpport, 694);
@@ -85,6 +86,7 @@ fn fixed_seed_loads() {
                 iface: Some("eth0".into()),
                 label: Some("eth0:0".into()),
                 broadcast: None,
+                auto_prefix: false,
             }),
             Resource::Unit("apachectl.service".into()),
         ]

@@ -740,3 +740,67 @@ fn cluster_events_run_hooks_for_the_peer() {
         "peer-up must come before peer-dead: {lines:?}"
     );
 }
+
+// ---------------------------------------------------------------------
+// heartbeat resource agents in a running group
+
+/// A haresources group as heartbeat users write it: an address without a
+/// prefix (acquired with its connected route's /24) and a `Filesystem`
+/// (a loop-backed ext4 image, mounted through a transient mount unit).
+/// A holds it; on SIGTERM A unmounts and B mounts.
+#[test]
+fn heartbeat_filesystem_and_prefixless_address_fail_over() {
+    if !tools_present("heartbeat_filesystem_and_prefixless_address_fail_over") {
+        return;
+    }
+    for tool in ["/usr/sbin/mkfs.ext4", "/dev/loop-control"] {
+        if !Path::new(tool).exists() {
+            sdsupport::skip(&format!("{tool} is missing (e2fsprogs, loop devices)"));
+            return;
+        }
+    }
+    let scratch = tempfile::tempdir().expect("scratch directory");
+    let content = scratch.path().join("content");
+    fs::create_dir_all(&content).unwrap();
+    fs::write(content.join("hello"), "data\n").unwrap();
+    let image = scratch.path().join("data.img");
+    let mkfs = Command::new("/usr/sbin/mkfs.ext4")
+        .args(["-q", "-F", "-d"])
+        .arg(&content)
+        .arg(&image)
+        .arg("8M")
+        .output()
+        .unwrap();
+    assert!(mkfs.status.success(), "mkfs.ext4: {mkfs:?}");
+    let mnt = scratch.path().join("mnt");
+    fs::create_dir_all(&mnt).unwrap();
+    let unit = harust::config::unit::path_unit_name(&mnt.display().to_string(), "mount");
+    // Read-only: both managers may mount the same image, one at a time.
+    let fs_res = format!(
+        "Filesystem::{}::{}::ext4::loop,ro",
+        image.display(),
+        mnt.display()
+    );
+    let cfg = HaConfig::fast().group(Node::A, &[VIP, &fs_res]);
+    let Some(mut p) = Pair::start("sdagent", &cfg, &[], &[]) else {
+        return;
+    };
+    wait_status(&mut p.a, "active: holds 1/1");
+    let a =
+        p.t.a
+            .addrs("eth0")
+            .into_iter()
+            .find(|a| a["local"].as_str() == Some(VIP))
+            .expect("the address on A");
+    assert_eq!(a["prefixlen"], 24, "the connected route's prefix: {a}");
+    wait_unit_state(&p.um_a, "A", &unit, "active");
+    assert_eq!(unit_state(&p.um_b, &unit), "inactive");
+
+    p.a.kill(libc::SIGTERM);
+    let status = p.a.wait_exit(LONG);
+    assert!(status.success(), "SIGTERM: {status}\n{}", p.a.log());
+    wait_status(&mut p.b, "active: holds 1/1");
+    wait_unit_state(&p.um_b, "B", &unit, "active");
+    assert_eq!(unit_state(&p.um_a, &unit), "inactive", "A unmounted");
+    wait_vip(&p.t.b, "B", true);
+}

@@ -55,6 +55,7 @@ fn ucast(iface: &str, peer: &str) -> Medium {
     Medium::Ucast {
         iface: iface.into(),
         peer: ip(peer),
+        port: PORT,
     }
 }
 
@@ -67,9 +68,7 @@ fn receiver(
 ) -> std::thread::JoinHandle<Vec<Datagram>> {
     let (ready_tx, ready_rx) = std_mpsc::channel();
     let h = ns.spawn(move || async move {
-        let mut links = Links::open(&media, PORT)
-            .await
-            .expect("opening receiver links");
+        let mut links = Links::open(&media).await.expect("opening receiver links");
         ready_tx.send(()).unwrap();
         let mut got = Vec::new();
         while got.len() < count {
@@ -92,9 +91,7 @@ fn receiver(
 
 fn send_all(ns: &Netns, media: Vec<Medium>, payloads: Vec<Vec<u8>>) {
     ns.run(move || async move {
-        let links = Links::open(&media, PORT)
-            .await
-            .expect("opening sender links");
+        let links = Links::open(&media).await.expect("opening sender links");
         for p in &payloads {
             let errors = links.send(p).await;
             assert!(errors.is_empty(), "send errors: {errors:?}");
@@ -143,16 +140,15 @@ fn bcast_reaches_peer_via_interface_broadcast_address() {
         &b,
         vec![Medium::Bcast {
             iface: "eth0".into(),
+            port: PORT,
         }],
         1,
     );
     let dest = a.run(|| async {
-        let links = Links::open(
-            &[Medium::Bcast {
-                iface: "eth0".into(),
-            }],
-            PORT,
-        )
+        let links = Links::open(&[Medium::Bcast {
+            iface: "eth0".into(),
+            port: PORT,
+        }])
         .await
         .unwrap();
         assert!(links.send(b"to all").await.is_empty());
@@ -214,6 +210,7 @@ fn media_sharing_an_interface_share_one_reader() {
         vec![
             Medium::Bcast {
                 iface: "eth0".into(),
+                port: PORT,
             },
             ucast("eth0", "198.18.1.1"),
             ucast("eth0", "198.18.1.9"),
@@ -272,7 +269,7 @@ fn missing_interface_is_named_in_the_error() {
     require_privileged!("missing_interface_is_named_in_the_error");
     let ns = Netns::new("noif");
     let err = ns.run(|| async {
-        Links::open(&[ucast("eth7", "198.18.1.1")], PORT)
+        Links::open(&[ucast("eth7", "198.18.1.1")])
             .await
             .unwrap_err()
     });
@@ -326,6 +323,7 @@ fn ucast_is_sent_lowdelay_and_bcast_with_tos_zero_like_heartbeat() {
             ucast("eth0", "198.18.1.2"),
             Medium::Bcast {
                 iface: "eth0".into(),
+                port: PORT,
             },
         ],
         vec![b"tos".to_vec()],

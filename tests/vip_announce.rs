@@ -27,6 +27,7 @@ fn vip(addr: &str, prefix: u8) -> Vip {
         iface: Some("eth0".into()),
         label: None,
         broadcast: None,
+        auto_prefix: false,
     }
 }
 

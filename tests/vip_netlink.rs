@@ -44,6 +44,7 @@ fn vip(addr: &str, prefix: u8, iface: Option<&str>) -> Vip {
         iface: iface.map(str::to_owned),
         label: None,
         broadcast: None,
+        auto_prefix: false,
     }
 }
 

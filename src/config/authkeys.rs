@@ -8,8 +8,11 @@
 //! ```
 //!
 //! heartbeat reads each line with `sscanf("%d%s%s")`, so a secret is one
-//! whitespace-free word. harust refuses a line with more words rather than
-//! silently cutting the secret short.
+//! whitespace-free word: with more words, heartbeat signs with the first
+//! one. harust does the same, so both sides of a mixed cluster agree, and
+//! warns. Key indexes run from 0 to 15 (`MAXAUTH` is 16 in
+//! `hb:heartbeat/auth.c`; authkeys(5) says 1 to 15, but heartbeat runs
+//! `auth 0`).
 //!
 //! The file must not be readable by group or others and must be owned by
 //! root. That check is separate ([`check_permissions`],
@@ -57,7 +60,7 @@ pub fn parse(path: &str, text: &str) -> Result<(Keyring, Vec<Diagnostic>), Diagn
                 }
                 None => d.error(
                     line,
-                    format!("auth: {} is not a key index (1 to 15)", quote(n)),
+                    format!("auth: {} is not a key index (0 to 15)", quote(n)),
                 ),
             }
             continue;
@@ -67,7 +70,7 @@ pub fn parse(path: &str, text: &str) -> Result<(Keyring, Vec<Diagnostic>), Diagn
             d.error(
                 line,
                 format!(
-                    "expected \"auth N\" or \"N METHOD [KEY]\" with N from 1 to 15, not {}{hint}",
+                    "expected \"auth N\" or \"N METHOD [KEY]\" with N from 0 to 15, not {}{hint}",
                     quote(first)
                 ),
             );
@@ -79,16 +82,15 @@ pub fn parse(path: &str, text: &str) -> Result<(Keyring, Vec<Diagnostic>), Diagn
             continue;
         };
         let key = words.get(2).copied();
-        if words.len() > 3 {
-            d.error(
+        if words.len() > 3 && method != "crc" {
+            d.warning(
                 line,
                 format!(
-                    "key {n}: the key must be one word without spaces (heartbeat would use only {})",
+                    "key {n}: the key has spaces; as heartbeat does, only its first word {} is \
+                     used (write the key as one word)",
                     quote(key.unwrap_or_default())
                 ),
             );
-            broken.push(n);
-            continue;
         }
         let m = match (method, key) {
             ("sha1", Some(k)) => Method::Sha1(k.as_bytes().to_vec()),
@@ -164,13 +166,13 @@ pub fn parse(path: &str, text: &str) -> Result<(Keyring, Vec<Diagnostic>), Diagn
     finish(keyring, d.list)
 }
 
-/// heartbeat's `auth N` index, from 1 to 15 (authkeys(5)).
+/// heartbeat's `auth N` index: 0 to 15 (`MAXAUTH` is 16).
 fn parse_index(s: &str) -> Option<u8> {
     if s.len() > 2 || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     let n: u8 = s.parse().ok()?;
-    (1..=15).contains(&n).then_some(n)
+    (0..=15).contains(&n).then_some(n)
 }
 
 /// The error if `mode`/`uid` are not safe for an authkeys file: no group

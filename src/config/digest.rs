@@ -40,8 +40,8 @@ fn canonical(cfg: &Config) -> [String; 5] {
         .media
         .iter()
         .map(|m| match m {
-            Medium::Ucast { .. } => "ucast".to_string(),
-            Medium::Bcast { .. } => "bcast".to_string(),
+            Medium::Ucast { port, .. } => format!("ucast {port}"),
+            Medium::Bcast { port, .. } => format!("bcast {port}"),
             Medium::Mcast {
                 group, port, ttl, ..
             } => format!("mcast {group} {port} {ttl}"),
@@ -71,8 +71,8 @@ fn canonical(cfg: &Config) -> [String; 5] {
                 Resource::Vip(v) => {
                     let _ = write!(haresources, " {:?} {}/{}", v.kind, v.addr, v.prefix);
                 }
-                Resource::Unit(u) => {
-                    let _ = write!(haresources, " {u}");
+                other => {
+                    let _ = write!(haresources, " {}", other.describe());
                 }
             }
         }
@@ -144,6 +144,7 @@ mod tests {
                 media: vec![Medium::Ucast {
                     iface: "eth0".into(),
                     peer: "198.18.1.2".parse().unwrap(),
+                    port: 694,
                 }],
                 nodes: vec!["node-a".into(), "node-b".into()],
                 auto_failback: AutoFailback::On,
@@ -173,6 +174,7 @@ mod tests {
         b.ha.media = vec![Medium::Ucast {
             iface: "ens3".into(),
             peer: "198.18.1.1".parse().unwrap(),
+            port: 694,
         }];
         assert!(a.differences(&ConfigDigest::of(&b).to_field()).is_empty());
     }

@@ -56,6 +56,7 @@ pub const DIRECTIVES: &[&str] = &[
     "auto_failback",
     "nice_failback",
     "ping",
+    "ping6",
     "ping_group",
     "hbaping",
     "autojoin",
@@ -80,7 +81,6 @@ pub const DIRECTIVES: &[&str] = &[
     "coreroot",
     "memreserve",
     "use_apphbd",
-    "normalpoll",
     "env",
     // protocol
     "hopfudge",
@@ -134,7 +134,9 @@ pub struct Parsed {
     pub diagnostics: Vec<Diagnostic>,
 }
 
-/// Parses ha.cf text. `path` is used only in messages. `Ok` carries the
+/// Parses ha.cf text. `path` is used only in messages. Pure: a host name
+/// in a ucast or ping line is reported as not resolving; [`crate::config::load`]
+/// and [`parse_with_resolver`] look names up. `Ok` carries the
 /// warnings and notices; `Err` carries every diagnostic. The local node is
 /// not checked here: see [`check_local_node`].
 pub fn parse(path: &str, text: &str) -> Result<(HaCf, Vec<Diagnostic>), Diagnostics> {
@@ -171,9 +173,43 @@ pub fn check_local_node(
     sink.list.pop()
 }
 
-/// Like [`parse`], keeping node names and lines even on error.
+/// Looks a host name up, as heartbeat's media and ping plugins do with
+/// gethostbyname: `None` if it does not resolve.
+pub type Resolver<'a> = &'a dyn Fn(&str) -> Option<Vec<IpAddr>>;
+
+/// The system's resolver (getaddrinfo: /etc/hosts, then DNS, as
+/// nsswitch.conf says).
+pub fn system_resolver(name: &str) -> Option<Vec<IpAddr>> {
+    use std::net::ToSocketAddrs;
+    let addrs: Vec<IpAddr> = (name, 0).to_socket_addrs().ok()?.map(|a| a.ip()).collect();
+    (!addrs.is_empty()).then_some(addrs)
+}
+
+/// A resolver that knows no name: keeps [`parse`] pure.
+pub fn no_resolver(_: &str) -> Option<Vec<IpAddr>> {
+    None
+}
+
+/// Like [`parse`], keeping node names and lines even on error. Pure: host
+/// names do not resolve (see [`parse_detailed_with`]).
 pub fn parse_detailed(path: &str, text: &str) -> Parsed {
-    let mut b = Builder::new(path);
+    parse_detailed_with(path, text, &no_resolver)
+}
+
+/// [`parse`], with host names in ucast and ping lines looked up by
+/// `resolve` ([`system_resolver`], or a test's own).
+pub fn parse_with_resolver(
+    path: &str,
+    text: &str,
+    resolve: Resolver<'_>,
+) -> Result<(HaCf, Vec<Diagnostic>), Diagnostics> {
+    let p = parse_detailed_with(path, text, resolve);
+    finish(p.ha, p.diagnostics)
+}
+
+/// [`parse_detailed`] with a given resolver.
+pub fn parse_detailed_with(path: &str, text: &str, resolve: Resolver<'_>) -> Parsed {
+    let mut b = Builder::new(path, resolve);
     for (idx, raw) in text.split('\n').enumerate() {
         let line = idx + 1;
         // heartbeat zaps everything from the first '#', then CR/LF.
@@ -214,6 +250,19 @@ const FACILITIES: &[&str] = &[
     "uucp", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7", "none",
 ];
 
+/// A host name as gethostbyname takes it: dot-separated labels of letters,
+/// digits, `-` and `_`.
+fn valid_host_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
 /// A Linux interface name: 1..=15 bytes, no `/`, `:` or whitespace.
 pub(crate) fn valid_iface(s: &str) -> bool {
     !s.is_empty()
@@ -225,8 +274,9 @@ pub(crate) fn valid_iface(s: &str) -> bool {
             .any(|b| b == b'/' || b == b':' || b.is_ascii_whitespace() || b < 0x20)
 }
 
-struct Builder {
+struct Builder<'r> {
     d: Sink,
+    resolve: Resolver<'r>,
     keepalive: Option<(Duration, usize)>,
     deadtime: Option<(Duration, usize)>,
     warntime: Option<(Duration, usize)>,
@@ -240,14 +290,18 @@ struct Builder {
     ping_groups: Vec<PingGroup>,
     /// Line where each single-valued directive was last set.
     seen: HashMap<String, usize>,
-    /// The line of the first ucast/bcast, to warn about a later udpport.
-    first_port_medium: Option<usize>,
+    /// heartbeat's bcast, ucast and ucast6 plugins each read `udpport`
+    /// once, when their first medium is declared, and keep that port for
+    /// all their media (`hb:lib/plugins/HBcomm/bcast.c bcast_init`): the
+    /// port each latched, and the line that latched it.
+    latched: HashMap<&'static str, (u16, usize)>,
 }
 
-impl Builder {
-    fn new(path: &str) -> Self {
+impl<'r> Builder<'r> {
+    fn new(path: &str, resolve: Resolver<'r>) -> Self {
         Builder {
             d: Sink::new(path),
+            resolve,
             keepalive: None,
             deadtime: None,
             warntime: None,
@@ -260,7 +314,7 @@ impl Builder {
             ping_nodes: Vec::new(),
             ping_groups: Vec::new(),
             seen: HashMap::new(),
-            first_port_medium: None,
+            latched: HashMap::new(),
         }
     }
 
@@ -408,20 +462,61 @@ impl Builder {
         }
     }
 
+    /// An address, or a host name looked up now as heartbeat does at start
+    /// (gethostbyname: IPv4 unless `v6`).
     fn ip(&mut self, line: usize, name: &str, v: &str) -> Option<IpAddr> {
-        match v.parse::<IpAddr>() {
-            Ok(a) => Some(a),
-            Err(_) => {
+        self.ip_of(line, name, v, false)
+    }
+
+    fn ip_of(&mut self, line: usize, name: &str, v: &str, v6: bool) -> Option<IpAddr> {
+        if let Ok(a) = v.parse::<IpAddr>() {
+            return Some(a);
+        }
+        if !valid_host_name(v) {
+            self.d.error(
+                line,
+                format!(
+                    "{name}: {} is neither an IP address nor a host name",
+                    quote(v)
+                ),
+            );
+            return None;
+        }
+        let found = (self.resolve)(v)
+            .unwrap_or_default()
+            .into_iter()
+            .find(|a| a.is_ipv6() == v6);
+        match found {
+            Some(a) => {
+                self.d.notice(
+                    line,
+                    format!(
+                        "{name}: host name {} resolves to {a}; it is looked up once, when the \
+                         configuration is loaded, as heartbeat does",
+                        quote(v)
+                    ),
+                );
+                Some(a)
+            }
+            None => {
                 self.d.error(
                     line,
                     format!(
-                        "{name}: {} is not an IP address (harust does not resolve host names in ha.cf)",
-                        quote(v)
+                        "{name}: cannot resolve host name {} to an {} address (heartbeat would \
+                         refuse to start too); add it to /etc/hosts or write the address",
+                        quote(v),
+                        if v6 { "IPv6" } else { "IPv4" }
                     ),
                 );
                 None
             }
         }
+    }
+
+    /// The port a new `kind` medium gets: latched at its first medium.
+    fn medium_port(&mut self, kind: &'static str, line: usize) -> u16 {
+        let now = self.udpport.map_or(DEFAULT_UDPPORT, |(p, _)| p);
+        self.latched.entry(kind).or_insert((now, line)).0
     }
 
     fn notice(&mut self, line: usize, name: &str, args: &[&str], what: &str) {
@@ -466,13 +561,27 @@ impl Builder {
                 };
                 if let Some(p) = self.port(line, name, v) {
                     self.once(line, name);
-                    if let Some(first) = self.first_port_medium {
+                    let mut kept: Vec<(&str, u16, usize)> = self
+                        .latched
+                        .iter()
+                        .filter(|(_, (port, _))| *port != p)
+                        .map(|(k, (port, l))| (*k, *port, *l))
+                        .collect();
+                    kept.sort_by_key(|k| k.2);
+                    if !kept.is_empty() {
+                        let list: Vec<String> = kept
+                            .iter()
+                            .map(|(k, port, l)| {
+                                format!("{k} media keep port {port} (first {k} on line {l})")
+                            })
+                            .collect();
                         self.d.warning(
                             line,
                             format!(
-                                "udpport comes after the medium on line {first}; heartbeat would use \
-                                 port 694 for that medium, harust uses {p} for every ucast and bcast \
-                                 medium (put udpport first)"
+                                "udpport comes after media: as in heartbeat, {}; only media of \
+                                 another kind declared after this line use {p}. Put udpport \
+                                 before every medium",
+                                list.join(", ")
                             ),
                         );
                     }
@@ -492,8 +601,8 @@ impl Builder {
                 }
                 for a in args {
                     if let Some(iface) = self.iface(line, name, a) {
-                        self.first_port_medium.get_or_insert(line);
-                        self.add_medium(line, Medium::Bcast { iface });
+                        let port = self.medium_port("bcast", line);
+                        self.add_medium(line, Medium::Bcast { iface, port });
                     }
                 }
             }
@@ -595,12 +704,22 @@ impl Builder {
                     );
                 }
             }
-            "ping" => {
+            // heartbeat's ping6 plugin: IPv6 ping nodes.
+            "ping" | "ping6" => {
                 if args.is_empty() {
-                    self.d.error(line, "ping: missing address");
+                    self.d.error(line, format!("{name}: missing address"));
                 }
+                let v6 = name == "ping6";
                 for a in args {
-                    if let Some(ip) = self.ip(line, name, a) {
+                    let ip = self.ip_of(line, name, a, v6);
+                    if v6 && ip.is_some_and(|ip| ip.is_ipv4()) {
+                        self.d.error(
+                            line,
+                            format!("ping6: {} is an IPv4 address; use ping", quote(a)),
+                        );
+                        continue;
+                    }
+                    if let Some(ip) = ip {
                         if self.ping_nodes.contains(&ip) {
                             self.d
                                 .warning(line, format!("ping node {ip} is already listed"));
@@ -661,11 +780,12 @@ impl Builder {
                     });
                 }
             }
-            "hbaping" => self.notice(
+            // Debian's heartbeat 3.0.6 has no hbaping plugin and refuses
+            // the line too (measured).
+            "hbaping" => self.d.error(
                 line,
-                name,
-                args,
-                "fibre-channel ping nodes are not supported by harust; ignored",
+                "hbaping: fibre-channel ping nodes are not supported (heartbeat 3.0.6 as \
+                 packaged has no hbaping plugin either); use ping or ping_group",
             ),
             "autojoin" => {
                 if let Some(v) = self.choice(line, name, args, &["none", "other", "any"])
@@ -676,7 +796,8 @@ impl Builder {
                         line,
                         format!(
                             "autojoin {v}: conflicts with haresources resource management, as in \
-                             heartbeat; list every node with node lines and remove autojoin"
+                             heartbeat (autojoin is for Pacemaker clusters, which harust does not \
+                             run); list every node with node lines and remove autojoin"
                         ),
                     );
                 }
@@ -876,11 +997,6 @@ impl Builder {
                         args,
                         "apphbd is not used; systemd supervises harust with its watchdog",
                     );
-                }
-            }
-            "normalpoll" => {
-                if self.boolean(line, name, args).is_some() {
-                    self.notice(line, name, args, "ignored");
                 }
             }
             "env" => {
@@ -1087,6 +1203,7 @@ impl Builder {
                     );
                     None
                 }
+                Err(_) if scope.is_none() => self.ip_of(line, name, addr, true),
                 Err(_) => {
                     self.d.error(
                         line,
@@ -1102,8 +1219,8 @@ impl Builder {
                     .error(line, format!("{name}: {peer} is not a unicast address"));
                 return;
             }
-            self.first_port_medium.get_or_insert(line);
-            self.add_medium(line, Medium::Ucast { iface, peer });
+            let port = self.medium_port(if name == "ucast" { "ucast" } else { "ucast6" }, line);
+            self.add_medium(line, Medium::Ucast { iface, peer, port });
         }
     }
 
@@ -1266,15 +1383,19 @@ impl Builder {
                     self.d.error(l, "warntime: must be more than 0");
                     ok = false;
                 } else if w >= deadtime {
-                    self.d.error(
+                    // heartbeat only requires warntime > 0 (hb:config.c
+                    // init_config); a node is then declared dead before any
+                    // late-heartbeat warning.
+                    self.d.warning(
                         l,
                         format!(
-                            "warntime {} must be less than deadtime {}",
+                            "warntime {} is not less than deadtime {}: a peer is declared dead \
+                             before any late heartbeat is reported (heartbeat accepts this too); \
+                             set warntime below deadtime",
                             fmt(w),
                             fmt(deadtime)
                         ),
                     );
-                    ok = false;
                 } else if w <= keepalive {
                     self.d.warning(
                         l,

@@ -13,42 +13,71 @@
 //! | `IPaddr2::…` | the same syntax; also takes an IPv6 ADDR |
 //! | `IPv6addr::ADDR[/PREFIX[/IFACE]]` | IPv6 VIP; everything after `IPv6addr::` is one argument |
 //! | `ADDR[/…]` (a bare IPv4 address) | `IPaddr::ADDR[/…]`, as in heartbeat |
+//! | `Filesystem::DEV::DIR[::TYPE[::OPTS]]` | a transient mount unit ([`Mount`]) |
+//! | `drbddisk[::RES]` | `drbd-promote@RES.service` (`@all` without RES) |
+//! | `SendArp::ADDR/IFACE` | harust's own announcement ([`Resource::Announce`]) |
+//! | `IPsrcaddr::ADDR` | the default route's source ([`Resource::SrcAddr`]) |
+//! | `MailTo::ADDR[::SUBJECT]`, `apache[::CONF]` | `harust-mailto@….service`, `apache2.service` |
+//! | `NAME[::a…]` with a `resource.d/NAME` script | `harust-resource@PATH:a….service` |
 //! | `name`, `name.service`, `x.mount`, … | systemd unit; a bare name gets `.service` |
 //! | `Name::a::b` | template instance `Name@a:b.service`, args escaped as `systemd-escape` |
 //!
-//! A missing PREFIX is taken as /32 (IPv4) or /128 (IPv6), with a notice:
-//! heartbeat guessed the netmask from the routing table, which harust will
-//! not do behind the operator's back.
+//! A missing PREFIX is taken, when the address is acquired, from the
+//! connected route that holds the address, as heartbeat's IPaddr (findif)
+//! does; check-config says so. Empty `/` fields are skipped, as IPaddr
+//! does.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
 
 use super::diag::{Diagnostic, Diagnostics, Sink, did_you_mean, finish, quote};
 use super::hacf::valid_iface;
-use super::unit::map_unit;
-use super::{Group, Resource, Vip, VipKind};
+use super::unit::{UNIT_NAME_MAX, instance_escape, map_unit};
+use super::{Group, Mount, Resource, Vip, VipKind};
 
-/// heartbeat's own resource.d scripts. harust maps them to units like any
-/// other name, but says so, since no such unit exists by default.
+/// The template unit that runs a heartbeat resource script with its
+/// arguments (`units/harust-resource@.service`).
+pub const SCRIPT_TEMPLATE: &str = "harust-resource";
+/// The template unit that mails on takeover and release
+/// (`units/harust-mailto@.service`).
+pub const MAILTO_TEMPLATE: &str = "harust-mailto";
+
+/// Where heartbeat resource scripts are looked for, in order: the
+/// configuration directory's `resource.d`, then heartbeat's own.
+pub fn script_dirs(config_dir: &Path) -> Vec<PathBuf> {
+    let mut dirs = vec![config_dir.join("resource.d")];
+    let hb = PathBuf::from("/etc/ha.d/resource.d");
+    if !dirs.contains(&hb) {
+        dirs.push(hb);
+    }
+    dirs
+}
+
+/// The first `dir/name` that is a file, if any.
+fn find_script(dirs: &[PathBuf], name: &str) -> Option<PathBuf> {
+    if name.is_empty() || name.contains('/') || name.starts_with('.') {
+        return None;
+    }
+    dirs.iter().map(|d| d.join(name)).find(|p| p.is_file())
+}
+
+/// heartbeat's own resource.d scripts that harust has no native
+/// treatment for: they run through the script template when the script
+/// exists on this host, and are otherwise mapped to a unit of that name.
 const HEARTBEAT_AGENTS: &[&str] = &[
     "AudibleAlarm",
     "Delay",
-    "Filesystem",
     "ICP",
-    "IPsrcaddr",
     "LVM",
     "LinuxSCSI",
-    "MailTo",
     "OCF",
     "Raid1",
-    "SendArp",
     "ServeRAID",
     "WAS",
     "WinPopup",
     "Xinetd",
-    "apache",
     "db2",
-    "drbddisk",
     "hto-mapfuncs",
     "ids",
     "portblock",
@@ -68,12 +97,24 @@ pub fn parse(
     text: &str,
     nodes: &[String],
 ) -> Result<(Vec<Group>, Vec<Diagnostic>), Diagnostics> {
+    parse_with(path, text, nodes, &[])
+}
+
+/// [`parse`], with heartbeat resource scripts looked for in `script_dirs`
+/// (see [`script_dirs`]): a resource naming an existing script runs it
+/// through the script template unit, as heartbeat would.
+pub fn parse_with(
+    path: &str,
+    text: &str,
+    nodes: &[String],
+    script_dirs: &[PathBuf],
+) -> Result<(Vec<Group>, Vec<Diagnostic>), Diagnostics> {
     let mut d = Sink::new(path);
     let mut groups = Vec::new();
     // Where each VIP address and unit was first used, for duplicates.
     let mut used: HashMap<String, usize> = HashMap::new();
     for logical in logical_lines(text, &mut d) {
-        if let Some(g) = parse_group(&logical, nodes, &mut used, &mut d) {
+        if let Some(g) = parse_group(&logical, nodes, script_dirs, &mut used, &mut d) {
             groups.push(g);
         }
     }
@@ -132,6 +173,7 @@ fn strip_comment(s: &str) -> &str {
 fn parse_group(
     tokens: &[Token<'_>],
     nodes: &[String],
+    script_dirs: &[PathBuf],
     used: &mut HashMap<String, usize>,
     d: &mut Sink,
 ) -> Option<Group> {
@@ -159,11 +201,13 @@ fn parse_group(
     }
     let mut out = Vec::new();
     for &(tok, tline) in resources {
-        match parse_resource(tok, tline, d) {
+        match parse_resource_with(tok, tline, script_dirs, d) {
             Some(r) => {
                 let id = match &r {
                     Resource::Vip(v) => format!("address {}", v.addr),
-                    Resource::Unit(u) => format!("unit {u}"),
+                    Resource::Mount(m) => format!("mount point {}", m.path),
+                    Resource::SrcAddr(_) => "IPsrcaddr (the default route's source)".to_string(),
+                    other => format!("unit {}", other.describe()),
                 };
                 if let Some(prev) = used.get(&id) {
                     d.error(
@@ -188,7 +232,226 @@ fn parse_group(
 }
 
 /// Parses one resource token; reports problems to `d`.
+#[cfg(test)]
 pub(crate) fn parse_resource(tok: &str, line: usize, d: &mut Sink) -> Option<Resource> {
+    parse_resource_with(tok, line, &[], d)
+}
+
+/// An instance of one of harust's templates, its arguments escaped
+/// reversibly; an error if the name grows too long.
+fn template_instance(
+    template: &str,
+    args: &[&str],
+    tok: &str,
+    line: usize,
+    d: &mut Sink,
+) -> Option<String> {
+    let inst: Vec<String> = args.iter().map(|a| instance_escape(a)).collect();
+    let unit = format!("{template}@{}.service", inst.join(":"));
+    if unit.len() > UNIT_NAME_MAX {
+        d.error(
+            line,
+            format!(
+                "{}: the unit name {template}@….service would be {} characters long; systemd \
+                 allows at most {UNIT_NAME_MAX}",
+                quote(tok),
+                unit.len()
+            ),
+        );
+        return None;
+    }
+    Some(unit)
+}
+
+/// heartbeat resource agents harust runs natively or maps to a known unit
+/// (see docs/MIGRATING.md). `None` when `name` is not one of them.
+fn known_agent(
+    name: &str,
+    args: &[&str],
+    tok: &str,
+    line: usize,
+    d: &mut Sink,
+) -> Option<Option<Resource>> {
+    let q = quote(tok);
+    let r = match name {
+        // resource.d/Filesystem DEVICE DIRECTORY [FSTYPE [OPTIONS]]
+        "Filesystem" => {
+            let (what, path, fstype, options) = match args {
+                [w, p] => (w, p, None, None),
+                [w, p, t] => (w, p, Some(*t), None),
+                [w, p, t, o] => (w, p, Some(*t), Some(*o)),
+                _ => {
+                    d.error(
+                        line,
+                        format!("{q}: expected Filesystem::DEVICE::DIRECTORY[::TYPE[::OPTIONS]]"),
+                    );
+                    return Some(None);
+                }
+            };
+            if !path.starts_with('/') || path.split('/').any(|c| c == "." || c == "..") {
+                d.error(
+                    line,
+                    format!(
+                        "{q}: the mount point {} must be an absolute path",
+                        quote(path)
+                    ),
+                );
+                return Some(None);
+            }
+            if what.is_empty() || what.contains(char::is_control) {
+                d.error(line, format!("{q}: empty or unprintable device"));
+                return Some(None);
+            }
+            let m = Mount {
+                what: what.to_string(),
+                path: path.to_string(),
+                fstype: fstype.filter(|t| !t.is_empty()).map(str::to_string),
+                options: options.filter(|o| !o.is_empty()).map(str::to_string),
+            };
+            if m.unit().len() > UNIT_NAME_MAX {
+                d.error(
+                    line,
+                    format!(
+                        "{q}: the mount unit's name would be {} characters long; systemd allows \
+                         at most {UNIT_NAME_MAX}",
+                        m.unit().len()
+                    ),
+                );
+                return Some(None);
+            }
+            d.notice(
+                line,
+                format!(
+                    "{q}: mounted by harust through the transient unit {} (What={} Where={}{}{}); \
+                     unmounted on release",
+                    m.unit(),
+                    m.what,
+                    m.path,
+                    m.fstype
+                        .as_ref()
+                        .map(|t| format!(" Type={t}"))
+                        .unwrap_or_default(),
+                    m.options
+                        .as_ref()
+                        .map(|o| format!(" Options={o}"))
+                        .unwrap_or_default(),
+                ),
+            );
+            Resource::Mount(m)
+        }
+        // drbd-utils ships drbd-promote@.service for exactly this; a bare
+        // drbddisk means every resource (`drbdadm primary all`).
+        "drbddisk" => {
+            let res = match args {
+                [] => "all",
+                [r] if !r.is_empty() => r,
+                _ => {
+                    d.error(
+                        line,
+                        format!("{q}: expected drbddisk or drbddisk::RESOURCE"),
+                    );
+                    return Some(None);
+                }
+            };
+            let unit = match map_unit("drbd-promote", &[res]) {
+                Ok(u) => u,
+                Err(why) => {
+                    d.error(line, format!("{q}: {why}"));
+                    return Some(None);
+                }
+            };
+            d.notice(
+                line,
+                format!(
+                    "{q}: runs as {unit}, the unit drbd-utils ships for promoting a DRBD resource"
+                ),
+            );
+            Resource::Unit(unit)
+        }
+        "SendArp" => {
+            let parsed = match args {
+                [a] => a.split_once('/').and_then(|(ip, i)| {
+                    Some((ip.parse::<Ipv4Addr>().ok()?, i.to_string()))
+                        .filter(|(_, i)| valid_iface(i))
+                }),
+                _ => None,
+            };
+            let Some((addr, iface)) = parsed else {
+                d.error(line, format!("{q}: expected SendArp::ADDRESS/INTERFACE"));
+                return Some(None);
+            };
+            d.notice(
+                line,
+                format!(
+                    "{q}: done by harust's own gratuitous ARP announcement of {addr} on {iface}"
+                ),
+            );
+            Resource::Announce { addr, iface }
+        }
+        "IPsrcaddr" => {
+            let addr = match args {
+                [a] => a.split('/').next().and_then(|a| a.parse::<IpAddr>().ok()),
+                _ => None,
+            };
+            let Some(addr) = addr else {
+                d.error(line, format!("{q}: expected IPsrcaddr::ADDRESS"));
+                return Some(None);
+            };
+            d.notice(
+                line,
+                format!(
+                    "{q}: harust makes {addr} the preferred source of the default route over \
+                     netlink, and puts the previous source back on release"
+                ),
+            );
+            Resource::SrcAddr(addr)
+        }
+        "MailTo" => {
+            if !(1..=2).contains(&args.len()) || args.iter().any(|a| a.is_empty()) {
+                d.error(line, format!("{q}: expected MailTo::ADDRESS[::SUBJECT]"));
+                return Some(None);
+            }
+            let Some(unit) = template_instance(MAILTO_TEMPLATE, args, tok, line, d) else {
+                return Some(None);
+            };
+            d.notice(
+                line,
+                format!("{q}: runs as {unit}, which mails through the local sendmail on takeover and release"),
+            );
+            Resource::Unit(unit)
+        }
+        "apache" => {
+            if args.len() > 1 {
+                d.error(line, format!("{q}: expected apache or apache::CONFIGFILE"));
+                return Some(None);
+            }
+            let ignored = if args.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; the configuration file {} is not passed on (apache2.service reads /etc/apache2)",
+                    quote(args[0])
+                )
+            };
+            d.notice(
+                line,
+                format!("{q}: runs as Debian's apache2.service{ignored}"),
+            );
+            Resource::Unit("apache2.service".to_string())
+        }
+        _ => return None,
+    };
+    Some(Some(r))
+}
+
+/// Parses one resource token, looking heartbeat resource scripts up in
+/// `script_dirs`; reports problems to `d`.
+pub(crate) fn parse_resource_with(
+    tok: &str,
+    line: usize,
+    script_dirs: &[PathBuf],
+    d: &mut Sink,
+) -> Option<Resource> {
     for &(agent, kind) in VIP_AGENTS {
         if let Some(arg) = tok.strip_prefix(agent).and_then(|r| r.strip_prefix("::")) {
             return parse_vip(kind, arg, tok, line, d).map(Resource::Vip);
@@ -215,6 +478,26 @@ pub(crate) fn parse_resource(tok: &str, line: usize, d: &mut Sink) -> Option<Res
         };
         d.error(line, msg);
         return None;
+    }
+    if let Some(r) = known_agent(name, &args, tok, line, d) {
+        return r;
+    }
+    // heartbeat looks for resource.d/NAME before /etc/init.d/NAME.
+    if super::unit::unit_suffix(name).is_none()
+        && let Some(script) = find_script(script_dirs, name)
+    {
+        let script_s = script.display().to_string();
+        let mut all = vec![script_s.as_str()];
+        all.extend(args.iter().copied());
+        let unit = template_instance(SCRIPT_TEMPLATE, &all, tok, line, d)?;
+        d.notice(
+            line,
+            format!(
+                "{}: runs the heartbeat resource script {script_s} (start, stop, status) through {unit}",
+                quote(tok)
+            ),
+        );
+        return Some(Resource::Unit(unit));
     }
     let first = tok.split('/').next().unwrap_or_default();
     if first.parse::<Ipv4Addr>().is_ok() {
@@ -248,11 +531,12 @@ pub(crate) fn parse_resource(tok: &str, line: usize, d: &mut Sink) -> Option<Res
     match map_unit(name, &args) {
         Ok(unit) => {
             if HEARTBEAT_AGENTS.contains(&name) {
-                d.notice(
+                d.warning(
                     line,
                     format!(
-                        "{}: {name} is a heartbeat resource script; harust starts the systemd unit \
-                         {unit} instead, which you must provide",
+                        "{}: {name} is a heartbeat resource script, and no resource.d/{name} \
+                         exists here; harust starts the systemd unit {unit} instead, which you \
+                         must provide",
                         quote(tok)
                     ),
                 );
@@ -277,11 +561,28 @@ fn agent_name(kind: VipKind) -> &'static str {
 /// Parses the argument of `IPaddr::`, `IPaddr2::` or `IPv6addr::`.
 fn parse_vip(kind: VipKind, arg: &str, tok: &str, line: usize, d: &mut Sink) -> Option<Vip> {
     let agent = agent_name(kind);
+    let mut parts: Vec<&str> = arg.split('/').collect();
+    if parts.len() > 1 && parts[1..].iter().any(|p| p.is_empty()) {
+        // heartbeat's IPaddr splits on runs of '/', so an empty field
+        // vanishes: 10.0.30.15//8/eth0:10 is 10.0.30.15/8/eth0:10.
+        let first = parts[0];
+        parts.retain(|p| !p.is_empty());
+        if parts.first() != Some(&first) {
+            parts.insert(0, first);
+        }
+        d.notice(
+            line,
+            format!(
+                "{}: empty '/' field ignored, as heartbeat's {agent} does: read as {agent}::{}",
+                quote(tok),
+                parts.join("/")
+            ),
+        );
+    }
     let mut err = |msg: String| {
         d.error(line, format!("{}: {msg}", quote(tok)));
         None
     };
-    let parts: Vec<&str> = arg.split('/').collect();
     let addr: IpAddr = match parts[0].parse() {
         Ok(a) => a,
         // `IPaddr::1.2.3.4::x`: heartbeat would pass two arguments.
@@ -373,14 +674,16 @@ fn parse_vip(kind: VipKind, arg: &str, tok: &str, line: usize, d: &mut Sink) -> 
             (Err(_), _) => return err(format!("{} is not a broadcast address", quote(b))),
         },
     };
+    let auto_prefix = prefix.is_none();
     let prefix = match prefix {
         Some(p) => p,
         None => {
             d.notice(
                 line,
                 format!(
-                    "{}: no prefix length given; harust uses /{max} (heartbeat guessed it from the \
-                     routing table); write {agent}::{addr}/PREFIX to choose",
+                    "{}: no prefix length given: as heartbeat's {agent} does, the address takes \
+                     the prefix of the connected route that holds it, looked up when it is \
+                     acquired; write {agent}::{addr}/PREFIX to fix it",
                     quote(tok)
                 ),
             );
@@ -389,6 +692,7 @@ fn parse_vip(kind: VipKind, arg: &str, tok: &str, line: usize, d: &mut Sink) -> 
     };
     if let IpAddr::V4(a) = addr
         && prefix <= 30
+        && !auto_prefix
     {
         let mask = u32::MAX << (32 - prefix);
         let v = u32::from(a);
@@ -414,6 +718,7 @@ fn parse_vip(kind: VipKind, arg: &str, tok: &str, line: usize, d: &mut Sink) -> 
         iface,
         label,
         broadcast,
+        auto_prefix,
     })
 }
 

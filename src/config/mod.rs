@@ -13,6 +13,7 @@ pub mod diag;
 pub mod digest;
 pub mod hacf;
 pub mod haresources;
+pub mod presence;
 mod summary;
 pub mod time;
 pub mod unit;
@@ -31,10 +32,16 @@ pub enum AutoFailback {
 /// One heartbeat medium line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Medium {
-    /// `ucast IF IP` / `ucast6 IF IP`.
-    Ucast { iface: String, peer: IpAddr },
-    /// `bcast IF` (one entry per interface named on the line).
-    Bcast { iface: String },
+    /// `ucast IF IP` / `ucast6 IF IP`. `port` is the `udpport` in force
+    /// when the first medium of its kind was declared, as in heartbeat.
+    Ucast {
+        iface: String,
+        peer: IpAddr,
+        port: u16,
+    },
+    /// `bcast IF` (one entry per interface named on the line), with its
+    /// port as for `Ucast`.
+    Bcast { iface: String, port: u16 },
     /// `mcast IF GROUP PORT TTL LOOP` / `mcast6 ...`.
     Mcast {
         iface: String,
@@ -48,9 +55,18 @@ pub enum Medium {
 impl Medium {
     pub fn iface(&self) -> &str {
         match self {
-            Medium::Ucast { iface, .. } | Medium::Bcast { iface } | Medium::Mcast { iface, .. } => {
-                iface
-            }
+            Medium::Ucast { iface, .. }
+            | Medium::Bcast { iface, .. }
+            | Medium::Mcast { iface, .. } => iface,
+        }
+    }
+
+    /// The UDP port this medium sends to and listens on.
+    pub fn port(&self) -> u16 {
+        match self {
+            Medium::Ucast { port, .. }
+            | Medium::Bcast { port, .. }
+            | Medium::Mcast { port, .. } => *port,
         }
     }
 }
@@ -75,6 +91,8 @@ pub struct Timings {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HaCf {
     pub timings: Timings,
+    /// The last `udpport` value (694 by default). Each ucast and bcast
+    /// medium carries the port it really uses.
     pub udpport: u16,
     pub media: Vec<Medium>,
     /// `node` lines in order, lowercased as heartbeat does.
@@ -107,6 +125,32 @@ pub struct Vip {
     /// An IPv4 label such as `eth0:0`.
     pub label: Option<String>,
     pub broadcast: Option<Ipv4Addr>,
+    /// No prefix was written: `prefix` is only the host prefix, and the
+    /// one used is that of the connected route holding `addr`, looked up
+    /// when the address is acquired (heartbeat's findif).
+    pub auto_prefix: bool,
+}
+
+/// `Filesystem::DEVICE::DIRECTORY[::TYPE[::OPTIONS]]`, mounted through a
+/// transient mount unit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    /// `What=`: a device, `nas:/export`, `LABEL=x`, …
+    pub what: String,
+    /// `Where=`: an absolute path.
+    pub path: String,
+    /// `Type=`; `None` lets mount(8) find out.
+    pub fstype: Option<String>,
+    /// `Options=`; `None` is mount(8)'s defaults.
+    pub options: Option<String>,
+}
+
+impl Mount {
+    /// The mount unit's name, which systemd derives from `Where=`
+    /// (`systemd-escape --path --suffix=mount`).
+    pub fn unit(&self) -> String {
+        unit::path_unit_name(&self.path, "mount")
+    }
 }
 
 /// One resource in a group, in haresources order.
@@ -115,6 +159,39 @@ pub enum Resource {
     Vip(Vip),
     /// A systemd unit name, already mapped (`apache2` -> `apache2.service`).
     Unit(String),
+    /// A file system mounted through a transient mount unit.
+    Mount(Mount),
+    /// `SendArp::ADDR/IFACE`: harust's own gratuitous ARP for an address
+    /// this node has (not added or removed by harust).
+    Announce {
+        addr: Ipv4Addr,
+        iface: String,
+    },
+    /// `IPsrcaddr::ADDR`: made the preferred source address of the default
+    /// route while held; the route's previous source is put back on release.
+    SrcAddr(IpAddr),
+}
+
+impl Resource {
+    /// The systemd unit this resource is, if it is one.
+    pub fn unit_name(&self) -> Option<String> {
+        match self {
+            Resource::Unit(u) => Some(u.clone()),
+            Resource::Mount(m) => Some(m.unit()),
+            _ => None,
+        }
+    }
+
+    /// A short name for logs: the address, the unit, …
+    pub fn describe(&self) -> String {
+        match self {
+            Resource::Vip(v) => format!("{}/{}", v.addr, v.prefix),
+            Resource::Unit(u) => u.clone(),
+            Resource::Mount(m) => m.unit(),
+            Resource::Announce { addr, iface } => format!("announce {addr} on {iface}"),
+            Resource::SrcAddr(a) => format!("source address {a}"),
+        }
+    }
 }
 
 /// One haresources line.
@@ -188,7 +265,7 @@ pub fn load_with_owner(
     let ha_shown = ha_path.display().to_string();
     let (ha, nodes) = match read_text(&ha_path, &mut diags) {
         Some(text) => {
-            let p = hacf::parse_detailed(&ha_shown, &text);
+            let p = hacf::parse_detailed_with(&ha_shown, &text, &hacf::system_resolver);
             diags.extend(p.diagnostics);
             if let Some(e) = hacf::check_local_node(&ha_shown, &p.nodes, p.first_node_line, &local)
             {
@@ -223,16 +300,19 @@ pub fn load_with_owner(
     let hr_path = dir.join(HARESOURCES);
     let hr_shown = hr_path.display().to_string();
     let groups = match read_text(&hr_path, &mut diags) {
-        Some(text) => match haresources::parse(&hr_shown, &text, &nodes) {
-            Ok((g, notes)) => {
-                diags.extend(notes);
-                Some(g)
+        Some(text) => {
+            match haresources::parse_with(&hr_shown, &text, &nodes, &haresources::script_dirs(dir))
+            {
+                Ok((g, notes)) => {
+                    diags.extend(notes);
+                    Some(g)
+                }
+                Err(e) => {
+                    diags.extend(e);
+                    None
+                }
             }
-            Err(e) => {
-                diags.extend(e);
-                None
-            }
-        },
+        }
         None => None,
     };
 

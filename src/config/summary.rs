@@ -20,11 +20,11 @@ pub fn summary(c: &Config) -> String {
     let _ = writeln!(s, "media:");
     for m in &h.media {
         let _ = match m {
-            Medium::Ucast { iface, peer } => {
+            Medium::Ucast { iface, peer, port } => {
                 let kw = if peer.is_ipv6() { "ucast6" } else { "ucast" };
-                writeln!(s, "  {kw} {iface} {peer} (udp port {})", h.udpport)
+                writeln!(s, "  {kw} {iface} {peer} (udp port {port})")
             }
-            Medium::Bcast { iface } => writeln!(s, "  bcast {iface} (udp port {})", h.udpport),
+            Medium::Bcast { iface, port } => writeln!(s, "  bcast {iface} (udp port {port})"),
             Medium::Mcast {
                 iface,
                 group,
@@ -87,7 +87,11 @@ pub fn summary(c: &Config) -> String {
                         VipKind::IPaddr2 => "IPaddr2",
                         VipKind::IPv6addr => "IPv6addr",
                     };
-                    let mut line = format!("    vip  {}/{}", v.addr, v.prefix);
+                    let mut line = if v.auto_prefix {
+                        format!("    vip  {} (prefix of its connected route)", v.addr)
+                    } else {
+                        format!("    vip  {}/{}", v.addr, v.prefix)
+                    };
                     match &v.iface {
                         Some(i) => {
                             let _ = write!(line, " on {i}");
@@ -103,6 +107,27 @@ pub fn summary(c: &Config) -> String {
                     writeln!(s, "{line} ({kind})")
                 }
                 Resource::Unit(u) => writeln!(s, "    unit {u}"),
+                Resource::Mount(m) => writeln!(
+                    s,
+                    "    mount {} on {}{}{} (transient unit {})",
+                    m.what,
+                    m.path,
+                    m.fstype
+                        .as_ref()
+                        .map(|t| format!(" type {t}"))
+                        .unwrap_or_default(),
+                    m.options
+                        .as_ref()
+                        .map(|o| format!(" options {o}"))
+                        .unwrap_or_default(),
+                    m.unit()
+                ),
+                Resource::Announce { addr, iface } => {
+                    writeln!(s, "    arp  announce {addr} on {iface} (SendArp)")
+                }
+                Resource::SrcAddr(a) => {
+                    writeln!(s, "    src  {a} as the default route's source (IPsrcaddr)")
+                }
             };
         }
     }

@@ -42,6 +42,53 @@ pub fn systemd_escape(s: &str) -> String {
     out
 }
 
+/// Escapes one argument of harust's own template units
+/// (`harust-resource@.service`, `harust-mailto@.service`): as
+/// [`systemd_escape`], but `:` too, so that the instance can be split on
+/// `:` and each part unescaped back exactly ([`instance_unescape`]).
+pub fn instance_escape(s: &str) -> String {
+    systemd_escape(s).replace(':', "\\x3a")
+}
+
+/// The arguments of an instance made by [`instance_escape`] and joined
+/// with `:`; `None` if it is not such an instance.
+pub fn instance_unescape(instance: &str) -> Option<Vec<String>> {
+    instance
+        .split(':')
+        .map(|part| {
+            let mut out = Vec::new();
+            let b = part.as_bytes();
+            let mut i = 0;
+            while i < b.len() {
+                match b[i] {
+                    b'-' => out.push(b'/'),
+                    b'\\' => {
+                        let hex = part.get(i + 2..i + 4)?;
+                        if b.get(i + 1) != Some(&b'x') {
+                            return None;
+                        }
+                        out.push(u8::from_str_radix(hex, 16).ok()?);
+                        i += 3;
+                    }
+                    c => out.push(c),
+                }
+                i += 1;
+            }
+            String::from_utf8(out).ok()
+        })
+        .collect()
+}
+
+/// The unit name systemd gives a path (`systemd-escape --path`): `/` is
+/// `-`, leading and trailing slashes go, and `/` itself is `-`.
+pub fn path_unit_name(path: &str, suffix: &str) -> String {
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    if parts.is_empty() {
+        return format!("-.{suffix}");
+    }
+    format!("{}.{suffix}", systemd_escape(&parts.join("/")))
+}
+
 /// The suffix of `name` if it ends in a known unit type.
 pub fn unit_suffix(name: &str) -> Option<&'static str> {
     UNIT_SUFFIXES
@@ -131,6 +178,31 @@ mod tests {
         ] {
             assert_eq!(systemd_escape(input), want, "{input:?}");
         }
+    }
+
+    #[test]
+    fn instance_escape_is_reversible() {
+        for args in [
+            vec!["/etc/ha.d/resource.d/drbd_primary", "r0"],
+            vec!["a:b", "-x", "sp ace", ".hid", "ü\\"],
+            vec!["admin@example.org", "web: takeover"],
+        ] {
+            let inst: Vec<String> = args.iter().map(|a| instance_escape(a)).collect();
+            let back = instance_unescape(&inst.join(":")).unwrap();
+            assert_eq!(back, args);
+        }
+        assert_eq!(instance_unescape("a\\xz1"), None);
+    }
+
+    #[test]
+    fn path_unit_names_match_systemd_escape_path() {
+        // systemd-escape --path --suffix=mount (systemd 257).
+        assert_eq!(path_unit_name("/data", "mount"), "data.mount");
+        assert_eq!(
+            path_unit_name("/srv/my-data/", "mount"),
+            "srv-my\\x2ddata.mount"
+        );
+        assert_eq!(path_unit_name("/", "mount"), "-.mount");
     }
 
     #[test]

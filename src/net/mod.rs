@@ -127,11 +127,11 @@ impl fmt::Debug for Links {
 /// `bcast eth0`, `mcast eth0 225.0.0.1:694`.
 pub fn medium_name(medium: &Medium) -> String {
     match medium {
-        Medium::Ucast { iface, peer } => match peer {
+        Medium::Ucast { iface, peer, .. } => match peer {
             IpAddr::V4(_) => format!("ucast {iface} {peer}"),
             IpAddr::V6(_) => format!("ucast6 {iface} {peer}"),
         },
-        Medium::Bcast { iface } => format!("bcast {iface}"),
+        Medium::Bcast { iface, .. } => format!("bcast {iface}"),
         Medium::Mcast {
             iface, group, port, ..
         } => match group {
@@ -196,7 +196,7 @@ fn open_writer(
     };
     let (v6, dest) = match medium {
         Medium::Ucast { peer, .. } => (peer.is_ipv6(), scoped(*peer, port)),
-        Medium::Bcast { iface } => {
+        Medium::Bcast { iface, .. } => {
             let brd = socket::broadcast_addr(iface)
                 .map_err(socket_err(name, "reading the interface's addresses"))?
                 .ok_or_else(|| NetError::NoBroadcast {
@@ -252,10 +252,9 @@ fn credit(all: &[Medium], media: &[usize], from: IpAddr) -> usize {
 }
 
 impl Links {
-    /// Opens every medium. `port` is `udpport` for ucast and bcast; mcast
-    /// media carry their own port. Must be called inside a tokio runtime;
-    /// the sockets live in the caller's network namespace.
-    pub async fn open(media: &[Medium], port: u16) -> Result<Links, NetError> {
+    /// Opens every medium, each on its own port. Must be called inside a
+    /// tokio runtime; the sockets live in the caller's network namespace.
+    pub async fn open(media: &[Medium]) -> Result<Links, NetError> {
         let mut links = Vec::with_capacity(media.len());
         let mut readers: BTreeMap<ReaderKey, Reader> = BTreeMap::new();
         for (i, medium) in media.iter().enumerate() {
@@ -266,11 +265,12 @@ impl Links {
                 iface: iface.to_owned(),
                 source,
             })?;
-            let (fd, dest) = open_writer(&name, medium, port, ifindex)?;
-            let (v6, rport) = match medium {
-                Medium::Ucast { peer, .. } => (peer.is_ipv6(), port),
-                Medium::Bcast { .. } => (false, port),
-                Medium::Mcast { group, port, .. } => (group.is_ipv6(), *port),
+            let rport = medium.port();
+            let (fd, dest) = open_writer(&name, medium, rport, ifindex)?;
+            let v6 = match medium {
+                Medium::Ucast { peer, .. } => peer.is_ipv6(),
+                Medium::Bcast { .. } => false,
+                Medium::Mcast { group, .. } => group.is_ipv6(),
             };
             let key = (v6, rport, iface.to_owned());
             let reader = match readers.entry(key) {
@@ -426,6 +426,7 @@ mod tests {
         Medium::Ucast {
             iface: iface.into(),
             peer: peer.parse().unwrap(),
+            port: DEFAULT_PORT,
         }
     }
 
@@ -441,7 +442,8 @@ mod tests {
         );
         assert_eq!(
             medium_name(&Medium::Bcast {
-                iface: "eth0".into()
+                iface: "eth0".into(),
+                port: DEFAULT_PORT,
             }),
             "bcast eth0"
         );
@@ -461,6 +463,7 @@ mod tests {
             ucast("eth0", "198.18.1.2"),
             Medium::Bcast {
                 iface: "eth0".into(),
+                port: DEFAULT_PORT,
             },
             ucast("eth0", "198.18.1.3"),
         ];

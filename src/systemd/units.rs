@@ -372,6 +372,53 @@ impl Units {
         }
     }
 
+    /// Mount `what` on `path` through a transient mount unit
+    /// (`StartTransientUnit`, as `systemd-mount` does) and wait until it is
+    /// `active`. The unit is named after `path`, so [`Units::stop`] on that
+    /// name unmounts it, and a failed mount is a failed job like any other.
+    pub async fn start_mount(
+        &self,
+        unit: &str,
+        what: &str,
+        path: &str,
+        fstype: Option<&str>,
+        options: Option<&str>,
+    ) -> Result<(), UnitError> {
+        let str_prop = |k: &str, v: &str| {
+            (
+                k.to_owned(),
+                zbus::OwnedVariant::try_from(zbus::Variant::from(v.to_owned())),
+            )
+        };
+        let mut props = vec![
+            str_prop("Description", &format!("harust mount of {what} on {path}")),
+            str_prop("What", what),
+            str_prop("Where", path),
+        ];
+        if let Some(t) = fstype {
+            props.push(str_prop("Type", t));
+        }
+        if let Some(o) = options {
+            props.push(str_prop("Options", o));
+        }
+        let props = props
+            .into_iter()
+            .map(|(k, v)| v.map(|v| (k, v)))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| UnitError::Bus {
+                unit: unit.to_owned(),
+                source: e,
+            })?;
+        let manager = self.manager.clone();
+        let name = unit.to_owned();
+        self.run_job_with(unit, JobKind::Start, async move {
+            manager
+                .start_transient_unit(name, "replace".to_owned(), props, vec![])
+                .await
+        })
+        .await
+    }
+
     /// The unit's current `ActiveState` (loading the unit if systemd had
     /// garbage-collected it, which does not start it).
     pub async fn active_state(&self, unit: &str) -> Result<ActiveState, UnitError> {
@@ -384,7 +431,8 @@ impl Units {
     }
 
     /// Watch `units` for changes of their `ActiveState` (see the module
-    /// docs). Fails if a unit does not exist.
+    /// docs). Fails if a unit does not exist, except a mount unit (ours are
+    /// transient, made when mounted).
     pub async fn watch(
         &self,
         units: &[String],
@@ -408,7 +456,19 @@ impl Units {
             .map_err(err)?;
         // Subscribe before reading the current state, so no change is lost.
         let signals = props.receive_properties_changed().await.map_err(err)?;
-        let proxy = self.unit_proxy(unit).await?;
+        let proxy = if unit.ends_with(".mount") {
+            // harust's mounts are transient: the unit has no file and
+            // exists only while mounted, under the same object path.
+            UnitProxy::builder(&self.conn)
+                .destination(SYSTEMD_SERVICE)
+                .path(path.clone())
+                .cache_properties(CacheProperties::No)
+                .build()
+                .await
+                .map_err(err)?
+        } else {
+            self.unit_proxy(unit).await?
+        };
         let last = ActiveState::from(proxy.active_state().await.map_err(err)?.as_str());
         let type_interface = type_interface(unit);
         let result = match type_interface {
@@ -438,22 +498,28 @@ impl Units {
     }
 
     async fn run_job(&self, unit: &str, kind: JobKind) -> Result<(), UnitError> {
+        let manager = self.manager.clone();
+        let name = unit.to_owned();
+        self.run_job_with(unit, kind, async move {
+            match kind {
+                JobKind::Start => manager.start_unit(name, "replace".to_owned()).await,
+                JobKind::Stop => manager.stop_unit(name, "replace".to_owned()).await,
+            }
+        })
+        .await
+    }
+
+    /// Waits for the job `call` creates (see the module docs).
+    async fn run_job_with(
+        &self,
+        unit: &str,
+        kind: JobKind,
+        call: impl std::future::Future<Output = zbus::Result<zbus::OwnedObjectPath>>,
+    ) -> Result<(), UnitError> {
         let err = |e| UnitError::from_call(unit, e);
         // Before the call: JobRemoved may come right after the reply.
         let mut removed = self.manager.receive_job_removed().await.map_err(err)?;
-        let job = match kind {
-            JobKind::Start => {
-                self.manager
-                    .start_unit(unit.to_owned(), "replace".to_owned())
-                    .await
-            }
-            JobKind::Stop => {
-                self.manager
-                    .stop_unit(unit.to_owned(), "replace".to_owned())
-                    .await
-            }
-        }
-        .map_err(err)?;
+        let job = call.await.map_err(err)?;
         let wait = async {
             while let Some(signal) = removed.next().await {
                 let Ok(args) = signal.args() else { continue };
@@ -483,7 +549,15 @@ impl Units {
         };
         drop(removed);
 
-        let proxy = self.unit_proxy(unit).await?;
+        let proxy = match self.unit_proxy(unit).await {
+            // A transient unit (our mounts) is gone once stopped.
+            Err(UnitError::NotFound { .. })
+                if kind == JobKind::Stop && result == JobResult::Done =>
+            {
+                return Ok(());
+            }
+            r => r?,
+        };
         let reason = self.unit_result(&proxy, unit).await;
         if result != JobResult::Done {
             return Err(UnitError::JobFailed {

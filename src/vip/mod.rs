@@ -19,6 +19,7 @@
 
 mod network;
 pub mod packet;
+mod route;
 mod watch;
 
 use std::io;
@@ -68,6 +69,10 @@ pub enum VipError {
         #[source]
         source: io::Error,
     },
+    #[error("{addr}: there is no default route to give a source address")]
+    NoDefaultRoute { addr: IpAddr },
+    #[error("{addr}: not an address of this node, so it cannot be the default route's source")]
+    SourceNotLocal { addr: IpAddr },
     #[error("VIP {addr}: interface {iface} has no Ethernet address to announce from")]
     NoMac { iface: String, addr: IpAddr },
     #[error("VIP {addr}: announcing on {iface} failed")]
@@ -626,6 +631,7 @@ mod tests {
             iface: iface.map(str::to_owned),
             label: label.map(str::to_owned),
             broadcast: None,
+            auto_prefix: false,
         }
     }
 

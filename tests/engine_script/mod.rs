@@ -85,6 +85,7 @@ pub fn config(failback: AutoFailback) -> Config {
         iface: Some("eth0".into()),
         label: None,
         broadcast: None,
+        auto_prefix: false,
     });
     Config {
         dir: PathBuf::from("/fuzz"),
@@ -99,6 +100,7 @@ pub fn config(failback: AutoFailback) -> Config {
             udpport: 694,
             media: vec![Medium::Bcast {
                 iface: "eth0".into(),
+                port: 694,
             }],
             nodes: NODES.iter().map(|n| n.to_string()).collect(),
             auto_failback: failback,

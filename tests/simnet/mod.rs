@@ -82,6 +82,7 @@ impl Spec {
                         iface: Some("eth0".into()),
                         label: None,
                         broadcast: None,
+                        auto_prefix: false,
                     }));
                 }
                 for u in 0..units {
@@ -103,6 +104,7 @@ impl Spec {
                 udpport: 694,
                 media: vec![Medium::Bcast {
                     iface: "eth0".into(),
+                    port: 694,
                 }],
                 nodes,
                 auto_failback: self.failback,
