@@ -164,7 +164,7 @@ impl Engine {
                 }
                 Local::HandingOff { since } => {
                     if d == Some(self.me) {
-                        self.local[g] = Local::Held;
+                        self.transition(g, Local::Held);
                     } else {
                         let taken = d.is_some_and(|n| {
                             n != self.me

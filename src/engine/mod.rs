@@ -121,6 +121,30 @@ enum Local {
 }
 
 impl Local {
+    /// Whether a group may go from `self` to `to`: the one place that
+    /// says which transitions exist, so a new state cannot be entered
+    /// from a place nobody thought of.
+    fn may_become(self, to: Local) -> bool {
+        use Local::*;
+        match (self, to) {
+            // Start: resource by resource, left to right (an empty group
+            // is held at once).
+            (Idle, Acquiring { next: 0 } | Held) => true,
+            (Acquiring { next }, Acquiring { next: n }) => n == next + 1,
+            (Acquiring { .. }, Held) => true,
+            // A start failed: undo from the failed resource down.
+            (Acquiring { next }, Releasing { next: n }) => n == next,
+            // Stop: right to left (an empty group is released at once).
+            (Held, HandingOff { .. } | Releasing { .. } | Idle | Failed) => true,
+            (HandingOff { .. }, Held | Releasing { .. } | Idle | Failed) => true,
+            (Releasing { next }, Releasing { next: n }) => n + 1 == next,
+            (Releasing { next: 0 }, Idle | Failed) => true,
+            // An operator's takeover clears a failure.
+            (Failed, Idle) => true,
+            _ => false,
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Local::Idle => "idle",
@@ -560,6 +584,20 @@ impl Engine {
         })
     }
 
+    /// Moves group `g` to `to`. Every write of a group's local state goes
+    /// through here; an impossible source state is a bug in the engine,
+    /// and going on from it could hold a group twice, so it panics (the
+    /// daemon restarts and reconciles).
+    fn transition(&mut self, g: GroupId, to: Local) {
+        let from = self.local[g];
+        assert!(
+            from.may_become(to),
+            "group {}: no transition from {from:?} to {to:?}",
+            self.groups[g].key
+        );
+        self.local[g] = to;
+    }
+
     fn event(&mut self, e: Event) {
         self.changes += 1;
         self.out.push(Output::Event(e));
@@ -596,4 +634,46 @@ fn next_rand(s: &mut u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Local::{self, *};
+    use std::time::Duration;
+
+    #[test]
+    fn groups_start_left_to_right_and_stop_right_to_left_only() {
+        assert!(Idle.may_become(Acquiring { next: 0 }));
+        assert!(!Idle.may_become(Acquiring { next: 1 }));
+        assert!(Acquiring { next: 0 }.may_become(Acquiring { next: 1 }));
+        assert!(!Acquiring { next: 1 }.may_become(Acquiring { next: 0 }));
+        assert!(Releasing { next: 2 }.may_become(Releasing { next: 1 }));
+        assert!(!Releasing { next: 1 }.may_become(Releasing { next: 2 }));
+        assert!(!Releasing { next: 1 }.may_become(Idle));
+        assert!(Releasing { next: 0 }.may_become(Idle));
+    }
+
+    #[test]
+    fn nothing_is_held_without_being_acquired_nor_dropped_without_a_stop() {
+        let all = [
+            Idle,
+            Acquiring { next: 0 },
+            Held,
+            HandingOff {
+                since: Duration::ZERO,
+            },
+            Releasing { next: 0 },
+            Failed,
+        ];
+        for from in all {
+            assert_eq!(
+                from.may_become(Held),
+                matches!(from, Idle | Acquiring { .. } | HandingOff { .. }),
+                "{from:?} -> Held"
+            );
+        }
+        assert!(!Failed.may_become(Acquiring { next: 0 }));
+        assert!(!Acquiring { next: 0 }.may_become(Idle));
+        assert!(!Idle.may_become(Releasing { next: 0 }));
+    }
 }
