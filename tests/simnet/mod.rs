@@ -112,6 +112,8 @@ impl Spec {
                 ping_groups: vec![],
                 deadping: None,
                 autojoin: false,
+                witnesses: vec![],
+                quorum: false,
             },
             keys: Keyring::single(Method::Crc),
             groups,
