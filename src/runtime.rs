@@ -751,6 +751,7 @@ impl Runtime {
             | Event::StandbyRequested { .. }
             | Event::TakeoverRequested { .. }
             | Event::PeerUp { .. }
+            | Event::QuorumRegained { .. }
             | Event::CommUp => (log::Level::Info, true),
             Event::PeerDead { .. }
             | Event::LateHeartbeat { .. }
@@ -758,6 +759,7 @@ impl Runtime {
             | Event::SplitBrainResolved { .. }
             | Event::PeerRestarted { .. }
             | Event::PingDown { .. }
+            | Event::QuorumLost { .. }
             | Event::Dropped { .. } => (log::Level::Warn, false),
             Event::ResourceFailed { .. } | Event::GroupFailed { .. } => (log::Level::Error, false),
             _ => (log::Level::Info, false),
@@ -855,8 +857,14 @@ pub fn status_line(v: &View) -> String {
     } else {
         format!("peers up: {}", up.join(", "))
     };
+    let quorum = match v.quorum {
+        Some(true) => "; quorum",
+        Some(false) => "; NO QUORUM",
+        None => "",
+    };
+    let witness = if v.witness { " (witness)" } else { "" };
     format!(
-        "{}: holds {held}/{} groups; {peers}",
+        "{}{witness}: holds {held}/{} groups; {peers}{quorum}",
         v.state,
         v.groups.len()
     )

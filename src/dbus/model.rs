@@ -210,6 +210,9 @@ mod tests {
                 failovers: 1,
                 ..Counters::default()
             },
+            quorum: None,
+            witness: false,
+            release_bound_ms: 2700,
         }
     }
 

@@ -242,6 +242,7 @@ async fn emit(
             (by.as_str(), "")
         }
         Event::Dropped { .. } => return Ok(()),
+        Event::QuorumLost { .. } | Event::QuorumRegained { .. } => ("", ""),
     };
     s.transition(e.name(), node, group, &e.to_string()).await
 }

@@ -53,6 +53,10 @@ impl Engine {
     }
 
     pub(super) fn give_up(&mut self, now: Time, g: GroupId, to: Option<NodeId>) {
+        if self.must_let_go(g) {
+            // Quorum lost or declared dead: no hand-over, just let go.
+            return self.release(g, to);
+        }
         let live_taker = to.is_some_and(|n| n != self.me && self.peers[n].live());
         // Only a harust peer says when it holds a group, which is what
         // make-before-break waits for; heartbeat takes over after we let go.

@@ -29,6 +29,7 @@ mod hb_peer;
 mod holding;
 mod membership;
 mod proto;
+mod quorum;
 mod resources;
 mod sending;
 mod types;
@@ -42,6 +43,8 @@ use crate::config::{AutoFailback, Config, Resource, Timings};
 use crate::wire::Message;
 use crate::wire::replay::{SeqTracker, Verdict};
 use proto::Advert;
+use quorum::Quorum;
+pub use quorum::{STOP_ALLOWANCE, release_bound};
 
 /// How often a failed stop is tried again.
 const STOP_RETRIES: u32 = 3;
@@ -197,6 +200,11 @@ struct Peer {
     /// A heartbeat peer's last `isstable`: it ignores ask_resources while
     /// it is "in flux", so we ask only once it is stable.
     hb_stable: bool,
+    /// Since when we have heard it without a break.
+    up_since: Option<Time>,
+    /// When it is certain to have released everything after it went
+    /// silent (quorum on).
+    released_by: Option<Time>,
 }
 
 impl Peer {
@@ -257,6 +265,12 @@ pub struct Engine {
     ping: Vec<(String, Option<Time>)>,
     ping_up: Vec<bool>,
     deadping: Duration,
+    quorum: Quorum,
+    /// Whether we had quorum at the last step, once comm is up.
+    had_quorum: Option<bool>,
+    /// What we advertise as our release bound, and assume for a peer
+    /// that advertises none (heartbeat).
+    release_bound: Duration,
     counters: Counters,
     /// Bumped whenever anything a status reader sees may have changed.
     changes: u64,
@@ -318,6 +332,8 @@ impl Engine {
                 reported: false,
                 active_since: None,
                 hb_stable: false,
+                up_since: None,
+                released_by: None,
             })
             .collect();
         Engine {
@@ -358,6 +374,9 @@ impl Engine {
             ping_up: vec![false; ping.len()],
             ping,
             deadping: cfg.ha.effective_deadping(),
+            quorum: Quorum::new(cfg),
+            had_quorum: None,
+            release_bound: release_bound(cfg.ha.timings.keepalive, cfg.ha.timings.deadtime),
             counters: Counters::default(),
             changes: 0,
             out: Vec::new(),
@@ -401,6 +420,7 @@ impl Engine {
             }
         }
         self.timers(now);
+        self.track_quorum();
         self.decide(now);
         self.hb_progress(now);
         self.advertise_if_changed();
@@ -452,6 +472,18 @@ impl Engine {
                 d = d.min(*t + self.deadping);
             }
         }
+        for (i, p) in self.peers.iter().enumerate() {
+            if let Some(t) = p.released_by
+                && t > self.now
+            {
+                d = d.min(t);
+            }
+            if let Some(t) = self.outvote_due(i)
+                && t > self.now
+            {
+                d = d.min(t);
+            }
+        }
         if let Some(ask) = &self.hb_ask
             && !ask.granted
         {
@@ -500,7 +532,21 @@ impl Engine {
             nodes,
             groups,
             counters: self.counters,
+            quorum: self.quorum.enabled.then(|| self.has_quorum()),
+            witness: self.quorum.is_witness(self.me),
+            release_bound_ms: self.release_bound.as_millis() as u64,
         }
+    }
+
+    /// Overrides the release bound this node advertises (by default
+    /// [`release_bound`] of its timings).
+    pub fn set_release_bound(&mut self, d: Duration) {
+        self.release_bound = d;
+    }
+
+    /// Whether this node has quorum (always with quorum off).
+    pub fn quorate(&self) -> bool {
+        self.has_quorum()
     }
 
     pub fn timings(&self) -> Timings {
@@ -538,6 +584,16 @@ impl Engine {
         (0..self.groups.len())
             .filter(|&g| self.local[g] == Local::Held)
             .collect()
+    }
+
+    /// Whether this node hears peer `n` (node index).
+    pub fn sees(&self, n: NodeId) -> bool {
+        n != self.me && self.peers[n].live()
+    }
+
+    /// This node's state for group `g`, as in [`GroupView::local_state`].
+    pub fn local_state(&self, g: GroupId) -> &'static str {
+        self.local[g].name()
     }
 
     /// Groups whose resources may be up here (anything but idle/failed).
@@ -638,7 +694,7 @@ fn next_rand(s: &mut u64) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use super::Local::{self, *};
+    use super::Local::*;
     use std::time::Duration;
 
     #[test]
