@@ -351,6 +351,12 @@ impl Runtime {
         self.feed(Input::Reconciled { present });
 
         let _ = self.notifier.ready();
+        // Our own watchdog from the deadtime (docs/SAFETY.md): a stalled
+        // loop is killed, and release-local run, before a peer takes over.
+        let wd = engine::watchdog_timeout(self.cfg.ha.timings.deadtime);
+        if let Err(e) = self.notifier.override_watchdog(wd) {
+            warn!("cannot set the service watchdog to {wd:?}: {e}");
+        }
         self.publish_status();
         let mut watchdog = self.notifier.watchdog_interval().map(tokio::time::interval);
         let mut stopping = false;

@@ -251,6 +251,17 @@ pub fn render_status(v: &Value, now_ms: u64) -> String {
         "timings: keepalive {} ms, warntime {} ms, deadtime {} ms, initdead {} ms",
         t["keepalive"], t["warntime"], t["deadtime"], t["initdead"]
     );
+    let role = if v["witness"].as_bool() == Some(true) {
+        " (this node is a witness: it votes and holds nothing)"
+    } else {
+        ""
+    };
+    let _ = writeln!(
+        out,
+        "safety: quorum {}, release bound {} ms{role}",
+        v["quorum"].as_str().unwrap_or("off"),
+        t["release_bound"]
+    );
 
     let empty = Vec::new();
     let nodes = v["nodes"].as_array().unwrap_or(&empty);

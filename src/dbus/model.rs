@@ -67,10 +67,20 @@ pub fn timings(s: &Snapshot) -> BTreeMap<String, u64> {
         ("warntime", s.warntime_ms),
         ("deadtime", s.deadtime_ms),
         ("initdead", s.initdead_ms),
+        ("release_bound", s.view.release_bound_ms),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect()
+}
+
+/// `Quorum`: `yes`, `no`, or `off` with quorum off.
+pub fn quorum(v: &View) -> &'static str {
+    match v.quorum {
+        Some(true) => "yes",
+        Some(false) => "no",
+        None => "off",
+    }
 }
 
 /// `Counters`, keyed by the field names of [`crate::engine::Counters`].
@@ -104,6 +114,8 @@ pub fn status_json(s: &Snapshot) -> Value {
         "node": v.node,
         "state": v.state,
         "summary": crate::runtime::status_line(v),
+        "quorum": quorum(v),
+        "witness": v.witness,
         "timings_ms": timings(s),
         "nodes": v.nodes.iter().map(|n| json!({
             "name": n.name,

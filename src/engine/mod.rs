@@ -44,7 +44,7 @@ use crate::wire::Message;
 use crate::wire::replay::{SeqTracker, Verdict};
 use proto::Advert;
 use quorum::Quorum;
-pub use quorum::{STOP_ALLOWANCE, release_bound};
+pub use quorum::{STOP_ALLOWANCE, release_bound, watchdog_timeout};
 
 /// How often a failed stop is tried again.
 const STOP_RETRIES: u32 = 3;

@@ -23,6 +23,7 @@ const DEAD: &str = "hr_dead";
 const QUORUM: &str = "hr_q";
 const RELEASE_BOUND: &str = "hr_rb";
 const CLAIMS: &str = "hr_claims";
+const UP: &str = "hr_up";
 
 /// What a node says about itself.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -53,6 +54,9 @@ pub struct Advert {
     /// (node name, group). A node that does not see that other node
     /// must not take those groups.
     pub claims: BTreeSet<(String, GroupId)>,
+    /// With quorum on: the peers it hears (names). A peer counts toward
+    /// our quorum only if it hears us too.
+    pub up: BTreeSet<String>,
 }
 
 impl Advert {
@@ -84,6 +88,10 @@ impl Advert {
         }
         if let Some(rb) = self.release_bound {
             m.add_str(RELEASE_BOUND, &rb.as_millis().to_string());
+        }
+        if !self.up.is_empty() {
+            let list: Vec<&str> = self.up.iter().map(String::as_str).collect();
+            m.add_str(UP, &list.join(" "));
         }
         if !self.claims.is_empty() {
             let list: Vec<String> = self
@@ -124,6 +132,12 @@ impl Advert {
                 .get_str(RELEASE_BOUND)
                 .and_then(|v| v.parse().ok())
                 .map(Duration::from_millis),
+            up: m
+                .get_str(UP)
+                .unwrap_or("")
+                .split_ascii_whitespace()
+                .map(str::to_ascii_lowercase)
+                .collect(),
             // Node names hold no ':', keys may: split at the first.
             claims: m
                 .get_str(CLAIMS)
@@ -158,6 +172,7 @@ mod tests {
             quorum: Some(true),
             release_bound: Some(Duration::from_millis(2700)),
             claims: [("node-c".to_string(), 1)].into(),
+            up: ["node-c".to_string()].into(),
         };
         let mut m = Message::new("status");
         a.add_to(&mut m, &keys);

@@ -70,18 +70,44 @@ impl Quorum {
     }
 }
 
-/// The release bound a node advertises: see [`STOP_ALLOWANCE`]. The
-/// watchdog fires within half the deadtime (the runtime sets
-/// `WATCHDOG_USEC` to it), so a hung daemon is dead and released by then.
+/// The service watchdog timeout the daemon sets for itself
+/// (`WATCHDOG_USEC=`): half its deadtime, so that a stalled loop is killed
+/// before a peer declares it dead, but never under 200 ms, which a loaded
+/// machine could miss without anything being wrong.
+pub fn watchdog_timeout(deadtime: Duration) -> Duration {
+    (deadtime / 2).max(Duration::from_millis(200))
+}
+
+/// The release bound a node advertises: see [`STOP_ALLOWANCE`]. A hung
+/// daemon is killed by its watchdog ([`watchdog_timeout`]) and its
+/// resources removed by `ExecStopPost=` within it.
 pub fn release_bound(keepalive: Duration, deadtime: Duration) -> Duration {
-    deadtime / 2 + keepalive * 2 + STOP_ALLOWANCE
+    watchdog_timeout(deadtime) + keepalive * 2 + STOP_ALLOWANCE
 }
 
 impl Engine {
-    /// This node and the peers it hears.
+    /// This node and the peers it hears that hear it too: with one-way
+    /// loss, a peer we hear but that does not hear us is on no side of
+    /// ours. (A heartbeat peer says nothing of whom it hears: hearing it
+    /// is all we know.)
     fn in_view(&self) -> Vec<NodeId> {
+        let me = &self.nodes[self.me];
         (0..self.nodes.len())
-            .filter(|&n| n == self.me || self.peers[n].live())
+            .filter(|&n| {
+                let p = &self.peers[n];
+                n == self.me || (p.live() && (!p.advert.harust || p.advert.up.contains(me)))
+            })
+            .collect()
+    }
+
+    /// The peers we hear, by name, for the advert (quorum on).
+    pub(super) fn heard_peers(&self) -> BTreeSet<String> {
+        if !self.quorum.enabled {
+            return BTreeSet::new();
+        }
+        (0..self.nodes.len())
+            .filter(|&n| n != self.me && self.peers[n].live())
+            .map(|n| self.nodes[n].clone())
             .collect()
     }
 

@@ -88,6 +88,7 @@ impl Engine {
             quorum: self.quorum.enabled.then(|| self.has_quorum()),
             release_bound: Some(self.release_bound),
             claims: self.claims_of_others(),
+            up: self.heard_peers(),
             ..Advert::default()
         };
         for (g, l) in self.local.iter().enumerate() {

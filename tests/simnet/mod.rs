@@ -786,7 +786,11 @@ fn summarize_msg(m: &Message) -> String {
 }
 
 /// Seeds to run: a range, or the one in `HARUST_SIM_SEED`.
+/// `HARUST_SIM_COUNT` overrides the count, for longer runs.
 pub fn seeds(base: u64, count: u64) -> Vec<u64> {
+    let count = std::env::var("HARUST_SIM_COUNT")
+        .map(|c| c.parse().expect("HARUST_SIM_COUNT must be a number"))
+        .unwrap_or(count);
     match std::env::var("HARUST_SIM_SEED") {
         Ok(s) => vec![s.parse().expect("HARUST_SIM_SEED must be a number")],
         Err(_) => (base..base + count).collect(),
