@@ -989,25 +989,77 @@ fn identity(state_dir: &Path) -> (u64, [u8; 16]) {
     (generation, uuid)
 }
 
-/// `harust release-local`: remove every configured address from this
-/// machine. Run by the unit's ExecStopPost= after an abnormal exit, so a
-/// crashed node does not keep answering for a VIP its peer now holds.
-pub async fn release_local(cfg: &Config) -> Result<usize> {
+/// What `harust release-local` did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Released {
+    pub addresses: usize,
+    pub units: usize,
+}
+
+/// `harust release-local`: stop every configured unit that runs here and
+/// remove every configured address, each group right to left, last group
+/// first (the order of a release). Run by the unit's ExecStopPost= after
+/// an abnormal exit, so a crashed or hung node neither answers for a VIP
+/// nor runs a service its peer now holds. Goes on past a failure and
+/// reports them all at the end.
+pub async fn release_local(cfg: &Config, systemd_bus: Option<&str>) -> Result<Released> {
     let vips = Vips::connect().context("cannot open rtnetlink")?;
-    let mut removed = 0;
-    for g in &cfg.groups {
-        for r in &g.resources {
-            if let Resource::Vip(v) = r
-                && vips.present(v).await.unwrap_or(false)
-            {
-                vips.del(v)
-                    .await
-                    .with_context(|| format!("cannot remove {}", v.addr))?;
-                crate::notice!(harust_event = "release-local", harust_group = g.key.as_str();
-                    "removed {}/{} left behind by the stopped daemon", v.addr, v.prefix);
-                removed += 1;
+    let has_units = cfg
+        .groups
+        .iter()
+        .any(|g| g.resources.iter().any(|r| matches!(r, Resource::Unit(_))));
+    let mut errors: Vec<String> = Vec::new();
+    let units = if has_units {
+        match Units::connect(systemd_bus).await {
+            Ok(u) => Some(u),
+            Err(e) => {
+                errors.push(format!("cannot reach systemd's manager: {e}"));
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let mut done = Released::default();
+    for g in cfg.groups.iter().rev() {
+        for r in g.resources.iter().rev() {
+            match r {
+                Resource::Vip(v) => {
+                    if !vips.present(v).await.unwrap_or(false) {
+                        continue;
+                    }
+                    match vips.del(v).await {
+                        Ok(_) => {
+                            crate::notice!(harust_event = "release-local", harust_group = g.key.as_str();
+                                "removed {}/{} left behind by the stopped daemon", v.addr, v.prefix);
+                            done.addresses += 1;
+                        }
+                        Err(e) => errors.push(format!("cannot remove {}: {e}", v.addr)),
+                    }
+                }
+                Resource::Unit(name) => {
+                    let Some(u) = &units else { continue };
+                    let running = u
+                        .active_state(name)
+                        .await
+                        .is_ok_and(|s| !matches!(s.as_str(), "inactive" | "failed"));
+                    if !running {
+                        continue;
+                    }
+                    match u.stop(name).await {
+                        Ok(()) => {
+                            crate::notice!(harust_event = "release-local", harust_group = g.key.as_str();
+                                "stopped {name}, left running by the stopped daemon");
+                            done.units += 1;
+                        }
+                        Err(e) => errors.push(format!("cannot stop {name}: {e}")),
+                    }
+                }
             }
         }
     }
-    Ok(removed)
+    if !errors.is_empty() {
+        anyhow::bail!("{}", errors.join("; "));
+    }
+    Ok(done)
 }

@@ -151,6 +151,7 @@ impl Engine {
                         && joiners_agree
                         && !self.awaiting_release()
                         && !self.claimed_out_of_view(g)
+                        && (!self.quorum.enabled || now >= self.view_settles())
                     {
                         self.acquire(g);
                     } else if d == Some(self.me)

@@ -268,6 +268,8 @@ pub struct Engine {
     quorum: Quorum,
     /// Whether we had quorum at the last step, once comm is up.
     had_quorum: Option<bool>,
+    /// The voters in view at the last step, and since when (quorum on).
+    view: (Vec<NodeId>, Time),
     /// What we advertise as our release bound, and assume for a peer
     /// that advertises none (heartbeat).
     release_bound: Duration,
@@ -376,6 +378,7 @@ impl Engine {
             deadping: cfg.ha.effective_deadping(),
             quorum: Quorum::new(cfg),
             had_quorum: None,
+            view: (Vec::new(), now),
             release_bound: release_bound(cfg.ha.timings.keepalive, cfg.ha.timings.deadtime),
             counters: Counters::default(),
             changes: 0,
@@ -471,6 +474,9 @@ impl Engine {
             {
                 d = d.min(*t + self.deadping);
             }
+        }
+        if self.quorum.enabled && self.view_settles() > self.now {
+            d = d.min(self.view_settles());
         }
         for (i, p) in self.peers.iter().enumerate() {
             if let Some(t) = p.released_by

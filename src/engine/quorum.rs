@@ -169,9 +169,25 @@ impl Engine {
             })
     }
 
+    /// When the view has been stable long enough to take a group: the
+    /// adverts of a node that came into view, and of the nodes that see
+    /// it and us, have had two keepalives to arrive. Two nodes that see a
+    /// common peer but not each other learn each other's claims from it
+    /// before either acts on a new view.
+    pub(super) fn view_settles(&self) -> Time {
+        self.view.1 + self.timings.keepalive * 2
+    }
+
     /// Reports quorum lost and regained, once comm is up.
     pub(super) fn track_quorum(&mut self) {
-        if !self.quorum.enabled || !self.comm_up {
+        if !self.quorum.enabled {
+            return;
+        }
+        let view = self.in_view();
+        if view != self.view.0 {
+            self.view = (view, self.now);
+        }
+        if !self.comm_up {
             return;
         }
         let q = self.has_quorum();
