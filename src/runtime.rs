@@ -570,8 +570,10 @@ impl Runtime {
                 if new.groups != self.cfg.groups
                     || new.ha.nodes != self.cfg.ha.nodes
                     || new.ha.media != self.cfg.ha.media
+                    || new.ha.witnesses != self.cfg.ha.witnesses
+                    || new.ha.quorum != self.cfg.ha.quorum
                 {
-                    let msg = "nodes, media or resource groups changed: they take effect on the next restart (a restart hands the groups over)".to_string();
+                    let msg = "nodes, media, witnesses, quorum or resource groups changed: they take effect on the next restart (a restart hands the groups over)".to_string();
                     warn!(harust_event = "reload-partial"; "{msg}");
                 }
                 // Keys and timings take effect at once.

@@ -418,5 +418,26 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("2000 ms ago  acquired group g"), "{text}");
+        assert!(text.contains("safety: quorum off"), "{text}");
+    }
+
+    #[test]
+    fn status_text_shows_quorum_the_witness_and_the_release_bound() {
+        let v: Value = serde_json::json!({
+            "node": "tiny",
+            "summary": "standby (witness): holds 0/1 groups; peers up: node-a; quorum",
+            "quorum": "yes",
+            "witness": true,
+            "timings_ms": {"keepalive": 100, "warntime": 500, "deadtime": 1000,
+                           "initdead": 2000, "release_bound": 2700},
+        });
+        let text = render_status(&v, 0);
+        assert!(
+            text.contains(
+                "safety: quorum yes, release bound 2700 ms (this node is a witness: \
+                 it votes and holds nothing)"
+            ),
+            "{text}"
+        );
     }
 }

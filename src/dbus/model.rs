@@ -228,6 +228,24 @@ mod tests {
         }
     }
 
+    #[test]
+    fn quorum_is_off_yes_or_no_and_the_summary_says_when_it_is_lost() {
+        let mut v = view(vec![]);
+        assert_eq!(quorum(&v), "off");
+        v.quorum = Some(true);
+        assert_eq!(quorum(&v), "yes");
+        v.quorum = Some(false);
+        assert_eq!(quorum(&v), "no");
+        assert!(
+            crate::runtime::status_line(&v).ends_with("; NO QUORUM"),
+            "{}",
+            crate::runtime::status_line(&v)
+        );
+        let doc = status_json(&snapshot(v));
+        assert_eq!(doc["quorum"], "no");
+        assert_eq!(doc["timings_ms"]["release_bound"], 2700);
+    }
+
     fn snapshot(v: View) -> Snapshot {
         Snapshot {
             view: v,

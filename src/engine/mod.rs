@@ -563,6 +563,11 @@ impl Engine {
     /// every deadline from now on.
     pub fn set_timings(&mut self, t: Timings) {
         self.timings = t;
+        // The service watchdog set at start stays until a restart: the
+        // bound may grow with the deadtime, never shrink.
+        self.release_bound = self
+            .release_bound
+            .max(release_bound(t.keepalive, t.deadtime));
         self.next_beat = self.next_beat.min(self.now + t.keepalive);
     }
 
