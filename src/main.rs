@@ -121,10 +121,14 @@ enum Command {
         #[command(flatten)]
         bus: BusArg,
     },
-    /// Remove this node's floating addresses (for ExecStopPost= after a crash).
+    /// Stop this node's resource units and remove its floating addresses,
+    /// right to left (for ExecStopPost= after a crash or a watchdog kill).
     ReleaseLocal {
         #[command(flatten)]
         config: ConfigArgs,
+        /// Bus where systemd's manager is reached (default: the system bus).
+        #[arg(long, value_name = "ADDRESS")]
+        systemd_bus: Option<String>,
     },
     /// Write man pages and shell completions (for packaging).
     #[command(hide = true)]
@@ -190,7 +194,10 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::ReleaseLocal { config } => {
+        Command::ReleaseLocal {
+            config,
+            systemd_bus,
+        } => {
             let _ = systemd::init_logging(LevelFilter::Info);
             let node = local_node(&config.node);
             let loaded = match config::load(&config.config_dir, &node) {
@@ -200,9 +207,15 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match tokio_main(runtime::release_local(&loaded.config)) {
+            match tokio_main(runtime::release_local(
+                &loaded.config,
+                systemd_bus.as_deref(),
+            )) {
                 Ok(n) => {
-                    println!("removed {n} address(es)");
+                    println!(
+                        "stopped {} unit(s), removed {} address(es)",
+                        n.units, n.addresses
+                    );
                     ExitCode::SUCCESS
                 }
                 Err(e) => {

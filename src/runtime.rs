@@ -385,6 +385,12 @@ impl Runtime {
                 "cannot send READY=1 to NOTIFY_SOCKET={}: {e}; a Type=notify start will time out",
                 self.notifier.address());
         }
+        // Our own watchdog from the deadtime (docs/SAFETY.md): a stalled
+        // loop is killed, and release-local run, before a peer takes over.
+        let wd = engine::watchdog_timeout(self.cfg.ha.timings.deadtime);
+        if let Err(e) = self.notifier.override_watchdog(wd) {
+            warn!("cannot set the service watchdog to {wd:?}: {e}");
+        }
         self.publish_status();
         let mut watchdog = self.notifier.watchdog_interval().map(tokio::time::interval);
         let mut stopping = false;
@@ -648,8 +654,10 @@ impl Runtime {
                 if new.groups != self.cfg.groups
                     || new.ha.nodes != self.cfg.ha.nodes
                     || new.ha.media != self.cfg.ha.media
+                    || new.ha.witnesses != self.cfg.ha.witnesses
+                    || new.ha.quorum != self.cfg.ha.quorum
                 {
-                    let msg = "nodes, media or resource groups changed: they take effect on the next restart (a restart hands the groups over)".to_string();
+                    let msg = "nodes, media, witnesses, quorum or resource groups changed: they take effect on the next restart (a restart hands the groups over)".to_string();
                     warn!(harust_event = "reload-partial"; "{msg}");
                 }
                 // Keys and timings take effect at once.
@@ -883,6 +891,7 @@ impl Runtime {
             | Event::StandbyRequested { .. }
             | Event::TakeoverRequested { .. }
             | Event::PeerUp { .. }
+            | Event::QuorumRegained { .. }
             | Event::CommUp => (log::Level::Info, true),
             Event::PeerDead { .. }
             | Event::LateHeartbeat { .. }
@@ -890,6 +899,7 @@ impl Runtime {
             | Event::SplitBrainResolved { .. }
             | Event::PeerRestarted { .. }
             | Event::PingDown { .. }
+            | Event::QuorumLost { .. }
             | Event::Dropped { .. } => (log::Level::Warn, false),
             Event::ResourceFailed { .. } | Event::GroupFailed { .. } => (log::Level::Error, false),
             _ => (log::Level::Info, false),
@@ -1003,8 +1013,14 @@ pub fn status_line(v: &View) -> String {
     } else {
         format!("peers up: {}", up.join(", "))
     };
+    let quorum = match v.quorum {
+        Some(true) => "; quorum",
+        Some(false) => "; NO QUORUM",
+        None => "",
+    };
+    let witness = if v.witness { " (witness)" } else { "" };
     format!(
-        "{}: holds {held}/{} groups; {peers}",
+        "{}{witness}: holds {held}/{} groups; {peers}{quorum}",
         v.state,
         v.groups.len()
     )
@@ -1149,11 +1165,37 @@ fn identity(state_dir: &Path) -> (u64, [u8; 16]) {
     (generation, uuid)
 }
 
-/// `harust release-local`: remove every configured address from this
-/// machine. Run by the unit's ExecStopPost= after an abnormal exit, so a
-/// crashed node does not keep answering for a VIP its peer now holds.
-pub async fn release_local(cfg: &Config) -> Result<usize> {
+/// What `harust release-local` did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Released {
+    pub addresses: usize,
+    pub units: usize,
+}
+
+/// `harust release-local`: stop every configured unit that runs here and
+/// remove every configured address, each group right to left, last group
+/// first (the order of a release). Run by the unit's ExecStopPost= after
+/// an abnormal exit, so a crashed or hung node neither answers for a VIP
+/// nor runs a service its peer now holds. Goes on past a failure and
+/// reports them all at the end.
+pub async fn release_local(cfg: &Config, systemd_bus: Option<&str>) -> Result<Released> {
     let vips = Vips::connect().context("cannot open rtnetlink")?;
+    let has_units = cfg
+        .groups
+        .iter()
+        .any(|g| g.resources.iter().any(|r| r.unit_name().is_some()));
+    let mut errors: Vec<String> = Vec::new();
+    let units = if has_units {
+        match Units::connect(systemd_bus).await {
+            Ok(u) => Some(u),
+            Err(e) => {
+                errors.push(format!("cannot reach systemd's manager: {e}"));
+                None
+            }
+        }
+    } else {
+        None
+    };
     // First the default route's source: deleting an address also deletes
     // the routes that use it as their source, the default route included.
     for g in &cfg.groups {
@@ -1161,28 +1203,52 @@ pub async fn release_local(cfg: &Config) -> Result<usize> {
             if let Resource::SrcAddr(a) = r
                 && vips.is_default_source(*a).await.unwrap_or(false)
             {
-                vips.restore_default_source(*a, None)
-                    .await
-                    .with_context(|| format!("cannot take {a} off the default route"))?;
-                crate::notice!(harust_event = "release-local", harust_group = g.key.as_str();
-                    "took {a}, left by the stopped daemon, off the default route");
+                match vips.restore_default_source(*a, None).await {
+                    Ok(_) => {
+                        crate::notice!(harust_event = "release-local", harust_group = g.key.as_str();
+                            "took {a}, left by the stopped daemon, off the default route");
+                    }
+                    Err(e) => errors.push(format!("cannot take {a} off the default route: {e}")),
+                }
             }
         }
     }
-    let mut removed = 0;
-    for g in &cfg.groups {
-        for r in &g.resources {
-            if let Resource::Vip(v) = r
-                && vips.present(v).await.unwrap_or(false)
-            {
-                vips.del(v)
+    let mut done = Released::default();
+    for g in cfg.groups.iter().rev() {
+        for r in g.resources.iter().rev() {
+            if let Resource::Vip(v) = r {
+                if !vips.present(v).await.unwrap_or(false) {
+                    continue;
+                }
+                match vips.del(v).await {
+                    Ok(_) => {
+                        crate::notice!(harust_event = "release-local", harust_group = g.key.as_str();
+                            "removed {}/{} left behind by the stopped daemon", v.addr, v.prefix);
+                        done.addresses += 1;
+                    }
+                    Err(e) => errors.push(format!("cannot remove {}: {e}", v.addr)),
+                }
+            } else if let (Some(name), Some(u)) = (r.unit_name(), &units) {
+                let running = u
+                    .active_state(&name)
                     .await
-                    .with_context(|| format!("cannot remove {}", v.addr))?;
-                crate::notice!(harust_event = "release-local", harust_group = g.key.as_str();
-                    "removed {}/{} left behind by the stopped daemon", v.addr, v.prefix);
-                removed += 1;
+                    .is_ok_and(|s| !matches!(s.as_str(), "inactive" | "failed"));
+                if !running {
+                    continue;
+                }
+                match u.stop(&name).await {
+                    Ok(()) => {
+                        crate::notice!(harust_event = "release-local", harust_group = g.key.as_str();
+                            "stopped {name}, left running by the stopped daemon");
+                        done.units += 1;
+                    }
+                    Err(e) => errors.push(format!("cannot stop {name}: {e}")),
+                }
             }
         }
     }
-    Ok(removed)
+    if !errors.is_empty() {
+        anyhow::bail!("{}", errors.join("; "));
+    }
+    Ok(done)
 }

@@ -561,6 +561,8 @@ const EVERY_DIRECTIVE: &[&str] = &[
     "ping6 2001:db8::fe",
     "ping_group g 198.18.0.253 198.18.0.252",
     "autojoin none",
+    "witness b",
+    "quorum on",
     "crm off",
     "pacemaker no",
     "logfile /var/log/ha-log",
@@ -637,6 +639,8 @@ fn every_heartbeat_directive_is_accepted() {
             "ping6",
             "ping_group",
             "autojoin",
+            "witness",
+            "quorum",
             "crm",
             "pacemaker",
             "msgfmt",
@@ -695,6 +699,34 @@ fn normalpoll_and_hbaping_are_refused_as_heartbeat_refuses_them() {
     );
 }
 
+#[test]
+fn witness_defaults_quorum_on_and_quorum_is_off_without_one() {
+    let (h, _) = parse_ok(MEDIA_AND_NODES);
+    assert!(h.witnesses.is_empty());
+    assert!(!h.quorum, "heartbeat's behaviour without a witness");
+    let (h, _) = parse_ok(&format!("{MEDIA_AND_NODES}node W\nwitness w\n"));
+    assert_eq!(h.witnesses, vec!["w"]);
+    assert!(h.quorum, "a witness turns quorum on by default");
+    let (h, _) = parse_ok(&format!("{MEDIA_AND_NODES}node w\nwitness w\nquorum off\n"));
+    assert!(!h.quorum);
+    let (h, _) = parse_ok(&format!("{MEDIA_AND_NODES}quorum on\n"));
+    assert!(
+        h.quorum,
+        "two nodes without a witness: the tie-break decides"
+    );
+}
+
+#[test]
+fn witness_that_is_not_a_node_is_an_error_with_its_line() {
+    assert_eq!(
+        parse_errors(&format!("{MEDIA_AND_NODES}witness node-c\n")),
+        vec![
+            "ha.cf:5: witness \"node-c\": not a node; a witness votes, so list it in a node \
+             line too (node node-c) (did you mean \"node-a\"?)"
+        ]
+    );
+}
+
 /// heartbeat 3.0.6 runs `ping6` (its ping6 plugin), measured.
 #[test]
 fn ping6_adds_ipv6_ping_nodes() {
@@ -703,5 +735,50 @@ fn ping6_adds_ipv6_ping_nodes() {
     assert_eq!(
         parse_errors("bcast eth0\nnode a\nping6 198.18.0.254\n"),
         vec!["ha.cf:3: ping6: \"198.18.0.254\" is an IPv4 address; use ping"]
+    );
+}
+
+#[test]
+fn quorum_on_with_one_voter_is_an_error_with_its_line() {
+    assert_eq!(
+        parse_errors("bcast eth0\nnode a\nauto_failback on\nquorum on\n"),
+        vec![
+            "ha.cf:4: quorum on with one voter: a single node is always its own majority; \
+             add a node or a witness, or set quorum off"
+        ]
+    );
+    assert_eq!(
+        parse_errors("bcast eth0\nnode a\nauto_failback on\nquorum yes please\n").len(),
+        1
+    );
+}
+
+#[test]
+fn a_cluster_of_witnesses_only_is_an_error() {
+    let e = parse_errors("bcast eth0\nnode a b\nwitness a\nwitness b\nauto_failback on\n");
+    assert_eq!(
+        e,
+        vec![
+            "ha.cf:4: every node is a witness, so no node may hold a group; a witness is a \
+             node that only votes"
+        ]
+    );
+}
+
+#[test]
+fn a_group_on_a_witness_is_an_error_in_haresources() {
+    let dir = write_dir(
+        &format!("{MEDIA_AND_NODES}node w\nwitness w\n"),
+        AUTHKEYS,
+        "node-a 198.18.7.1\nw 198.18.7.2\n",
+    );
+    let e = load(dir.path(), "node-a").expect_err("a group on a witness must not load");
+    let shown = dir.path().join("haresources").display().to_string();
+    assert_eq!(
+        errors(&e),
+        vec![format!(
+            "{shown}:2: group 198.18.7.2 names w, a witness (ha.cf), as its node; a witness \
+             never holds a group: name another node, or remove the witness line"
+        )]
     );
 }

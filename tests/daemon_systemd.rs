@@ -493,15 +493,30 @@ fn all_threads_stopped(pid: i32) -> bool {
 }
 
 #[test]
-fn watchdog_pings_at_half_watchdog_usec_and_stop_while_the_loop_is_stopped() {
+fn watchdog_is_set_from_the_deadtime_pings_at_half_and_stops_while_the_loop_is_stopped() {
     if !support::privileged("watchdog_pings_at_half_watchdog_usec") {
         return;
     }
+    // The unit's bound (WatchdogSec=5), then the daemon's own: half its
+    // deadtime of 800 ms.
     const WATCHDOG: Duration = Duration::from_millis(400);
-    let usec = WATCHDOG.as_micros().to_string();
     // WATCHDOG_PID unset: the pings are meant for whoever set the variable.
-    let (_t, mut a) = lone("sdwd", Launch::default().env("WATCHDOG_USEC", &usec));
+    let t = Topology::new("sdwd");
+    let cfg = HaConfig::fast()
+        .timings(50, 800, 1600)
+        .vip_group(Node::A, &[VIP]);
+    let mut a = Daemon::start_with(
+        &t.a,
+        Node::A,
+        &cfg,
+        Launch::default().env("WATCHDOG_USEC", "5000000"),
+    );
     a.wait_ready(LONG);
+    a.wait(LONG, "WATCHDOG_USEC= from the daemon", |d| {
+        d.notes()
+            .iter()
+            .any(|n| n.lines().any(|l| l == "WATCHDOG_USEC=400000"))
+    });
 
     // About 200 ms apart: take a dozen. The times are when the test read
     // them, so on a loaded machine single gaps vary; their mean does not.
@@ -512,7 +527,7 @@ fn watchdog_pings_at_half_watchdog_usec_and_stop_while_the_loop_is_stopped() {
     println!("watchdog pings: mean interval {mean:?}, gaps {gaps:?}");
     assert!(
         (Duration::from_millis(100)..=Duration::from_millis(300)).contains(&mean),
-        "WATCHDOG_USEC=400000 should give pings about 200 ms apart, got {mean:?}: {gaps:?}"
+        "a watchdog of 400 ms should give pings about 200 ms apart, got {mean:?}: {gaps:?}"
     );
 
     // A stopped loop sends nothing, so the manager would kill it. Once

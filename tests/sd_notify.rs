@@ -98,6 +98,35 @@ fn each_message_is_what_systemd_expects() {
 }
 
 #[test]
+fn the_daemon_sets_its_own_watchdog_from_its_deadtime() {
+    let l = Listener::new();
+    // The unit's WatchdogSec=5 bounds the start; after it, half the
+    // deadtime of 800 ms governs, and pings come at half of that.
+    let mut n = Notifier::with_socket(&l.path)
+        .unwrap()
+        .with_watchdog(Some(Duration::from_millis(2500)));
+    let own = harust::engine::watchdog_timeout(Duration::from_millis(800));
+    assert_eq!(own, Duration::from_millis(400));
+    n.override_watchdog(own).unwrap();
+    assert_eq!(l.recv(), "WATCHDOG_USEC=400000\n");
+    assert_eq!(n.watchdog_interval(), Some(Duration::from_millis(200)));
+    // Never below 200 ms, which a loaded machine could miss.
+    assert_eq!(
+        harust::engine::watchdog_timeout(Duration::from_millis(100)),
+        Duration::from_millis(200)
+    );
+}
+
+#[test]
+fn no_watchdog_is_set_when_the_manager_runs_none_for_us() {
+    let l = Listener::new();
+    let mut n = Notifier::with_socket(&l.path).unwrap();
+    n.override_watchdog(Duration::from_millis(400)).unwrap();
+    assert_eq!(n.watchdog_interval(), None);
+    assert_nothing_queued(&l.socket);
+}
+
+#[test]
 fn reloading_carries_the_monotonic_clock() {
     let l = Listener::new();
     let n = Notifier::with_socket(&l.path).unwrap();

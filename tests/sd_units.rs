@@ -275,3 +275,93 @@ async fn a_group_started_left_to_right_and_stopped_right_to_left_shows_in_system
     );
     assert!(entered[2] < left[2], "third stopped before it started");
 }
+
+/// A configuration whose groups are `groups` (units only), as release-local
+/// reads it.
+fn units_config(groups: &[&[&str]]) -> harust::config::Config {
+    use harust::config::{AutoFailback, Config, Group, HaCf, Medium, Resource, Timings};
+    let nodes = vec!["node-a".to_string(), "node-b".to_string()];
+    Config {
+        dir: "/nonexistent".into(),
+        local_node: "node-a".into(),
+        ha: HaCf {
+            timings: Timings {
+                keepalive: Duration::from_millis(100),
+                deadtime: Duration::from_secs(1),
+                warntime: Duration::from_millis(500),
+                initdead: Duration::from_secs(2),
+            },
+            udpport: 694,
+            media: vec![Medium::Bcast {
+                iface: "eth0".into(),
+                port: 694,
+            }],
+            nodes,
+            auto_failback: AutoFailback::On,
+            ping_nodes: vec![],
+            ping_groups: vec![],
+            deadping: None,
+            autojoin: false,
+            witnesses: vec![],
+            quorum: false,
+        },
+        keys: harust::wire::Keyring::single(harust::wire::Method::Crc),
+        groups: groups
+            .iter()
+            .enumerate()
+            .map(|(i, units)| Group {
+                node: "node-a".into(),
+                key: units[0].into(),
+                resources: units
+                    .iter()
+                    .map(|u| Resource::Unit(u.to_string()))
+                    .collect(),
+                line: i + 1,
+            })
+            .collect(),
+    }
+}
+
+#[tokio::test]
+async fn release_local_stops_the_units_left_running_right_to_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("stops");
+    // Each unit notes its stop; release-local waits for each stop job, so
+    // the file shows the order.
+    let unit = |name: &str| {
+        format!(
+            "[Service]\nExecStart=/bin/sleep 300\nExecStop=/bin/sh -c 'echo {name} >> {}'\n",
+            log.display()
+        )
+    };
+    let (a, b, c, idle) = (unit("a"), unit("b"), unit("c"), unit("idle"));
+    let Some((um, units)) = manager_with(&[
+        ("a.service", &a),
+        ("b.service", &b),
+        ("c.service", &c),
+        ("idle.service", &idle),
+    ])
+    .await
+    else {
+        return;
+    };
+    for u in ["a.service", "b.service", "c.service"] {
+        units.start(u).await.expect("start");
+    }
+    let cfg = units_config(&[&["a.service", "b.service"], &["c.service", "idle.service"]]);
+    let done = harust::runtime::release_local(&cfg, Some(um.bus_address()))
+        .await
+        .expect("release-local");
+    assert_eq!(done.units, 3, "{done:?}");
+    assert_eq!(done.addresses, 0);
+    for u in ["a.service", "b.service", "c.service", "idle.service"] {
+        assert_eq!(
+            units.active_state(u).await.unwrap(),
+            ActiveState::Inactive,
+            "{u}"
+        );
+    }
+    // Last group first, each right to left; the unit that was not running
+    // is left alone.
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "c\nb\na\n");
+}

@@ -36,6 +36,8 @@ fn random_spec(rng: &mut sim::Rng, failback: AutoFailback) -> Spec {
         timings: timings(100, 1000),
         failback,
         ping_nodes: 0,
+        witnesses: vec![],
+        quorum: false,
     }
 }
 

@@ -78,8 +78,21 @@ fn canonical(cfg: &Config) -> [String; 5] {
         }
         haresources.push('\n');
     }
+    // Witnesses and quorum belong with the nodes: voters that disagree on
+    // who votes, or on whether a majority is needed, break the safety rules.
+    let mut witnesses: Vec<String> = ha
+        .witnesses
+        .iter()
+        .map(|n| n.to_ascii_lowercase())
+        .collect();
+    witnesses.sort();
     [
-        nodes.join(" "),
+        format!(
+            "{} witness {} quorum {}",
+            nodes.join(" "),
+            witnesses.join(" "),
+            ha.quorum
+        ),
         format!("udpport {} {}", ha.udpport, media.join(",")),
         timings,
         auto_failback.to_string(),
@@ -152,6 +165,8 @@ mod tests {
                 ping_groups: vec![],
                 deadping: None,
                 autojoin: false,
+                witnesses: vec![],
+                quorum: false,
             },
             keys: crate::wire::Keyring::single(crate::wire::Method::Crc),
             groups: vec![],

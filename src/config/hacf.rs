@@ -60,6 +60,8 @@ pub const DIRECTIVES: &[&str] = &[
     "ping_group",
     "hbaping",
     "autojoin",
+    "witness",
+    "quorum",
     "crm",
     "pacemaker",
     // logging
@@ -288,6 +290,8 @@ struct Builder<'r> {
     auto_failback: Option<AutoFailback>,
     ping_nodes: Vec<IpAddr>,
     ping_groups: Vec<PingGroup>,
+    witnesses: Vec<(String, usize)>,
+    quorum: Option<(bool, usize)>,
     /// Line where each single-valued directive was last set.
     seen: HashMap<String, usize>,
     /// heartbeat's bcast, ucast and ucast6 plugins each read `udpport`
@@ -313,6 +317,8 @@ impl<'r> Builder<'r> {
             auto_failback: None,
             ping_nodes: Vec::new(),
             ping_groups: Vec::new(),
+            witnesses: Vec::new(),
+            quorum: None,
             seen: HashMap::new(),
             latched: HashMap::new(),
         }
@@ -800,6 +806,26 @@ impl<'r> Builder<'r> {
                              run); list every node with node lines and remove autojoin"
                         ),
                     );
+                }
+            }
+            "witness" => {
+                if args.is_empty() {
+                    self.d.error(
+                        line,
+                        "witness: missing node name (witness NAME, a node line)",
+                    );
+                }
+                for a in args {
+                    let w = a.to_lowercase();
+                    if !self.witnesses.iter().any(|(x, _)| *x == w) {
+                        self.witnesses.push((w, line));
+                    }
+                }
+            }
+            "quorum" => {
+                if let Some(on) = self.boolean(line, name, args) {
+                    self.once(line, name);
+                    self.quorum = Some((on, line));
                 }
             }
             "crm" | "pacemaker" => {
@@ -1326,6 +1352,7 @@ impl<'r> Builder<'r> {
                 "auto_failback is not set; using heartbeat's default, legacy (set it to on or off)",
             );
         }
+        let quorum = self.check_quorum(&nodes);
         let timings = self.timings();
         let ha = match timings {
             Some(timings) if !self.d.has_errors() => Some(HaCf {
@@ -1338,6 +1365,8 @@ impl<'r> Builder<'r> {
                 ping_groups: self.ping_groups.clone(),
                 deadping: self.deadping.map(|(d, _)| d),
                 autojoin: false,
+                witnesses: self.witnesses.iter().map(|(w, _)| w.clone()).collect(),
+                quorum,
             }),
             _ => None,
         };
@@ -1347,6 +1376,48 @@ impl<'r> Builder<'r> {
             first_node_line,
             diagnostics: self.d.list,
         }
+    }
+
+    /// `witness` and `quorum` against the node list (docs/SAFETY.md). The
+    /// default is quorum on exactly when a witness is configured.
+    fn check_quorum(&mut self, nodes: &[String]) -> bool {
+        for (w, line) in &self.witnesses {
+            if !nodes.contains(w) {
+                self.d.error(
+                    *line,
+                    format!(
+                        "witness {}: not a node; a witness votes, so list it in a node line too \
+                         (node {w}){}",
+                        quote(w),
+                        did_you_mean(w, nodes.iter().map(String::as_str)),
+                    ),
+                );
+            }
+        }
+        if !nodes.is_empty()
+            && nodes
+                .iter()
+                .all(|n| self.witnesses.iter().any(|(w, _)| w == n))
+        {
+            let line = self.witnesses.last().map(|(_, l)| *l);
+            self.d.error_at(
+                line,
+                "every node is a witness, so no node may hold a group; \
+                 a witness is a node that only votes",
+            );
+        }
+        let (quorum, line) = match self.quorum {
+            Some((q, l)) => (q, Some(l)),
+            None => (!self.witnesses.is_empty(), None),
+        };
+        if quorum && nodes.len() == 1 {
+            self.d.error_at(
+                line.or(self.witnesses.first().map(|(_, l)| *l)),
+                "quorum on with one voter: a single node is always its own majority; \
+                 add a node or a witness, or set quorum off",
+            );
+        }
+        quorum
     }
 
     /// Defaults and cross-checks from `hb:config.c init_config`.

@@ -103,6 +103,11 @@ pub struct HaCf {
     pub ping_groups: Vec<PingGroup>,
     pub deadping: Option<Duration>,
     pub autojoin: bool,
+    /// `witness` lines: nodes that vote and never hold a group.
+    pub witnesses: Vec<String>,
+    /// `quorum on|off`: hold a group only with a strict majority of the
+    /// nodes in view. Defaults to on when a witness is configured.
+    pub quorum: bool,
 }
 
 /// Which kind of heartbeat resource agent a VIP line names.
@@ -329,7 +334,10 @@ pub fn load_with_owner(
     });
 
     match (ha, keys, groups) {
-        (Some(ha), Some(keys), Some(groups)) if !diags.iter().any(Diagnostic::is_error) => {
+        (Some(ha), Some(keys), Some(groups))
+            if !diags.iter().any(Diagnostic::is_error)
+                && !witness_holds(&ha, &groups, &hr_shown, &mut diags) =>
+        {
             Ok(Loaded {
                 config: Config {
                     dir: dir.to_path_buf(),
@@ -343,6 +351,26 @@ pub fn load_with_owner(
         }
         _ => Err(Diagnostics(diags)),
     }
+}
+
+/// Reports (and returns whether) a haresources line names a witness as
+/// its node: a witness never holds a group.
+fn witness_holds(ha: &HaCf, groups: &[Group], path: &str, diags: &mut Vec<Diagnostic>) -> bool {
+    let mut any = false;
+    for g in groups.iter().filter(|g| ha.witnesses.contains(&g.node)) {
+        any = true;
+        diags.push(Diagnostic {
+            path: path.to_string(),
+            line: Some(g.line),
+            severity: Severity::Error,
+            message: format!(
+                "group {} names {}, a witness (ha.cf), as its node; a witness never holds a \
+                 group: name another node, or remove the witness line",
+                g.key, g.node
+            ),
+        });
+    }
+    any
 }
 
 /// Reads a file as text. A read failure or invalid UTF-8 is reported; the

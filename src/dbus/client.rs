@@ -267,6 +267,17 @@ pub fn render_status(v: &Value, now_ms: u64) -> String {
         "timings: keepalive {} ms, warntime {} ms, deadtime {} ms, initdead {} ms",
         t["keepalive"], t["warntime"], t["deadtime"], t["initdead"]
     );
+    let role = if v["witness"].as_bool() == Some(true) {
+        " (this node is a witness: it votes and holds nothing)"
+    } else {
+        ""
+    };
+    let _ = writeln!(
+        out,
+        "safety: quorum {}, release bound {} ms{role}",
+        v["quorum"].as_str().unwrap_or("off"),
+        t["release_bound"]
+    );
 
     let empty = Vec::new();
     let nodes = v["nodes"].as_array().unwrap_or(&empty);
@@ -442,6 +453,27 @@ mod tests {
         let text = render_status(&v, 3000);
         assert!(
             text.contains("node-b differs in: timings, haresources"),
+            "{text}"
+        );
+        assert!(text.contains("safety: quorum off"), "{text}");
+    }
+
+    #[test]
+    fn status_text_shows_quorum_the_witness_and_the_release_bound() {
+        let v: Value = serde_json::json!({
+            "node": "tiny",
+            "summary": "standby (witness): holds 0/1 groups; peers up: node-a; quorum",
+            "quorum": "yes",
+            "witness": true,
+            "timings_ms": {"keepalive": 100, "warntime": 500, "deadtime": 1000,
+                           "initdead": 2000, "release_bound": 2700},
+        });
+        let text = render_status(&v, 0);
+        assert!(
+            text.contains(
+                "safety: quorum yes, release bound 2700 ms (this node is a witness: \
+                 it votes and holds nothing)"
+            ),
             "{text}"
         );
     }

@@ -120,6 +120,11 @@ impl Harust1 {
     }
 
     #[zbus(property)]
+    fn quorum(&self) -> String {
+        model::quorum(&self.snapshot.borrow().view).to_string()
+    }
+
+    #[zbus(property)]
     fn links(&self) -> Vec<(String, String, bool)> {
         model::links(&self.snapshot.borrow())
     }

@@ -67,10 +67,20 @@ pub fn timings(s: &Snapshot) -> BTreeMap<String, u64> {
         ("warntime", s.warntime_ms),
         ("deadtime", s.deadtime_ms),
         ("initdead", s.initdead_ms),
+        ("release_bound", s.view.release_bound_ms),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect()
+}
+
+/// `Quorum`: `yes`, `no`, or `off` with quorum off.
+pub fn quorum(v: &View) -> &'static str {
+    match v.quorum {
+        Some(true) => "yes",
+        Some(false) => "no",
+        None => "off",
+    }
 }
 
 /// `Counters`, keyed by the field names of [`crate::engine::Counters`].
@@ -117,6 +127,8 @@ pub fn status_json(s: &Snapshot) -> Value {
         "node": v.node,
         "state": v.state,
         "summary": crate::runtime::status_line(v),
+        "quorum": quorum(v),
+        "witness": v.witness,
         "timings_ms": timings(s),
         "nodes": v.nodes.iter().map(|n| json!({
             "name": n.name,
@@ -224,7 +236,28 @@ mod tests {
                 failovers: 1,
                 ..Counters::default()
             },
+            quorum: None,
+            witness: false,
+            release_bound_ms: 2700,
         }
+    }
+
+    #[test]
+    fn quorum_is_off_yes_or_no_and_the_summary_says_when_it_is_lost() {
+        let mut v = view(vec![]);
+        assert_eq!(quorum(&v), "off");
+        v.quorum = Some(true);
+        assert_eq!(quorum(&v), "yes");
+        v.quorum = Some(false);
+        assert_eq!(quorum(&v), "no");
+        assert!(
+            crate::runtime::status_line(&v).ends_with("; NO QUORUM"),
+            "{}",
+            crate::runtime::status_line(&v)
+        );
+        let doc = status_json(&snapshot(v));
+        assert_eq!(doc["quorum"], "no");
+        assert_eq!(doc["timings_ms"]["release_bound"], 2700);
     }
 
     fn snapshot(v: View) -> Snapshot {

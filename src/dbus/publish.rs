@@ -21,6 +21,7 @@ const COUNTERS_INTERVAL: Duration = Duration::from_secs(1);
 #[derive(PartialEq)]
 struct Shown {
     state: String,
+    quorum: &'static str,
     nodes: Vec<(String, String)>,
     links: Vec<(String, String, bool)>,
     groups: Vec<model::GroupRow>,
@@ -33,6 +34,7 @@ impl Shown {
     fn of(s: &Snapshot) -> Shown {
         Shown {
             state: s.view.state.to_string(),
+            quorum: model::quorum(&s.view),
             nodes: model::nodes(s),
             links: model::links(s),
             groups: model::groups(&s.view),
@@ -99,6 +101,9 @@ async fn emit_changes(iface: &InterfaceRef<Harust1>, old: &Shown, new: &Shown) -
     }
     if old.nodes != new.nodes {
         i.nodes_changed(e).await?;
+    }
+    if old.quorum != new.quorum {
+        i.quorum_changed(e).await?;
     }
     if old.links != new.links {
         i.links_changed(e).await?;
@@ -247,6 +252,7 @@ async fn emit(
             (by.as_str(), "")
         }
         Event::Dropped { .. } => return Ok(()),
+        Event::QuorumLost { .. } | Event::QuorumRegained { .. } => ("", ""),
     };
     s.transition(e.name(), node, group, &e.to_string()).await
 }

@@ -74,7 +74,7 @@ impl Engine {
             self.standby.remove(&g);
             self.failed.remove(&g);
             if self.local[g] == Local::Failed {
-                self.local[g] = Local::Idle;
+                self.transition(g, Local::Idle);
             }
         }
         let mut m = Message::new("hb_takeover");

@@ -6,12 +6,14 @@ impl Engine {
     /// Whether node `n` may hold group `g`. `strict` honours standby;
     /// `joiners` counts peers that are up but not yet active.
     pub(super) fn eligible(&self, n: NodeId, g: GroupId, strict: bool, joiners: bool) -> bool {
-        if !self.ping_ok(n) {
+        // A witness only votes; without quorum nobody in our view may hold.
+        if self.is_witness(n) || !self.ping_ok(n) || !self.has_quorum() {
             return false;
         }
         if n == self.me {
             self.comm_up
                 && !self.leaving
+                && !self.outvoted(g)
                 && !self.failed.contains(&g)
                 && (!strict || !self.standby.contains(&g))
         } else {
@@ -144,7 +146,13 @@ impl Engine {
             match self.local[g] {
                 Local::Idle => {
                     let joiners_agree = self.desired_among(g, true) == Some(self.me);
-                    if d == Some(self.me) && !other_claims && joiners_agree {
+                    if d == Some(self.me)
+                        && !other_claims
+                        && joiners_agree
+                        && !self.awaiting_release()
+                        && !self.claimed_out_of_view(g)
+                        && (!self.quorum.enabled || now >= self.view_settles())
+                    {
                         self.acquire(g);
                     } else if d == Some(self.me)
                         && self.failback == AutoFailback::Legacy
@@ -164,14 +172,18 @@ impl Engine {
                 }
                 Local::HandingOff { since } => {
                     if d == Some(self.me) {
-                        self.local[g] = Local::Held;
+                        self.transition(g, Local::Held);
                     } else {
                         let taken = d.is_some_and(|n| {
                             n != self.me
                                 && self.peers[n].live()
                                 && self.peers[n].advert.held.contains(&g)
                         });
-                        if taken || d.is_none() || now >= since + self.timings.deadtime {
+                        if taken
+                            || d.is_none()
+                            || now >= since + self.timings.deadtime
+                            || self.must_let_go(g)
+                        {
                             self.release(g, d);
                         }
                     }

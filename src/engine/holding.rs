@@ -31,7 +31,7 @@ impl Engine {
         if self.groups[g].len == 0 {
             return self.acquired(g);
         }
-        self.local[g] = Local::Acquiring { next: 0 };
+        self.transition(g, Local::Acquiring { next: 0 });
         self.out.push(Output::Start {
             group: g,
             resource: 0,
@@ -39,7 +39,7 @@ impl Engine {
     }
 
     pub(super) fn acquired(&mut self, g: GroupId) {
-        self.local[g] = Local::Held;
+        self.transition(g, Local::Held);
         let from = self.last_holder[g].filter(|&n| n != self.me);
         if from.is_some_and(|n| !self.peers[n].live()) {
             self.counters.failovers += 1;
@@ -53,6 +53,10 @@ impl Engine {
     }
 
     pub(super) fn give_up(&mut self, now: Time, g: GroupId, to: Option<NodeId>) {
+        if self.must_let_go(g) {
+            // Quorum lost or declared dead: no hand-over, just let go.
+            return self.release(g, to);
+        }
         let live_taker = to.is_some_and(|n| n != self.me && self.peers[n].live());
         // Only a harust peer says when it holds a group, which is what
         // make-before-break waits for; heartbeat takes over after we let go.
@@ -78,7 +82,7 @@ impl Engine {
         }
         if self.groups[g].vip_only && mbb_taker {
             // Make before break: keep answering until the taker holds it.
-            self.local[g] = Local::HandingOff { since: now };
+            self.transition(g, Local::HandingOff { since: now });
             let group = self.groups[g].key.clone();
             let to = to.map(|n| self.nodes[n].clone());
             self.event(Event::Releasing { group, to });
@@ -108,7 +112,7 @@ impl Engine {
             return self.released(g);
         }
         let next = self.groups[g].len - 1;
-        self.local[g] = Local::Releasing { next };
+        self.transition(g, Local::Releasing { next });
         self.out.push(Output::Stop {
             group: g,
             resource: next,
@@ -116,11 +120,12 @@ impl Engine {
     }
 
     pub(super) fn released(&mut self, g: GroupId) {
-        self.local[g] = if self.failed.contains(&g) {
+        let to = if self.failed.contains(&g) {
             Local::Failed
         } else {
             Local::Idle
         };
+        self.transition(g, to);
         self.repairing.retain(|(x, _)| *x != g);
         let group = self.groups[g].key.clone();
         self.event(Event::Released { group });

@@ -13,6 +13,9 @@ impl Engine {
             match self.peers[n].state {
                 PeerState::Unknown if now >= self.started + self.timings.initdead => {
                     self.peers[n].state = PeerState::Dead;
+                    // Never heard: it may hold anything since before we
+                    // started (initdead is at least its deadtime).
+                    self.record_silence(n);
                     let node = self.nodes[n].clone();
                     self.event(Event::PeerDead {
                         node,
@@ -66,7 +69,13 @@ impl Engine {
     }
 
     pub(super) fn mark_dead(&mut self, n: NodeId, graceful: bool) {
+        if graceful {
+            self.peers[n].released_by = None;
+        } else {
+            self.record_silence(n);
+        }
         let p = &mut self.peers[n];
+        p.up_since = None;
         p.state = PeerState::Dead;
         p.active = false;
         p.rexmit.clear();
@@ -408,6 +417,8 @@ impl Engine {
         if newly_up {
             p.state = PeerState::Up;
             p.last_status = None;
+            p.up_since = Some(now);
+            p.released_by = None;
         }
         if newly_up {
             let node = self.nodes[n].clone();

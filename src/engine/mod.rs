@@ -29,6 +29,7 @@ mod hb_peer;
 mod holding;
 mod membership;
 mod proto;
+mod quorum;
 mod resources;
 mod sending;
 mod types;
@@ -42,6 +43,8 @@ use crate::config::{AutoFailback, Config, Resource, Timings};
 use crate::wire::Message;
 use crate::wire::replay::{SeqTracker, Verdict};
 use proto::Advert;
+use quorum::Quorum;
+pub use quorum::{STOP_ALLOWANCE, release_bound, watchdog_timeout};
 
 /// How often a failed stop is tried again.
 const STOP_RETRIES: u32 = 3;
@@ -121,6 +124,30 @@ enum Local {
 }
 
 impl Local {
+    /// Whether a group may go from `self` to `to`: the one place that
+    /// says which transitions exist, so a new state cannot be entered
+    /// from a place nobody thought of.
+    fn may_become(self, to: Local) -> bool {
+        use Local::*;
+        match (self, to) {
+            // Start: resource by resource, left to right (an empty group
+            // is held at once).
+            (Idle, Acquiring { next: 0 } | Held) => true,
+            (Acquiring { next }, Acquiring { next: n }) => n == next + 1,
+            (Acquiring { .. }, Held) => true,
+            // A start failed: undo from the failed resource down.
+            (Acquiring { next }, Releasing { next: n }) => n == next,
+            // Stop: right to left (an empty group is released at once).
+            (Held, HandingOff { .. } | Releasing { .. } | Idle | Failed) => true,
+            (HandingOff { .. }, Held | Releasing { .. } | Idle | Failed) => true,
+            (Releasing { next }, Releasing { next: n }) => n + 1 == next,
+            (Releasing { next: 0 }, Idle | Failed) => true,
+            // An operator's takeover clears a failure.
+            (Failed, Idle) => true,
+            _ => false,
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Local::Idle => "idle",
@@ -173,6 +200,11 @@ struct Peer {
     /// A heartbeat peer's last `isstable`: it ignores ask_resources while
     /// it is "in flux", so we ask only once it is stable.
     hb_stable: bool,
+    /// Since when we have heard it without a break.
+    up_since: Option<Time>,
+    /// When it is certain to have released everything after it went
+    /// silent (quorum on).
+    released_by: Option<Time>,
 }
 
 impl Peer {
@@ -233,6 +265,14 @@ pub struct Engine {
     ping: Vec<(String, Option<Time>)>,
     ping_up: Vec<bool>,
     deadping: Duration,
+    quorum: Quorum,
+    /// Whether we had quorum at the last step, once comm is up.
+    had_quorum: Option<bool>,
+    /// The voters in view at the last step, and since when (quorum on).
+    view: (Vec<NodeId>, Time),
+    /// What we advertise as our release bound, and assume for a peer
+    /// that advertises none (heartbeat).
+    release_bound: Duration,
     counters: Counters,
     /// Bumped whenever anything a status reader sees may have changed.
     changes: u64,
@@ -297,6 +337,8 @@ impl Engine {
                 reported: false,
                 active_since: None,
                 hb_stable: false,
+                up_since: None,
+                released_by: None,
             })
             .collect();
         Engine {
@@ -338,6 +380,10 @@ impl Engine {
             ping_up: vec![false; ping.len()],
             ping,
             deadping: cfg.ha.effective_deadping(),
+            quorum: Quorum::new(cfg),
+            had_quorum: None,
+            view: (Vec::new(), now),
+            release_bound: release_bound(cfg.ha.timings.keepalive, cfg.ha.timings.deadtime),
             counters: Counters::default(),
             changes: 0,
             out: Vec::new(),
@@ -381,6 +427,7 @@ impl Engine {
             }
         }
         self.timers(now);
+        self.track_quorum();
         self.decide(now);
         self.hb_progress(now);
         self.advertise_if_changed();
@@ -432,6 +479,21 @@ impl Engine {
                 d = d.min(*t + self.deadping);
             }
         }
+        if self.quorum.enabled && self.view_settles() > self.now {
+            d = d.min(self.view_settles());
+        }
+        for (i, p) in self.peers.iter().enumerate() {
+            if let Some(t) = p.released_by
+                && t > self.now
+            {
+                d = d.min(t);
+            }
+            if let Some(t) = self.outvote_due(i)
+                && t > self.now
+            {
+                d = d.min(t);
+            }
+        }
         if let Some(ask) = &self.hb_ask
             && !ask.granted
         {
@@ -480,7 +542,21 @@ impl Engine {
             nodes,
             groups,
             counters: self.counters,
+            quorum: self.quorum.enabled.then(|| self.has_quorum()),
+            witness: self.quorum.is_witness(self.me),
+            release_bound_ms: self.release_bound.as_millis() as u64,
         }
+    }
+
+    /// Overrides the release bound this node advertises (by default
+    /// [`release_bound`] of its timings).
+    pub fn set_release_bound(&mut self, d: Duration) {
+        self.release_bound = d;
+    }
+
+    /// Whether this node has quorum (always with quorum off).
+    pub fn quorate(&self) -> bool {
+        self.has_quorum()
     }
 
     pub fn timings(&self) -> Timings {
@@ -491,6 +567,11 @@ impl Engine {
     /// every deadline from now on.
     pub fn set_timings(&mut self, t: Timings) {
         self.timings = t;
+        // The service watchdog set at start stays until a restart: the
+        // bound may grow with the deadtime, never shrink.
+        self.release_bound = self
+            .release_bound
+            .max(release_bound(t.keepalive, t.deadtime));
         self.next_beat = self.next_beat.min(self.now + t.keepalive);
     }
 
@@ -523,6 +604,16 @@ impl Engine {
         (0..self.groups.len())
             .filter(|&g| self.local[g] == Local::Held)
             .collect()
+    }
+
+    /// Whether this node hears peer `n` (node index).
+    pub fn sees(&self, n: NodeId) -> bool {
+        n != self.me && self.peers[n].live()
+    }
+
+    /// This node's state for group `g`, as in [`GroupView::local_state`].
+    pub fn local_state(&self, g: GroupId) -> &'static str {
+        self.local[g].name()
     }
 
     /// Groups whose resources may be up here (anything but idle/failed).
@@ -569,6 +660,20 @@ impl Engine {
         })
     }
 
+    /// Moves group `g` to `to`. Every write of a group's local state goes
+    /// through here; an impossible source state is a bug in the engine,
+    /// and going on from it could hold a group twice, so it panics (the
+    /// daemon restarts and reconciles).
+    fn transition(&mut self, g: GroupId, to: Local) {
+        let from = self.local[g];
+        assert!(
+            from.may_become(to),
+            "group {}: no transition from {from:?} to {to:?}",
+            self.groups[g].key
+        );
+        self.local[g] = to;
+    }
+
     fn event(&mut self, e: Event) {
         self.changes += 1;
         self.out.push(Output::Event(e));
@@ -605,4 +710,46 @@ fn next_rand(s: &mut u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Local::*;
+    use std::time::Duration;
+
+    #[test]
+    fn groups_start_left_to_right_and_stop_right_to_left_only() {
+        assert!(Idle.may_become(Acquiring { next: 0 }));
+        assert!(!Idle.may_become(Acquiring { next: 1 }));
+        assert!(Acquiring { next: 0 }.may_become(Acquiring { next: 1 }));
+        assert!(!Acquiring { next: 1 }.may_become(Acquiring { next: 0 }));
+        assert!(Releasing { next: 2 }.may_become(Releasing { next: 1 }));
+        assert!(!Releasing { next: 1 }.may_become(Releasing { next: 2 }));
+        assert!(!Releasing { next: 1 }.may_become(Idle));
+        assert!(Releasing { next: 0 }.may_become(Idle));
+    }
+
+    #[test]
+    fn nothing_is_held_without_being_acquired_nor_dropped_without_a_stop() {
+        let all = [
+            Idle,
+            Acquiring { next: 0 },
+            Held,
+            HandingOff {
+                since: Duration::ZERO,
+            },
+            Releasing { next: 0 },
+            Failed,
+        ];
+        for from in all {
+            assert_eq!(
+                from.may_become(Held),
+                matches!(from, Idle | Acquiring { .. } | HandingOff { .. }),
+                "{from:?} -> Held"
+            );
+        }
+        assert!(!Failed.may_become(Acquiring { next: 0 }));
+        assert!(!Acquiring { next: 0 }.may_become(Idle));
+        assert!(!Idle.may_become(Releasing { next: 0 }));
+    }
 }

@@ -6,6 +6,7 @@
 //! Groups are named by their haresources key, which every node shares.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use super::GroupId;
 use crate::wire::Message;
@@ -18,6 +19,11 @@ const STANDBY: &str = "hr_sb";
 const FAILED: &str = "hr_fail";
 const LEAVING: &str = "hr_leave";
 const PING: &str = "hr_ping";
+const DEAD: &str = "hr_dead";
+const QUORUM: &str = "hr_q";
+const RELEASE_BOUND: &str = "hr_rb";
+const CLAIMS: &str = "hr_claims";
+const UP: &str = "hr_up";
 
 /// What a node says about itself.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -35,6 +41,22 @@ pub struct Advert {
     pub leaving: bool,
     /// How many ping targets it reaches, if ping nodes are configured.
     pub ping: Option<u32>,
+    /// Nodes it has declared dead (names): one of them that still hears
+    /// this yields (docs/SAFETY.md, one-way loss).
+    pub dead: BTreeSet<String>,
+    /// Whether it has quorum, if quorum is on.
+    pub quorum: Option<bool>,
+    /// How long after its deadtime it is certain to have released
+    /// everything once it has lost quorum or hung.
+    pub release_bound: Option<Duration>,
+    /// With quorum on: groups it knows other nodes hold, are busy with,
+    /// or may still hold (a silent node within its release wait), as
+    /// (node name, group). A node that does not see that other node
+    /// must not take those groups.
+    pub claims: BTreeSet<(String, GroupId)>,
+    /// With quorum on: the peers it hears (names). A peer counts toward
+    /// our quorum only if it hears us too.
+    pub up: BTreeSet<String>,
 }
 
 impl Advert {
@@ -57,6 +79,28 @@ impl Advert {
         if let Some(p) = self.ping {
             m.add_str(PING, &p.to_string());
         }
+        if !self.dead.is_empty() {
+            let list: Vec<&str> = self.dead.iter().map(String::as_str).collect();
+            m.add_str(DEAD, &list.join(" "));
+        }
+        if let Some(q) = self.quorum {
+            m.add_str(QUORUM, if q { "1" } else { "0" });
+        }
+        if let Some(rb) = self.release_bound {
+            m.add_str(RELEASE_BOUND, &rb.as_millis().to_string());
+        }
+        if !self.up.is_empty() {
+            let list: Vec<&str> = self.up.iter().map(String::as_str).collect();
+            m.add_str(UP, &list.join(" "));
+        }
+        if !self.claims.is_empty() {
+            let list: Vec<String> = self
+                .claims
+                .iter()
+                .filter_map(|(n, g)| keys.get(*g).map(|k| format!("{n}:{k}")))
+                .collect();
+            m.add_str(CLAIMS, &list.join(" "));
+        }
     }
 
     /// The advert in `m`, or `None` if the sender is not a harust node.
@@ -77,6 +121,34 @@ impl Advert {
             failed: set(FAILED),
             leaving: m.get_str(LEAVING) == Some("1"),
             ping: m.get_str(PING).and_then(|p| p.parse().ok()),
+            dead: m
+                .get_str(DEAD)
+                .unwrap_or("")
+                .split_ascii_whitespace()
+                .map(str::to_ascii_lowercase)
+                .collect(),
+            quorum: m.get_str(QUORUM).map(|q| q == "1"),
+            release_bound: m
+                .get_str(RELEASE_BOUND)
+                .and_then(|v| v.parse().ok())
+                .map(Duration::from_millis),
+            up: m
+                .get_str(UP)
+                .unwrap_or("")
+                .split_ascii_whitespace()
+                .map(str::to_ascii_lowercase)
+                .collect(),
+            // Node names hold no ':', keys may: split at the first.
+            claims: m
+                .get_str(CLAIMS)
+                .unwrap_or("")
+                .split_ascii_whitespace()
+                .filter_map(|c| c.split_once(':'))
+                .filter_map(|(n, k)| {
+                    let g = keys.iter().position(|x| *x == k)?;
+                    Some((n.to_ascii_lowercase(), g))
+                })
+                .collect(),
         })
     }
 }
@@ -87,7 +159,7 @@ mod tests {
 
     #[test]
     fn advert_round_trips_through_a_message() {
-        let keys = ["IPaddr::198.18.1.100/24", "web"];
+        let keys = ["IPaddr::198.18.1.100/24", "Name::a:b"];
         let a = Advert {
             harust: true,
             held: [0].into(),
@@ -96,6 +168,11 @@ mod tests {
             failed: BTreeSet::new(),
             leaving: true,
             ping: Some(2),
+            dead: ["node-b".to_string()].into(),
+            quorum: Some(true),
+            release_bound: Some(Duration::from_millis(2700)),
+            claims: [("node-c".to_string(), 1)].into(),
+            up: ["node-c".to_string()].into(),
         };
         let mut m = Message::new("status");
         a.add_to(&mut m, &keys);

@@ -44,7 +44,7 @@ impl Engine {
         match (self.local[g], op) {
             (Local::Acquiring { next }, Op::Start) if next == r => match result {
                 Ok(()) if r + 1 < self.groups[g].len => {
-                    self.local[g] = Local::Acquiring { next: r + 1 };
+                    self.transition(g, Local::Acquiring { next: r + 1 });
                     self.out.push(Output::Start {
                         group: g,
                         resource: r + 1,
@@ -56,7 +56,7 @@ impl Engine {
                     self.failed.insert(g);
                     // Undo what started, in reverse; the failed one too,
                     // since a unit may be half up.
-                    self.local[g] = Local::Releasing { next: r };
+                    self.transition(g, Local::Releasing { next: r });
                     self.out.push(Output::Stop {
                         group: g,
                         resource: r,
@@ -74,7 +74,7 @@ impl Engine {
                 if r == 0 {
                     self.released(g);
                 } else {
-                    self.local[g] = Local::Releasing { next: r - 1 };
+                    self.transition(g, Local::Releasing { next: r - 1 });
                     self.out.push(Output::Stop {
                         group: g,
                         resource: r - 1,

@@ -87,6 +87,11 @@ impl Engine {
             ping: self.ping_score(),
             standby: self.standby.clone(),
             failed: self.failed.clone(),
+            dead: self.declared_dead(),
+            quorum: self.quorum.enabled.then(|| self.has_quorum()),
+            release_bound: Some(self.release_bound),
+            claims: self.claims_of_others(),
+            up: self.heard_peers(),
             ..Advert::default()
         };
         for (g, l) in self.local.iter().enumerate() {

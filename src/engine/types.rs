@@ -236,6 +236,16 @@ pub enum Event {
         reason: &'static str,
         node: Option<String>,
     },
+    /// This node no longer sees a majority of the voters: it releases
+    /// every group and takes none.
+    QuorumLost {
+        seen: usize,
+        voters: usize,
+    },
+    QuorumRegained {
+        seen: usize,
+        voters: usize,
+    },
 }
 
 impl Event {
@@ -262,6 +272,8 @@ impl Event {
             Event::StandbyRequested { .. } => "standby",
             Event::TakeoverRequested { .. } => "takeover",
             Event::Dropped { .. } => "packet-dropped",
+            Event::QuorumLost { .. } => "quorum-lost",
+            Event::QuorumRegained { .. } => "quorum-regained",
         }
     }
 }
@@ -341,6 +353,13 @@ impl fmt::Display for Event {
                 Some(n) => write!(f, "dropped packet from {n}: {reason}"),
                 None => write!(f, "dropped packet: {reason}"),
             },
+            Event::QuorumLost { seen, voters } => write!(
+                f,
+                "quorum lost: {seen} of {voters} voters in view; releasing every group"
+            ),
+            Event::QuorumRegained { seen, voters } => {
+                write!(f, "quorum regained: {seen} of {voters} voters in view")
+            }
         }
     }
 }
@@ -367,6 +386,12 @@ pub struct View {
     pub nodes: Vec<NodeView>,
     pub groups: Vec<GroupView>,
     pub counters: Counters,
+    /// Whether this node has quorum; `None` with quorum off.
+    pub quorum: Option<bool>,
+    /// This node is a witness: it votes and holds nothing.
+    pub witness: bool,
+    /// The release bound this node advertises (docs/SAFETY.md).
+    pub release_bound_ms: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -127,6 +127,20 @@ impl Notifier {
         self.send(&[NotifyState::Watchdog])
     }
 
+    /// Sets the service's watchdog timeout to `timeout` (`WATCHDOG_USEC=`,
+    /// systemd 236 and later) and pings at half of it from now on. Only
+    /// when the manager runs a watchdog for us: the unit's `WatchdogSec=`
+    /// then bounds only the start-up.
+    pub fn override_watchdog(&mut self, timeout: Duration) -> io::Result<()> {
+        if self.watchdog.is_none() || self.target.is_none() {
+            return Ok(());
+        }
+        let usec = u32::try_from(timeout.as_micros()).unwrap_or(u32::MAX);
+        self.send(&[NotifyState::WatchdogUsec(usec)])?;
+        self.watchdog = Some(Duration::from_micros(u64::from(usec)) / 2);
+        Ok(())
+    }
+
     /// How often to call [`Notifier::watchdog`]: half of `WATCHDOG_USEC`,
     /// as sd_watchdog_enabled(3) recommends; `None` if the watchdog is off
     /// or meant for another process (`WATCHDOG_PID`).

@@ -108,6 +108,8 @@ pub fn config(failback: AutoFailback) -> Config {
             ping_groups: vec![],
             deadping: None,
             autojoin: false,
+            witnesses: vec![],
+            quorum: false,
         },
         keys: Keyring::single(Method::Crc),
         groups: vec![

@@ -53,6 +53,10 @@ pub struct Spec {
     /// Ping nodes (quorum witnesses), each answering every node whose
     /// uplink is up.
     pub ping_nodes: usize,
+    /// Nodes that are `witness`es (vote, never hold).
+    pub witnesses: Vec<usize>,
+    /// `quorum on`.
+    pub quorum: bool,
 }
 
 impl Spec {
@@ -63,6 +67,8 @@ impl Spec {
             timings: timings(100, 1000),
             failback,
             ping_nodes: 0,
+            witnesses: vec![],
+            quorum: false,
         }
     }
 
@@ -114,6 +120,8 @@ impl Spec {
                 ping_groups: vec![],
                 deadping: None,
                 autojoin: false,
+                witnesses: self.witnesses.iter().map(|&w| node_name(w)).collect(),
+                quorum: self.quorum,
             },
             keys: Keyring::single(Method::Crc),
             groups,
@@ -149,6 +157,23 @@ enum Ev {
     },
     /// Every node with its uplink up gets a reply from every ping node.
     PingRound,
+    /// A frozen daemon (SIGSTOP) resumes.
+    Thaw {
+        node: usize,
+        epoch: u64,
+    },
+    /// systemd's watchdog kills a frozen daemon; `ExecStopPost=`'s
+    /// release-local then removes its resources and systemd restarts it.
+    WatchdogKill {
+        node: usize,
+        epoch: u64,
+    },
+    StopPostDone {
+        node: usize,
+    },
+    Restart {
+        node: usize,
+    },
 }
 
 pub struct SimNode {
@@ -177,6 +202,14 @@ pub struct Sim {
     pub res_latency: Duration,
     /// Whether each node reaches the ping nodes.
     pub uplink: Vec<bool>,
+    /// Nodes whose daemon is stopped (SIGSTOP): no input reaches it.
+    pub frozen: BTreeSet<usize>,
+    /// How long `ExecStopPost=` takes to remove a killed daemon's
+    /// resources, and systemd's restart delay.
+    pub stop_post: Duration,
+    pub restart_after: Duration,
+    /// Check "never two holders" after every step (see [`Sim::exclusive`]).
+    pub check_exclusive: bool,
     queue: BinaryHeap<Reverse<(Duration, u64, usize)>>,
     slab: Vec<Option<Ev>>,
     order: u64,
@@ -210,6 +243,10 @@ impl Sim {
             nodes,
             res_latency: MS,
             uplink: vec![true; count],
+            frozen: BTreeSet::new(),
+            stop_post: 50 * MS,
+            restart_after: Duration::from_millis(500),
+            check_exclusive: false,
             queue: BinaryHeap::new(),
             slab: Vec::new(),
             order: 0,
@@ -332,12 +369,48 @@ impl Sim {
         self.log(format!("PARTITION {a:?} | {b:?}"));
     }
 
+    /// Drops packets from `from` to `to` only (one-way loss).
+    pub fn cut_one_way(&mut self, from: usize, to: usize) {
+        self.cut.insert((from, to));
+        self.log(format!(
+            "CUT {} -> {} (one way)",
+            node_name(from),
+            node_name(to)
+        ));
+    }
+
+    /// The watchdog interval the daemon sets from its deadtime.
+    pub fn watchdog(&self) -> Duration {
+        self.spec.timings.deadtime / 2
+    }
+
+    /// SIGSTOP of node `n`'s daemon for `d`. If that outlasts the
+    /// watchdog, systemd kills it, `ExecStopPost=` removes its resources
+    /// and systemd starts it again.
+    pub fn freeze(&mut self, n: usize, d: Duration) {
+        if self.nodes[n].engine.is_none() {
+            return;
+        }
+        self.frozen.insert(n);
+        let epoch = self.nodes[n].epoch;
+        self.log(format!("{} FROZEN for {:?}", node_name(n), d));
+        let wd = self.watchdog();
+        if d >= wd {
+            self.push(self.now + wd, Ev::WatchdogKill { node: n, epoch });
+        } else {
+            self.push(self.now + d, Ev::Thaw { node: n, epoch });
+        }
+    }
+
     pub fn heal(&mut self) {
         self.cut.clear();
         self.log("HEAL".into());
     }
 
     pub fn input(&mut self, n: usize, input: Input) {
+        if self.frozen.contains(&n) {
+            return;
+        }
         let Some(engine) = self.nodes[n].engine.as_mut() else {
             return;
         };
@@ -425,7 +498,9 @@ impl Sim {
         let e = self
             .nodes
             .iter()
-            .filter_map(|n| n.engine.as_ref().and_then(|e| e.next_deadline()))
+            .enumerate()
+            .filter(|(i, _)| !self.frozen.contains(i))
+            .filter_map(|(_, n)| n.engine.as_ref().and_then(|e| e.next_deadline()))
             .min();
         match (q, e) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -449,17 +524,24 @@ impl Sim {
                 let Reverse((_, _, idx)) = self.queue.pop().unwrap();
                 let ev = self.slab[idx].take().unwrap();
                 self.event(ev);
+                if self.check_exclusive {
+                    self.check_never_two_holders();
+                }
                 continue;
             }
             for n in 0..self.nodes.len() {
-                let due = self.nodes[n]
-                    .engine
-                    .as_ref()
-                    .and_then(|e| e.next_deadline())
-                    .is_some_and(|d| d <= self.now);
+                let due = !self.frozen.contains(&n)
+                    && self.nodes[n]
+                        .engine
+                        .as_ref()
+                        .and_then(|e| e.next_deadline())
+                        .is_some_and(|d| d <= self.now);
                 if due {
                     self.input(n, Input::Tick);
                 }
+            }
+            if self.check_exclusive {
+                self.check_never_two_holders();
             }
         }
         self.now = self.now.max(until);
@@ -472,6 +554,33 @@ impl Sim {
 
     fn event(&mut self, ev: Ev) {
         match ev {
+            Ev::Thaw { node, epoch } => {
+                if self.nodes[node].epoch == epoch && self.frozen.remove(&node) {
+                    self.log(format!("{} THAWED", node_name(node)));
+                    self.input(node, Input::Tick);
+                }
+            }
+            Ev::WatchdogKill { node, epoch } => {
+                if self.nodes[node].epoch != epoch {
+                    return;
+                }
+                self.frozen.remove(&node);
+                self.log(format!("{} WATCHDOG fired", node_name(node)));
+                self.crash_daemon(node);
+                let at = self.now + self.stop_post;
+                self.push(at, Ev::StopPostDone { node });
+            }
+            Ev::StopPostDone { node } => {
+                self.nodes[node].present.clear();
+                self.log(format!("{} release-local done", node_name(node)));
+                let at = self.now + self.restart_after;
+                self.push(at, Ev::Restart { node });
+            }
+            Ev::Restart { node } => {
+                if self.nodes[node].engine.is_none() {
+                    self.start(node);
+                }
+            }
             Ev::PingRound => {
                 for n in 0..self.nodes.len() {
                     if self.uplink[n] {
@@ -534,6 +643,54 @@ impl Sim {
                     .is_some_and(|e| e.held().contains(&g))
             })
             .collect()
+    }
+
+    /// Nodes that hold group `g` in their engine, run one of its units,
+    /// or keep one of its addresses up outside a make-before-break
+    /// hand-over (an address-only group kept by the old holder until the
+    /// new one, which it hears and which hears it, holds it: by design).
+    pub fn exclusive_holders(&self, g: usize) -> Vec<usize> {
+        let vips = self.spec.groups[g].1;
+        let units = self.spec.groups[g].2;
+        let held: Vec<usize> = self.holders(g);
+        (0..self.nodes.len())
+            .filter(|&n| {
+                let present = &self.nodes[n].present;
+                let unit_up = present.iter().any(|&(x, r)| x == g && r >= vips);
+                let vip_up = present.iter().any(|&(x, r)| x == g && r < vips);
+                let live = self.nodes[n]
+                    .engine
+                    .as_ref()
+                    .filter(|_| !self.frozen.contains(&n));
+                let handing_over = units == 0
+                    && live.is_some_and(|e| {
+                        matches!(e.local_state(g), "handing-off" | "releasing")
+                            && held.iter().all(|&h| {
+                                h == n
+                                    || (e.sees(h)
+                                        && self.nodes[h]
+                                            .engine
+                                            .as_ref()
+                                            .is_some_and(|he| he.sees(n)))
+                            })
+                    });
+                held.contains(&n) || unit_up || (vip_up && !handing_over)
+            })
+            .collect()
+    }
+
+    /// The safety invariant with quorum on: at no instant do two nodes
+    /// hold a group or run any of its resources.
+    pub fn check_never_two_holders(&self) {
+        for g in 0..self.spec.groups.len() {
+            let h = self.exclusive_holders(g);
+            if h.len() > 1 {
+                panic!(
+                    "{}",
+                    self.report(&format!("two holders of g{g} at once: {h:?}"))
+                );
+            }
+        }
     }
 
     pub fn running(&self) -> Vec<usize> {
@@ -631,7 +788,11 @@ fn summarize_msg(m: &Message) -> String {
 }
 
 /// Seeds to run: a range, or the one in `HARUST_SIM_SEED`.
+/// `HARUST_SIM_COUNT` overrides the count, for longer runs.
 pub fn seeds(base: u64, count: u64) -> Vec<u64> {
+    let count = std::env::var("HARUST_SIM_COUNT")
+        .map(|c| c.parse().expect("HARUST_SIM_COUNT must be a number"))
+        .unwrap_or(count);
     match std::env::var("HARUST_SIM_SEED") {
         Ok(s) => vec![s.parse().expect("HARUST_SIM_SEED must be a number")],
         Err(_) => (base..base + count).collect(),

@@ -70,6 +70,8 @@ pub struct HaConfig {
     pub ucast: Vec<(String, IpAddr)>,
     /// `ping ADDR` lines: ping nodes, the quorum witnesses.
     pub ping: Vec<IpAddr>,
+    /// More ha.cf lines, written last (`witness client-c`, `quorum on`).
+    pub extra: Vec<String>,
 }
 
 impl HaConfig {
@@ -88,6 +90,7 @@ impl HaConfig {
             nodes: vec![Node::A, Node::B],
             ucast: Vec::new(),
             ping: Vec::new(),
+            extra: Vec::new(),
         }
     }
 
@@ -141,6 +144,12 @@ impl HaConfig {
         self
     }
 
+    /// Adds a line to ha.cf.
+    pub fn line(mut self, text: &str) -> Self {
+        self.extra.push(text.to_string());
+        self
+    }
+
     /// Adds a ping node.
     pub fn ping(mut self, addr: IpAddr) -> Self {
         self.ping.push(addr);
@@ -171,6 +180,9 @@ impl HaConfig {
             let _ = writeln!(s, "ping {addr}");
         }
         let _ = writeln!(s, "auto_failback {}", self.auto_failback);
+        for l in &self.extra {
+            let _ = writeln!(s, "{l}");
+        }
         s
     }
 
