@@ -71,3 +71,43 @@ fn a_takeover_is_logged_to_the_journal_as_notice_and_the_death_as_warning() {
         "B logged to stderr although a journal was there:\n{stderr}"
     );
 }
+
+#[test]
+fn losing_quorum_is_a_warning_with_harust_event_quorum_lost() {
+    if !support::privileged("losing_quorum_is_a_warning") {
+        return;
+    }
+    let t = Topology::new("jdquorum");
+    let Some(jd) = sdsupport::Journald::start() else {
+        return;
+    };
+    // Two nodes, quorum on: alone, node-b loses the tie to node-a.
+    let cfg = HaConfig::fast()
+        .line("quorum on")
+        .vip_group(Node::B, &[VIP]);
+    let mut a = Daemon::start(&t.a, Node::A, &cfg);
+    let launch = Launch::default()
+        .mount_ns_of(jd.init_pid())
+        .env("HARUST_LOG_TARGET", "auto");
+    let mut b = Daemon::start_with(&t.b, Node::B, &cfg, launch);
+    a.wait_ready(LONG);
+    b.wait_ready(LONG);
+    wait_until(LONG, "B to hold the VIP", || t.b.has_addr("eth0", VIP));
+
+    a.kill(libc::SIGKILL);
+    a.wait_exit(LONG);
+    let lost = jd.wait_for_entries(&["HARUST_EVENT=quorum-lost"], 1);
+    assert_eq!(field(&lost[0], "PRIORITY"), "4", "quorum lost is WARNING");
+    wait_until(LONG, "B to release the VIP", || !t.b.has_addr("eth0", VIP));
+
+    a.restart();
+    let back = jd.wait_for_entries(&["HARUST_EVENT=quorum-regained"], 1);
+    assert_eq!(
+        field(&back[0], "PRIORITY"),
+        "5",
+        "quorum regained is NOTICE"
+    );
+    wait_until(LONG, "B to hold the VIP again", || {
+        t.b.has_addr("eth0", VIP)
+    });
+}

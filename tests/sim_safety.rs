@@ -329,3 +329,24 @@ fn a_frozen_holder_killed_by_its_watchdog_is_taken_over_without_overlap() {
         sim.check(sim.holders(0) == vec![0], "g0 fails back to node-a");
     }
 }
+
+#[test]
+fn a_silent_witness_delays_no_takeover() {
+    let mut spec = Spec::two_node(AutoFailback::On);
+    spec.nodes = 3;
+    spec.witnesses = vec![2];
+    spec.quorum = true;
+    let mut sim = Sim::new(1, spec.clone(), NetModel::default());
+    // The witness never starts: node-a still takes g0 right after initdead.
+    sim.start(0);
+    sim.start(1);
+    let took = sim.run_until_cond(
+        spec.timings.initdead + spec.timings.keepalive * 4,
+        "node-a holds g0",
+        |s| s.holders(0) == vec![0],
+    );
+    sim.check(
+        took >= spec.timings.initdead,
+        "g0 taken before the witness was declared dead",
+    );
+}

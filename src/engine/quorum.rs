@@ -255,6 +255,10 @@ impl Engine {
     /// to know: it may have started a group after its last message
     /// reached us, so every group waits.
     pub(super) fn record_silence(&mut self, n: NodeId) {
+        if self.is_witness(n) {
+            // It never holds anything (configuration checks that).
+            return;
+        }
         let p = &self.peers[n];
         let rb = p.advert.release_bound.unwrap_or(self.release_bound);
         let from = p.last_heard.unwrap_or(self.now);
