@@ -29,7 +29,7 @@ use crate::config::{self, Config, Resource, Vip};
 use crate::engine::{self, AdminError, AdminRequest, Engine, Event, Input, Op, Output, View};
 use crate::net::{self, Links};
 use crate::systemd::{Notifier, Units};
-use crate::vip::{self, AddrEvent, AnnounceConfig, Vips};
+use crate::vip::{self, AddrEvent, AnnounceConfig, Announcer, Vips};
 use crate::wire;
 
 /// What the daemon was started with.
@@ -92,44 +92,6 @@ struct ActionDone {
     result: Result<(), String>,
 }
 
-/// The GARP/NA rounds for one address. Starting them again or cancelling
-/// ends the rounds already running: a node that gave an address up must
-/// not keep pointing neighbours at itself.
-#[derive(Clone, Default)]
-struct Announcer {
-    epoch: Arc<std::sync::atomic::AtomicU64>,
-}
-
-impl Announcer {
-    fn cancel(&self) {
-        self.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    }
-
-    fn start(&self, vips: Arc<Vips>, v: Vip, cfg: AnnounceConfig) {
-        use std::sync::atomic::Ordering;
-        let mine = self.epoch.fetch_add(1, Ordering::SeqCst) + 1;
-        let epoch = self.epoch.clone();
-        let once = AnnounceConfig {
-            count: 1,
-            interval: Duration::ZERO,
-        };
-        tokio::spawn(async move {
-            for round in 0..cfg.count {
-                if round > 0 {
-                    tokio::time::sleep(cfg.interval).await;
-                }
-                if epoch.load(Ordering::SeqCst) != mine {
-                    return;
-                }
-                if let Err(e) = vips.announce(&v, &once).await {
-                    warn!("announcing {} failed: {e}", v.addr);
-                    return;
-                }
-            }
-        });
-    }
-}
-
 /// A log line limiter: at most one line per key per interval, with a count
 /// of what was suppressed.
 struct RateLimit {
@@ -184,9 +146,10 @@ pub struct Runtime {
     origin: Instant,
     links: Links,
     vips: Arc<Vips>,
+    /// Where address work runs (see [`resource_worker`]).
+    worker: tokio::runtime::Handle,
     units: Option<Units>,
     notifier: Notifier,
-    announce: AnnounceConfig,
     actions_tx: mpsc::UnboundedSender<ActionDone>,
     actions_rx: mpsc::UnboundedReceiver<ActionDone>,
     control_rx: mpsc::Receiver<Control>,
@@ -198,8 +161,8 @@ pub struct Runtime {
     drops: RateLimit,
     transitions: VecDeque<(u64, String, String)>,
     last_status: String,
-    /// One per address: cancels its GARP/NA rounds when it is given up.
-    announcers: HashMap<(usize, usize), Announcer>,
+    /// GARP/NA rounds of every address, keyed by (group, resource).
+    announcer: Announcer,
     changes_published: u64,
     counters_published: Instant,
 }
@@ -238,7 +201,13 @@ impl Runtime {
         let links = Links::open(&media, cfg.ha.udpport)
             .await
             .context("cannot open the heartbeat media")?;
-        let vips = Arc::new(Vips::connect().context("cannot open rtnetlink")?);
+        let worker = resource_worker().context("cannot start the resource thread")?;
+        let (vips, announcer) = {
+            // The netlink and packet sockets are served by the worker.
+            let _on = worker.enter();
+            let vips = Vips::connect().context("cannot open rtnetlink")?;
+            (Arc::new(vips), Announcer::spawn(opts.announce))
+        };
         let has_units = cfg
             .groups
             .iter()
@@ -264,10 +233,6 @@ impl Runtime {
             seed: wall.as_nanos() as u64 ^ u64::from(std::process::id()),
         };
         let engine = Engine::new(&cfg, params, Duration::ZERO);
-        let announce = opts.announce;
-        let announcers = positions(&cfg, |r| matches!(r, Resource::Vip(_)))
-            .map(|at| (at, Announcer::default()))
-            .collect();
         let (actions_tx, actions_rx) = mpsc::unbounded_channel();
         let (control_tx, control_rx) = mpsc::channel(16);
         let origin = Instant::now();
@@ -298,9 +263,9 @@ impl Runtime {
             origin,
             links,
             vips,
+            worker,
             units,
             notifier,
-            announce,
             actions_tx,
             actions_rx,
             control_rx,
@@ -312,7 +277,7 @@ impl Runtime {
             drops: RateLimit::new(Duration::from_secs(10)),
             transitions: VecDeque::new(),
             last_status: String::new(),
-            announcers,
+            announcer,
             changes_published: 0,
             counters_published: Instant::now(),
         })
@@ -444,14 +409,28 @@ impl Runtime {
 
     /// Which resources are really up now.
     async fn reconcile(&self) -> Vec<(usize, usize)> {
+        let at: Vec<(usize, usize)> =
+            positions(&self.cfg, |r| matches!(r, Resource::Vip(_))).collect();
+        let vips: Vec<Vip> = at
+            .iter()
+            .filter_map(|&(g, r)| match &self.cfg.groups[g].resources[r] {
+                Resource::Vip(v) => Some(v.clone()),
+                Resource::Unit(_) => None,
+            })
+            .collect();
+        // One address dump for all of them.
+        let vips_up = self.vips.list_present(&vips).await.unwrap_or_else(|e| {
+            warn!("cannot check the addresses: {e}");
+            vec![false; vips.len()]
+        });
         let mut present = Vec::new();
         for (g, group) in self.cfg.groups.iter().enumerate() {
             for (r, res) in group.resources.iter().enumerate() {
                 let up = match res {
-                    Resource::Vip(v) => self.vips.present(v).await.unwrap_or_else(|e| {
-                        warn!("cannot check {}: {e}", v.addr);
-                        false
-                    }),
+                    Resource::Vip(_) => at
+                        .iter()
+                        .position(|&x| x == (g, r))
+                        .is_some_and(|i| vips_up[i]),
                     Resource::Unit(u) => match &self.units {
                         Some(units) => units
                             .active_state(u)
@@ -585,6 +564,12 @@ impl Runtime {
         let now = self.now();
         let outputs = self.engine.handle(now, input);
         let mut changed = false;
+        // A group's address actions of this step, run as one batch each.
+        let mut batches: Vec<(usize, Op, Vec<usize>)> = Vec::new();
+        let mut batch = |group: usize, resource: usize, op: Op| match batches.last_mut() {
+            Some((g, o, rs)) if *g == group && *o == op => rs.push(resource),
+            _ => batches.push((group, op, vec![resource])),
+        };
         for o in outputs {
             match o {
                 Output::Send(m) => {
@@ -597,16 +582,22 @@ impl Runtime {
                         }
                     }
                 }
-                Output::Start { group, resource } => self.act(group, resource, Op::Start),
-                Output::Stop { group, resource } => self.act(group, resource, Op::Stop),
+                Output::Start { group, resource } | Output::Stop { group, resource } => {
+                    let op = if matches!(o, Output::Start { .. }) {
+                        Op::Start
+                    } else {
+                        Op::Stop
+                    };
+                    if matches!(self.cfg.groups[group].resources[resource], Resource::Vip(_)) {
+                        batch(group, resource, op);
+                    } else {
+                        self.act(group, resource, op);
+                    }
+                }
                 Output::Announce { group } => {
                     for (r, res) in self.cfg.groups[group].resources.iter().enumerate() {
-                        if let Resource::Vip(v) = res {
-                            self.announcer(group, r).start(
-                                self.vips.clone(),
-                                v.clone(),
-                                self.announce,
-                            );
+                        if let Resource::Vip(_) = res {
+                            self.announcer.again((group, r));
                         }
                     }
                 }
@@ -622,6 +613,9 @@ impl Runtime {
                 }
                 Output::Stopped => changed = true,
             }
+        }
+        for (group, op, resources) in batches {
+            self.act_vips(group, op, resources);
         }
         // A peer's advert (who holds what) changes without an event; the
         // counters move with every beat and are published at most once a
@@ -644,64 +638,94 @@ impl Runtime {
         })
     }
 
-    fn announcer(&self, group: usize, resource: usize) -> Announcer {
-        self.announcers
-            .get(&(group, resource))
-            .cloned()
-            .unwrap_or_default()
-    }
-
-    /// Runs one resource action in its own task; the result comes back
-    /// through `actions_rx`.
-    fn act(&self, group: usize, resource: usize, op: Op) {
-        let res = self.cfg.groups[group].resources[resource].clone();
-        let tx = self.actions_tx.clone();
-        let vips = self.vips.clone();
-        let units = self.units.clone();
-        let announce = self.announce;
-        let announcer = self.announcer(group, resource);
+    /// Adds or deletes addresses of a group as one netlink batch, on the
+    /// resource thread; the results come back through `actions_rx`, one per
+    /// address, in the order asked.
+    fn act_vips(&self, group: usize, op: Op, resources: Vec<usize>) {
+        let vips: Vec<Vip> = resources
+            .iter()
+            .filter_map(|&r| match &self.cfg.groups[group].resources[r] {
+                Resource::Vip(v) => Some(v.clone()),
+                Resource::Unit(_) => None,
+            })
+            .collect();
         if op == Op::Stop {
             // An address we give up must not be announced any more.
-            announcer.cancel();
+            for &r in &resources {
+                self.announcer.cancel((group, r));
+            }
         }
+        let tx = self.actions_tx.clone();
+        let nl = self.vips.clone();
+        let announcer = self.announcer.clone();
+        let gkey = self.cfg.groups[group].key.clone();
+        self.worker.spawn(async move {
+            let results: Vec<Result<(), String>> = if op == Op::Start {
+                let added = nl.add_batch(&vips).await;
+                // Neighbours learn the new owner at once; the repeats run
+                // on after the action is confirmed.
+                let up: Vec<Vip> = vips
+                    .iter()
+                    .zip(&added)
+                    .filter(|(_, r)| r.is_ok())
+                    .map(|(v, _)| v.clone())
+                    .collect();
+                let mut targets = nl.targets(&up).await.into_iter();
+                for (&r, a) in resources.iter().zip(&added) {
+                    if a.is_ok() {
+                        match targets.next() {
+                            Some(Ok(t)) => announcer.start((group, r), t),
+                            Some(Err(e)) => warn!("cannot announce: {}", chain(&e)),
+                            None => {}
+                        }
+                    }
+                }
+                added
+                    .into_iter()
+                    .map(|r| r.map(|_| ()).map_err(|e| chain(&e)))
+                    .collect()
+            } else {
+                nl.del_batch(&vips)
+                    .await
+                    .into_iter()
+                    .map(|r| r.map(|_| ()).map_err(|e| chain(&e)))
+                    .collect()
+            };
+            for ((resource, v), result) in resources.into_iter().zip(&vips).zip(results) {
+                let what = format!("{}/{}", v.addr, v.prefix);
+                report(&gkey, &what, op, &result);
+                let _ = tx.send(ActionDone {
+                    group,
+                    resource,
+                    op,
+                    result,
+                });
+            }
+        });
+    }
+
+    /// Starts or stops a unit in its own task; the result comes back
+    /// through `actions_rx`.
+    fn act(&self, group: usize, resource: usize, op: Op) {
+        let Resource::Unit(u) = self.cfg.groups[group].resources[resource].clone() else {
+            return self.act_vips(group, op, vec![resource]);
+        };
+        let tx = self.actions_tx.clone();
+        let units = self.units.clone();
         let gkey = self.cfg.groups[group].key.clone();
         tokio::spawn(async move {
-            let result = match (&res, op) {
-                (Resource::Vip(v), Op::Start) => match vips.add(v).await {
-                    Ok(_) => {
-                        // Neighbours learn the new owner at once; the
-                        // repeats run on after the action is confirmed.
-                        announcer.start(vips.clone(), v.clone(), announce);
-                        Ok(())
-                    }
-                    Err(e) => Err(chain(&e)),
-                },
-                (Resource::Vip(v), Op::Stop) => {
-                    vips.del(v).await.map(|_| ()).map_err(|e| chain(&e))
+            let result = match units {
+                Some(units) => {
+                    let r = if op == Op::Start {
+                        units.start(&u).await
+                    } else {
+                        units.stop(&u).await
+                    };
+                    r.map_err(|e| chain(&e))
                 }
-                (Resource::Unit(u), op) => match units {
-                    Some(units) => {
-                        let r = if op == Op::Start {
-                            units.start(u).await
-                        } else {
-                            units.stop(u).await
-                        };
-                        r.map_err(|e| chain(&e))
-                    }
-                    None => Err("systemd's manager is not connected".to_string()),
-                },
+                None => Err("systemd's manager is not connected".to_string()),
             };
-            let what = match &res {
-                Resource::Vip(v) => format!("{}/{}", v.addr, v.prefix),
-                Resource::Unit(u) => u.clone(),
-            };
-            match &result {
-                Ok(()) => debug!("{op} {what} ({gkey}): done"),
-                Err(e) => {
-                    error!(harust_event = "resource-failed", harust_group = gkey.as_str(), harust_resource = what.as_str();
-                        "{op} {what} failed: {e}")
-                }
-            }
+            report(&gkey, &u, op, &result);
             let _ = tx.send(ActionDone {
                 group,
                 resource,
@@ -807,6 +831,64 @@ impl Runtime {
             s.warntime_ms = t.warntime.as_millis() as u64;
             s.initdead_ms = t.initdead.as_millis() as u64;
         });
+    }
+}
+
+/// Logs a resource action's result.
+fn report(gkey: &str, what: &str, op: Op, result: &Result<(), String>) {
+    match result {
+        Ok(()) => debug!("{op} {what} ({gkey}): done"),
+        Err(e) => {
+            error!(harust_event = "resource-failed", harust_group = gkey, harust_resource = what;
+                "{op} {what} failed: {e}")
+        }
+    }
+}
+
+/// A thread of its own, at a lower CPU priority, for the address work
+/// (netlink requests and dumps, GARP/NA): under load the loop's thread,
+/// which sends and receives the heartbeats, gets the CPU first, and a large
+/// group's batch never delays a beat.
+fn resource_worker() -> std::io::Result<tokio::runtime::Handle> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("harust-resources".into())
+        .spawn(move || {
+            lower_priority();
+            match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => {
+                    let _ = tx.send(Ok(rt.handle().clone()));
+                    rt.block_on(std::future::pending::<()>());
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                }
+            }
+        })?;
+    rx.recv()
+        .map_err(|_| std::io::Error::other("the resource thread did not start"))?
+}
+
+/// Puts the calling thread below the loop's: the normal policy if the
+/// daemon runs with a real-time one (`CPUSchedulingPolicy=rr`, which this
+/// thread inherited), and nice 5.
+fn lower_priority() {
+    let normal = libc::sched_param { sched_priority: 0 };
+    // SAFETY: both calls act on the calling thread only (id 0 and gettid).
+    let (rt, nice) = unsafe {
+        (
+            libc::sched_setscheduler(0, libc::SCHED_OTHER, &normal),
+            libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as u32, 5),
+        )
+    };
+    if rt != 0 || nice != 0 {
+        debug!(
+            "resource thread keeps its priority: {}",
+            std::io::Error::last_os_error()
+        );
     }
 }
 

@@ -103,9 +103,11 @@ struct HbAsk {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Local {
     Idle,
-    /// Resources `0..next` are up; waiting for `next`'s start.
+    /// Resources `0..next` are up; waiting for `next`'s start. Starts
+    /// are in flight for `next..=upto` (a run of addresses).
     Acquiring {
         next: usize,
+        upto: usize,
     },
     Held,
     /// Still up, no longer claimed: waiting for the new holder to hold it
@@ -113,9 +115,11 @@ enum Local {
     HandingOff {
         since: Time,
     },
-    /// Resources `0..=next` may be up; waiting for `next`'s stop.
+    /// Resources `0..=next` may be up; waiting for `next`'s stop. Stops
+    /// are in flight for `low..=next` (a run of addresses).
     Releasing {
         next: usize,
+        low: usize,
     },
     Failed,
 }

@@ -136,10 +136,14 @@ pub enum Input {
 pub enum Output {
     /// Send on every link.
     Send(Message),
+    /// Start a resource. A group's consecutive addresses are asked for in
+    /// one step, so the adapter can add them as one batch; their results
+    /// must come back in the order they were asked for.
     Start {
         group: GroupId,
         resource: usize,
     },
+    /// Stop a resource; batched like [`Output::Start`], last first.
     Stop {
         group: GroupId,
         resource: usize,
