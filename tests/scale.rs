@@ -46,6 +46,9 @@ impl Watcher {
         let (tx, rx) = std::sync::mpsc::channel();
         let (s, flag) = (seen.clone(), stop.clone());
         let thread = ns.spawn(move || async move {
+            // Read at once even on a busy machine: the times are when the
+            // events were read.
+            set_realtime(0);
             let mut events = harust::vip::watch().await.expect("watching addresses");
             tx.send(()).unwrap();
             while !flag.load(Ordering::Relaxed) {
@@ -133,14 +136,18 @@ fn sixty_four_addresses_appear_and_vanish_within_10ms_of_each_other() {
 /// beats on a busy machine, a normal thread waits for the CPU longer than
 /// the 5 ms a beat may be late. Threads the daemon starts later inherit it.
 fn realtime(d: &Daemon) {
+    set_realtime(d.pid());
+}
+
+/// `SCHED_RR` for thread `tid` (0: the calling one).
+fn set_realtime(tid: i32) {
     let param = libc::sched_param { sched_priority: 10 };
-    // SAFETY: sched_setscheduler(2) on our own child's main thread.
-    let rc = unsafe { libc::sched_setscheduler(d.pid(), libc::SCHED_RR, &param) };
+    // SAFETY: sched_setscheduler(2) on the calling thread or our own child.
+    let rc = unsafe { libc::sched_setscheduler(tid, libc::SCHED_RR, &param) };
     assert_eq!(
         rc,
         0,
-        "SCHED_RR for {}: {}",
-        d.node,
+        "SCHED_RR for thread {tid}: {}",
         std::io::Error::last_os_error()
     );
 }

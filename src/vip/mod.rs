@@ -18,6 +18,7 @@
 //!   secondaries unless `promote_secondaries` is on (see [`Vips::del`]).
 
 mod announce;
+mod batch;
 mod network;
 pub mod packet;
 mod watch;
@@ -29,7 +30,9 @@ use std::time::Duration;
 
 use futures::TryStreamExt;
 use rtnetlink::Handle;
+use rtnetlink::packet_core::{NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST};
 use rtnetlink::packet_route::AddressFamily;
+use rtnetlink::packet_route::RouteNetlinkMessage;
 use rtnetlink::packet_route::address::{
     AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage,
 };
@@ -63,6 +66,12 @@ pub enum VipError {
         /// Boxed: rtnetlink's error carries a whole netlink message.
         #[source]
         source: Box<rtnetlink::Error>,
+    },
+    #[error("VIP {addr}: sending its netlink batch failed")]
+    Batch {
+        addr: IpAddr,
+        #[source]
+        source: io::Error,
     },
     #[error("VIP {addr}: {path}")]
     Sysctl {
@@ -225,6 +234,8 @@ fn read_flag(path: &str) -> io::Result<bool> {
 pub struct Vips {
     handle: Handle,
     conn: JoinHandle<()>,
+    /// Adds and deletes go out in batches on a socket of their own.
+    batcher: batch::Batcher,
     /// One request at a time: the kernel answers a second address or link
     /// dump on the same socket with EBUSY while one is running, and the
     /// runtime acts on several addresses at once.
@@ -249,11 +260,39 @@ impl Vips {
     pub fn connect() -> Result<Vips, VipError> {
         let (conn, handle, _) =
             rtnetlink::new_connection().map_err(|source| VipError::Connect { source })?;
+        let batcher = batch::Batcher::open().map_err(|source| VipError::Connect { source })?;
         Ok(Vips {
             handle,
             conn: tokio::spawn(conn),
+            batcher,
             busy: tokio::sync::Mutex::new(()),
         })
+    }
+
+    /// Sends the requests as one batch (see [`batch`]) and returns each
+    /// one's answer as rtnetlink reports errors, or why the batch could not
+    /// be sent at all.
+    fn batch(
+        &self,
+        requests: Vec<(RouteNetlinkMessage, u16)>,
+    ) -> io::Result<Vec<Result<(), rtnetlink::Error>>> {
+        if requests.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .batcher
+            .run(requests)?
+            .into_iter()
+            .map(|a| a.map_err(rtnetlink::Error::NetlinkError))
+            .collect())
+    }
+
+    /// `e` for one address of a batch that could not be sent.
+    fn batch_err(addr: IpAddr, e: &io::Error) -> VipError {
+        VipError::Batch {
+            addr,
+            source: io::Error::new(e.kind(), e.to_string()),
+        }
     }
 
     fn nl_err<'a>(
@@ -429,6 +468,7 @@ impl Vips {
         let mut seen = Seen::default();
         let mut out: Vec<Option<Result<AddOutcome, VipError>>> = Vec::with_capacity(vips.len());
         let mut requests = Vec::new();
+        let mut asked: Vec<(usize, String)> = Vec::new();
         for (i, vip) in vips.iter().enumerate() {
             let iface = match self.resolve_link(&mut seen, vip).await {
                 Ok((iface, _)) => iface,
@@ -471,19 +511,30 @@ impl Vips {
                         .push(AddressAttribute::Flags(AddressFlags::Nodad));
                 }
             }
-            requests.push(async move {
-                let r = match req.execute().await {
-                    Ok(()) => Ok(AddOutcome::Added),
-                    Err(e) if errno(&e) == Some(libc::EEXIST) => Ok(AddOutcome::AlreadyPresent),
-                    Err(e) => Err(Self::nl_err("adding the address", vip.addr, &iface.name)(e)),
-                };
-                (i, r)
-            });
+            let flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_EXCL | NLM_F_CREATE;
+            let msg = RouteNetlinkMessage::NewAddress(std::mem::take(req.message_mut()));
+            requests.push((msg, flags));
+            asked.push((i, iface.name));
         }
-        // join_all polls every request once before awaiting any answer:
-        // all of them are queued to the kernel back to back.
-        for (i, r) in futures::future::join_all(requests).await {
-            out[i] = Some(r);
+        let answers = match self.batch(requests) {
+            Ok(a) => a,
+            Err(e) => {
+                for (i, _) in asked {
+                    out[i] = Some(Err(Self::batch_err(vips[i].addr, &e)));
+                }
+                return out
+                    .into_iter()
+                    .map(|r| r.expect("every VIP answered"))
+                    .collect();
+            }
+        };
+        for ((i, iface), answer) in asked.into_iter().zip(answers) {
+            let vip = &vips[i];
+            out[i] = Some(match answer {
+                Ok(()) => Ok(AddOutcome::Added),
+                Err(e) if errno(&e) == Some(libc::EEXIST) => Ok(AddOutcome::AlreadyPresent),
+                Err(e) => Err(Self::nl_err("adding the address", vip.addr, &iface)(e)),
+            });
         }
         out.into_iter()
             .map(|r| r.expect("every VIP answered"))
@@ -512,6 +563,7 @@ impl Vips {
         let mut out: Vec<Result<DelOutcome, VipError>> = Vec::with_capacity(vips.len());
         let mut guards: HashMap<u32, PromoteGuard> = HashMap::new();
         let mut requests = Vec::new();
+        let mut asked: Vec<(usize, String)> = Vec::new();
         for (i, vip) in vips.iter().enumerate() {
             let found = match self.find(&mut seen, vip).await {
                 Ok(f) => f,
@@ -547,20 +599,29 @@ impl Vips {
                 if let Some(l) = label_of(&m) {
                     del.attributes.push(AddressAttribute::Label(l));
                 }
-                let req = self.handle.address().del(del);
-                requests.push(async move {
-                    let r = match req.execute().await {
-                        Ok(()) => Ok(Some(DelOutcome::Deleted)),
-                        Err(e) if matches!(errno(&e), Some(libc::EADDRNOTAVAIL | libc::ENOENT)) => {
-                            Ok(None)
-                        }
-                        Err(e) => Err(Self::nl_err("deleting the address", vip.addr, &iface)(e)),
-                    };
-                    (i, r)
-                });
+                requests.push((
+                    RouteNetlinkMessage::DelAddress(del),
+                    NLM_F_REQUEST | NLM_F_ACK,
+                ));
+                asked.push((i, iface));
             }
         }
-        for (i, r) in futures::future::join_all(requests).await {
+        let answers = match self.batch(requests) {
+            Ok(a) => a,
+            Err(e) => {
+                for (i, _) in asked {
+                    out[i] = Err(Self::batch_err(vips[i].addr, &e));
+                }
+                return out;
+            }
+        };
+        for ((i, iface), answer) in asked.into_iter().zip(answers) {
+            let vip = &vips[i];
+            let r = match answer {
+                Ok(()) => Ok(Some(DelOutcome::Deleted)),
+                Err(e) if matches!(errno(&e), Some(libc::EADDRNOTAVAIL | libc::ENOENT)) => Ok(None),
+                Err(e) => Err(Self::nl_err("deleting the address", vip.addr, &iface)(e)),
+            };
             match r {
                 Ok(Some(d)) if out[i].is_ok() => out[i] = Ok(d),
                 Ok(_) => {}
