@@ -159,6 +159,12 @@ pub struct Runtime {
     pending: HashMap<u64, oneshot::Sender<Result<(), AdminError>>>,
     next_id: u64,
     drops: RateLimit,
+    /// The keys with each HMAC keyed once; rebuilt on reload.
+    keyed: wire::Keyed,
+    /// Kept between beats, so sending and receiving one allocates nothing.
+    tx_buf: Vec<u8>,
+    auth_scratch: Vec<u8>,
+    rx_buf: Vec<u8>,
     transitions: VecDeque<(u64, String, String)>,
     last_status: String,
     /// GARP/NA rounds of every address, keyed by (group, resource).
@@ -256,6 +262,7 @@ impl Runtime {
             links.len(),
             cfg.groups.len()
         );
+        let keyed = wire::Keyed::new(&cfg.keys);
         Ok(Runtime {
             opts,
             cfg,
@@ -275,6 +282,10 @@ impl Runtime {
             pending: HashMap::new(),
             next_id: 1,
             drops: RateLimit::new(Duration::from_secs(10)),
+            keyed,
+            tx_buf: Vec::new(),
+            auth_scratch: Vec::new(),
+            rx_buf: Vec::new(),
             transitions: VecDeque::new(),
             last_status: String::new(),
             announcer,
@@ -349,7 +360,11 @@ impl Runtime {
                         result: done.result,
                     });
                 }
-                Some(dgram) = self.links.recv() => self.on_datagram(dgram),
+                Some((link, from)) = self.links.recv_into(&mut self.rx_buf) => {
+                    let buf = std::mem::take(&mut self.rx_buf);
+                    self.on_datagram(link, from, &buf);
+                    self.rx_buf = buf;
+                }
                 _ = &mut timer => {
                     armed = None;
                     self.feed(Input::Tick);
@@ -451,24 +466,18 @@ impl Runtime {
         present
     }
 
-    fn on_datagram(&mut self, d: net::Datagram) {
-        match wire::decode(&d.payload, &self.cfg.keys) {
-            Ok(msg) => self.feed(Input::Packet {
-                link: d.link.0,
-                msg,
-            }),
+    fn on_datagram(&mut self, link: net::LinkId, from: std::net::SocketAddr, payload: &[u8]) {
+        match wire::decode(payload, &self.keyed) {
+            Ok(msg) => self.feed(Input::Packet { link: link.0, msg }),
             Err(e) => {
                 let kind = e.kind();
-                let key = format!("{kind}:{}", d.from.ip());
+                let key = format!("{kind}:{}", from.ip());
                 if let Some(suppressed) = self.drops.allow(&key) {
-                    warn!(harust_event = "packet-dropped", harust_link = self.links.link_name(d.link).as_str();
-                        "dropped packet from {} on {}: {e}{}", d.from, self.links.link_name(d.link),
+                    warn!(harust_event = "packet-dropped", harust_link = self.links.link_name(link).as_str();
+                        "dropped packet from {from} on {}: {e}{}", self.links.link_name(link),
                         if suppressed > 0 { format!(" ({suppressed} more suppressed)") } else { String::new() });
                 }
-                self.feed(Input::BadPacket {
-                    link: d.link.0,
-                    kind,
-                });
+                self.feed(Input::BadPacket { link: link.0, kind });
             }
         }
     }
@@ -549,6 +558,7 @@ impl Runtime {
                 }
                 // Keys and timings take effect at once.
                 self.cfg.keys = new.keys.clone();
+                self.keyed = wire::Keyed::new(&self.cfg.keys);
                 self.engine.set_timings(new.ha.timings);
                 info!(harust_event = "reloaded"; "configuration reloaded from {}", self.opts.config_dir.display());
                 Ok(())
@@ -573,8 +583,8 @@ impl Runtime {
         for o in outputs {
             match o {
                 Output::Send(m) => {
-                    let bytes = wire::encode(&m, &self.cfg.keys);
-                    for (link, e) in self.links.try_send(&bytes) {
+                    wire::encode_into(&m, &self.keyed, &mut self.tx_buf, &mut self.auth_scratch);
+                    for (link, e) in self.links.try_send(&self.tx_buf) {
                         let key = format!("send:{}", link.0);
                         if self.drops.allow(&key).is_some() {
                             warn!(harust_event = "send-failed", harust_link = self.links.link_name(link).as_str();
@@ -845,10 +855,9 @@ fn report(gkey: &str, what: &str, op: Op, result: &Result<(), String>) {
     }
 }
 
-/// A thread of its own, at a lower CPU priority, for the address work
-/// (netlink requests and dumps, GARP/NA): under load the loop's thread,
-/// which sends and receives the heartbeats, gets the CPU first, and a large
-/// group's batch never delays a beat.
+/// A thread of its own for the address work (netlink requests and dumps,
+/// GARP/NA), so a large group's batch never delays the loop's thread, which
+/// sends and receives the heartbeats; see [`lower_priority`].
 fn resource_worker() -> std::io::Result<tokio::runtime::Handle> {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::Builder::new()
@@ -872,21 +881,16 @@ fn resource_worker() -> std::io::Result<tokio::runtime::Handle> {
         .map_err(|_| std::io::Error::other("the resource thread did not start"))?
 }
 
-/// Puts the calling thread below the loop's: the normal policy if the
-/// daemon runs with a real-time one (`CPUSchedulingPolicy=rr`, which this
-/// thread inherited), and nice 5.
+/// Puts the calling thread below the loop's when the daemon runs with a
+/// real-time policy (`CPUSchedulingPolicy=rr`, which this thread
+/// inherited): back to the normal policy, so a beat due always preempts
+/// address work. Without one, both threads are equal and run side by side.
 fn lower_priority() {
     let normal = libc::sched_param { sched_priority: 0 };
-    // SAFETY: both calls act on the calling thread only (id 0 and gettid).
-    let (rt, nice) = unsafe {
-        (
-            libc::sched_setscheduler(0, libc::SCHED_OTHER, &normal),
-            libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as u32, 5),
-        )
-    };
-    if rt != 0 || nice != 0 {
+    // SAFETY: pid 0 is the calling thread only.
+    if unsafe { libc::sched_setscheduler(0, libc::SCHED_OTHER, &normal) } != 0 {
         debug!(
-            "resource thread keeps its priority: {}",
+            "resource thread keeps its policy: {}",
             std::io::Error::last_os_error()
         );
     }

@@ -196,7 +196,7 @@ pub struct Engine {
     started: Time,
     now: Time,
     seq: u64,
-    history: VecDeque<(u64, Message)>,
+    history: VecDeque<(u64, std::sync::Arc<Message>)>,
     peers: Vec<Peer>,
     next_beat: Time,
     first_status_sent: bool,
