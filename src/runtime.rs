@@ -12,6 +12,10 @@
 //!
 //! Resource actions run in their own tasks so the loop never waits on
 //! netlink or systemd; the engine already serialises the actions of a group.
+//! A group's consecutive addresses come as one batch of Start or Stop
+//! outputs and go to the kernel as one netlink batch. Address work and the
+//! GARP/NA rounds (`vip::Announcer`) run on a thread of their own
+//! (`resource_worker`), so they never hold up a beat.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;

@@ -4,6 +4,12 @@
 //! segment, and report address changes. Whether a VIP *should* be here is
 //! the engine's business.
 //!
+//! - [`Vips::add_batch`] and [`Vips::del_batch`] act on a group's addresses
+//!   at once: one link lookup per interface, one address dump per family,
+//!   and every request in one datagram, which the kernel carries out within
+//!   one sendmsg(2). Each address still gets its own result.
+//! - [`Announcer`] sends the GARP/NA rounds of every address from one task,
+//!   with one long-lived packet socket per interface.
 //! - [`Vips::add`] and [`Vips::del`] are idempotent: an address already
 //!   present (same address on the interface, whatever its prefix) is
 //!   [`AddOutcome::AlreadyPresent`]; deleting an absent one is

@@ -92,7 +92,7 @@ const KNOWN_NAMES: &[&str] = &[
     "srcuuid",
 ];
 
-/// The name `raw` as a field name: borrowed from [`KNOWN_NAMES`] when it is
+/// The name `raw` as a field name: borrowed from the known names when it is
 /// one of them.
 pub fn field_name(raw: &str) -> Name {
     match KNOWN_NAMES.iter().find(|k| **k == raw) {
