@@ -27,6 +27,14 @@
         flips       changes of answer after the first NEW answer
         lost        failed requests (ERR:*, e.g. refused or timeout) started
                     between T0 and that first NEW answer's request
+
+  probe.py addrs LOG --since T0 --count N
+      LOG is `ip -ts monitor address` of the taking node. Prints key=value
+      lines (seconds, 3 decimals; "none" if fewer than N were added):
+        first_addr  first address added at or after T0, minus T0
+        last_addr   the N-th distinct address added, minus T0
+        spread      last_addr minus first_addr: how far apart the group's
+                    addresses appeared
 """
 import errno
 import os
@@ -215,8 +223,40 @@ def analyze(argv):
     return 0 if first is not None else 1
 
 
+def addrs(argv):
+    import argparse
+    import datetime
+    import re
+    ap = argparse.ArgumentParser(prog="probe.py addrs")
+    ap.add_argument("log")
+    ap.add_argument("--since", type=float, required=True)
+    ap.add_argument("--count", type=int, required=True)
+    a = ap.parse_args(argv)
+    # [2026-12-06T00:48:04.248026] 3: eth0    inet 198.18.2.101/24 scope ...
+    line_re = re.compile(r"^\[(\S+)\] (?!Deleted)\d+: \S+\s+inet6? (\S+)/")
+    seen = {}
+    with open(a.log) as f:
+        for line in f:
+            m = line_re.match(line)
+            if not m:
+                continue
+            # ip prints local time
+            t = datetime.datetime.fromisoformat(m.group(1)).timestamp()
+            if t >= a.since and m.group(2) not in seen:
+                seen[m.group(2)] = t
+    times = sorted(seen.values())
+    res = {"first_addr": None, "last_addr": None, "spread": None}
+    if len(times) >= a.count:
+        res["first_addr"] = times[0] - a.since
+        res["last_addr"] = times[a.count - 1] - a.since
+        res["spread"] = times[a.count - 1] - times[0]
+    for k, v in res.items():
+        print("%s=none" % k if v is None else "%s=%.4f" % (k, v))
+    return 0 if res["spread"] is not None else 1
+
+
 if __name__ == "__main__":
-    cmds = {"run": run, "wait": wait, "analyze": analyze}
+    cmds = {"run": run, "wait": wait, "analyze": analyze, "addrs": addrs}
     if len(sys.argv) < 2 or sys.argv[1] not in cmds:
         sys.exit(__doc__)
     sys.exit(cmds[sys.argv[1]](sys.argv[2:]))

@@ -13,6 +13,10 @@
 //!
 //! Resource actions run in their own tasks so the loop never waits on
 //! netlink or systemd; the engine already serialises the actions of a group.
+//! A group's consecutive addresses come as one batch of Start or Stop
+//! outputs and go to the kernel as one netlink batch. Address work and the
+//! GARP/NA rounds (`vip::Announcer`) run on a thread of their own
+//! (`resource_worker`), so they never hold up a beat.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::IpAddr;
@@ -32,7 +36,7 @@ use crate::engine::{self, AdminError, AdminRequest, Engine, Event, Input, Op, Ou
 use crate::net::{self, Links};
 use crate::systemd::hooks::Hooks;
 use crate::systemd::{Notifier, Units};
-use crate::vip::{self, AddrEvent, AnnounceConfig, Vips};
+use crate::vip::{self, AddrEvent, AnnounceConfig, Announcer, Vips};
 use crate::wire;
 
 /// What the daemon was started with.
@@ -101,44 +105,6 @@ struct ActionDone {
     result: Result<(), String>,
 }
 
-/// The GARP/NA rounds for one address. Starting them again or cancelling
-/// ends the rounds already running: a node that gave an address up must
-/// not keep pointing neighbours at itself.
-#[derive(Clone, Default)]
-struct Announcer {
-    epoch: Arc<std::sync::atomic::AtomicU64>,
-}
-
-impl Announcer {
-    fn cancel(&self) {
-        self.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    }
-
-    fn start(&self, vips: Arc<Vips>, v: Vip, cfg: AnnounceConfig) {
-        use std::sync::atomic::Ordering;
-        let mine = self.epoch.fetch_add(1, Ordering::SeqCst) + 1;
-        let epoch = self.epoch.clone();
-        let once = AnnounceConfig {
-            count: 1,
-            interval: Duration::ZERO,
-        };
-        tokio::spawn(async move {
-            for round in 0..cfg.count {
-                if round > 0 {
-                    tokio::time::sleep(cfg.interval).await;
-                }
-                if epoch.load(Ordering::SeqCst) != mine {
-                    return;
-                }
-                if let Err(e) = vips.announce(&v, &once).await {
-                    warn!("announcing {} failed: {e}", v.addr);
-                    return;
-                }
-            }
-        });
-    }
-}
-
 /// A log line limiter: at most one line per key per interval, with a count
 /// of what was suppressed.
 struct RateLimit {
@@ -193,11 +159,12 @@ pub struct Runtime {
     origin: Instant,
     links: Links,
     vips: Arc<Vips>,
+    /// Where address work runs (see [`resource_worker`]).
+    worker: tokio::runtime::Handle,
     units: Option<Units>,
     /// harust-event@.service instances, in order, off the loop.
     hooks: Hooks,
     notifier: Notifier,
-    announce: AnnounceConfig,
     actions_tx: mpsc::UnboundedSender<ActionDone>,
     actions_rx: mpsc::UnboundedReceiver<ActionDone>,
     control_rx: mpsc::Receiver<Control>,
@@ -207,10 +174,16 @@ pub struct Runtime {
     pending: HashMap<u64, oneshot::Sender<Result<(), AdminError>>>,
     next_id: u64,
     drops: RateLimit,
+    /// The keys with each HMAC keyed once; rebuilt on reload.
+    keyed: wire::Keyed,
+    /// Kept between beats, so sending and receiving one allocates nothing.
+    tx_buf: Vec<u8>,
+    auth_scratch: Vec<u8>,
+    rx_buf: Vec<u8>,
     transitions: VecDeque<(u64, String, String)>,
     last_status: String,
-    /// One per address: cancels its GARP/NA rounds when it is given up.
-    announcers: HashMap<(usize, usize), Announcer>,
+    /// GARP/NA rounds of every address, keyed by (group, resource).
+    announcer: Announcer,
     changes_published: u64,
     counters_published: Instant,
     /// Our configuration digest, as our status messages carry it.
@@ -259,7 +232,13 @@ impl Runtime {
         let links = Links::open(&media)
             .await
             .context("cannot open the heartbeat media")?;
-        let vips = Arc::new(Vips::connect().context("cannot open rtnetlink")?);
+        let worker = resource_worker().context("cannot start the resource thread")?;
+        let (vips, announcer) = {
+            // The netlink and packet sockets are served by the worker.
+            let _on = worker.enter();
+            let vips = Vips::connect().context("cannot open rtnetlink")?;
+            (Arc::new(vips), Announcer::spawn(opts.announce))
+        };
         let has_units = cfg
             .groups
             .iter()
@@ -288,10 +267,6 @@ impl Runtime {
         let mut engine = Engine::new(&cfg, params, Duration::ZERO);
         let digest = ConfigDigest::of(&cfg);
         engine.set_config_digest(digest.to_field());
-        let announce = opts.announce;
-        let announcers = positions(&cfg, |r| announced(r).is_some())
-            .map(|at| (at, Announcer::default()))
-            .collect();
         let (actions_tx, actions_rx) = mpsc::unbounded_channel();
         let (control_tx, control_rx) = mpsc::channel(16);
         let origin = Instant::now();
@@ -317,6 +292,7 @@ impl Runtime {
             links.len(),
             cfg.groups.len()
         );
+        let keyed = wire::Keyed::new(&cfg.keys);
         Ok(Runtime {
             opts,
             cfg,
@@ -324,10 +300,10 @@ impl Runtime {
             origin,
             links,
             vips,
+            worker,
             units,
             hooks,
             notifier,
-            announce,
             actions_tx,
             actions_rx,
             control_rx,
@@ -337,9 +313,13 @@ impl Runtime {
             pending: HashMap::new(),
             next_id: 1,
             drops: RateLimit::new(Duration::from_secs(10)),
+            keyed,
+            tx_buf: Vec::new(),
+            auth_scratch: Vec::new(),
+            rx_buf: Vec::new(),
             transitions: VecDeque::new(),
             last_status: String::new(),
-            announcers,
+            announcer,
             changes_published: 0,
             counters_published: Instant::now(),
             digest,
@@ -424,7 +404,11 @@ impl Runtime {
                         result: done.result,
                     });
                 }
-                Some(dgram) = self.links.recv() => self.on_datagram(dgram),
+                Some((link, from)) = self.links.recv_into(&mut self.rx_buf) => {
+                    let buf = std::mem::take(&mut self.rx_buf);
+                    self.on_datagram(link, from, &buf);
+                    self.rx_buf = buf;
+                }
                 _ = &mut timer => {
                     armed = None;
                     self.feed(Input::Tick);
@@ -484,14 +468,28 @@ impl Runtime {
 
     /// Which resources are really up now.
     async fn reconcile(&self) -> Vec<(usize, usize)> {
+        let at: Vec<(usize, usize)> =
+            positions(&self.cfg, |r| matches!(r, Resource::Vip(_))).collect();
+        let vips: Vec<Vip> = at
+            .iter()
+            .filter_map(|&(g, r)| match &self.cfg.groups[g].resources[r] {
+                Resource::Vip(v) => Some(v.clone()),
+                _ => None,
+            })
+            .collect();
+        // One address dump for all of them.
+        let vips_up = self.vips.list_present(&vips).await.unwrap_or_else(|e| {
+            warn!("cannot check the addresses: {e}");
+            vec![false; vips.len()]
+        });
         let mut present = Vec::new();
         for (g, group) in self.cfg.groups.iter().enumerate() {
             for (r, res) in group.resources.iter().enumerate() {
                 let up = match res {
-                    Resource::Vip(v) => self.vips.present(v).await.unwrap_or_else(|e| {
-                        warn!("cannot check {}: {e}", v.addr);
-                        false
-                    }),
+                    Resource::Vip(_) => at
+                        .iter()
+                        .position(|&x| x == (g, r))
+                        .is_some_and(|i| vips_up[i]),
                     // Nothing to take back: an announcement is made again on
                     // the next acquire.
                     Resource::Announce { .. } => false,
@@ -517,15 +515,12 @@ impl Runtime {
         present
     }
 
-    fn on_datagram(&mut self, d: net::Datagram) {
-        match wire::decode(&d.payload, &self.cfg.keys) {
+    fn on_datagram(&mut self, link: net::LinkId, from: std::net::SocketAddr, payload: &[u8]) {
+        match wire::decode(payload, &self.keyed) {
             Ok(msg) => {
                 let digest = self.new_config_digest(&msg);
                 let replays = self.engine.counters().replays;
-                self.feed(Input::Packet {
-                    link: d.link.0,
-                    msg,
-                });
+                self.feed(Input::Packet { link: link.0, msg });
                 // Only from a message the engine took (not a replay).
                 if let Some((peer, theirs)) = digest
                     && self.engine.counters().replays == replays
@@ -535,16 +530,13 @@ impl Runtime {
             }
             Err(e) => {
                 let kind = e.kind();
-                let key = format!("{kind}:{}", d.from.ip());
+                let key = format!("{kind}:{}", from.ip());
                 if let Some(suppressed) = self.drops.allow(&key) {
-                    warn!(harust_event = "packet-dropped", harust_link = self.links.link_name(d.link).as_str();
-                        "dropped packet from {} on {}: {e}{}", d.from, self.links.link_name(d.link),
+                    warn!(harust_event = "packet-dropped", harust_link = self.links.link_name(link).as_str();
+                        "dropped packet from {from} on {}: {e}{}", self.links.link_name(link),
                         if suppressed > 0 { format!(" ({suppressed} more suppressed)") } else { String::new() });
                 }
-                self.feed(Input::BadPacket {
-                    link: d.link.0,
-                    kind,
-                });
+                self.feed(Input::BadPacket { link: link.0, kind });
             }
         }
     }
@@ -662,6 +654,7 @@ impl Runtime {
                 }
                 // Keys and timings take effect at once.
                 self.cfg.keys = new.keys.clone();
+                self.keyed = wire::Keyed::new(&self.cfg.keys);
                 self.engine.set_timings(new.ha.timings);
                 // Peers compare what runs here: the new timings, the rest
                 // as started.
@@ -685,11 +678,17 @@ impl Runtime {
         let now = self.now();
         let outputs = self.engine.handle(now, input);
         let mut changed = false;
+        // A group's address actions of this step, run as one batch each.
+        let mut batches: Vec<(usize, Op, Vec<usize>)> = Vec::new();
+        let mut batch = |group: usize, resource: usize, op: Op| match batches.last_mut() {
+            Some((g, o, rs)) if *g == group && *o == op => rs.push(resource),
+            _ => batches.push((group, op, vec![resource])),
+        };
         for o in outputs {
             match o {
                 Output::Send(m) => {
-                    let bytes = wire::encode(&m, &self.cfg.keys);
-                    for (link, e) in self.links.try_send(&bytes) {
+                    wire::encode_into(&m, &self.keyed, &mut self.tx_buf, &mut self.auth_scratch);
+                    for (link, e) in self.links.try_send(&self.tx_buf) {
                         let key = format!("send:{}", link.0);
                         if self.drops.allow(&key).is_some() {
                             warn!(harust_event = "send-failed", harust_link = self.links.link_name(link).as_str();
@@ -697,16 +696,22 @@ impl Runtime {
                         }
                     }
                 }
-                Output::Start { group, resource } => self.act(group, resource, Op::Start),
-                Output::Stop { group, resource } => self.act(group, resource, Op::Stop),
+                Output::Start { group, resource } | Output::Stop { group, resource } => {
+                    let op = if matches!(o, Output::Start { .. }) {
+                        Op::Start
+                    } else {
+                        Op::Stop
+                    };
+                    if matches!(self.cfg.groups[group].resources[resource], Resource::Vip(_)) {
+                        batch(group, resource, op);
+                    } else {
+                        self.act(group, resource, op);
+                    }
+                }
                 Output::Announce { group } => {
                     for (r, res) in self.cfg.groups[group].resources.iter().enumerate() {
-                        if let Some(v) = announced(res) {
-                            self.announcer(group, r).start(
-                                self.vips.clone(),
-                                v.clone(),
-                                self.announce,
-                            );
+                        if announced(res).is_some() {
+                            self.announcer.again((group, r));
                         }
                     }
                 }
@@ -723,6 +728,9 @@ impl Runtime {
                 }
                 Output::Stopped => changed = true,
             }
+        }
+        for (group, op, resources) in batches {
+            self.act_vips(group, op, resources);
         }
         // A peer's advert (who holds what) changes without an event; the
         // counters move with every beat and are published at most once a
@@ -742,46 +750,134 @@ impl Runtime {
         Some(g.resources.get(r)?.describe())
     }
 
-    fn announcer(&self, group: usize, resource: usize) -> Announcer {
-        self.announcers
-            .get(&(group, resource))
-            .cloned()
-            .unwrap_or_default()
+    /// Adds or deletes addresses of a group as one netlink batch, on the
+    /// resource thread; the results come back through `actions_rx`, one per
+    /// address, in the order asked.
+    fn act_vips(&self, group: usize, op: Op, resources: Vec<usize>) {
+        let vips: Vec<Vip> = resources
+            .iter()
+            .filter_map(|&r| match &self.cfg.groups[group].resources[r] {
+                Resource::Vip(v) => Some(v.clone()),
+                _ => None,
+            })
+            .collect();
+        if op == Op::Stop {
+            // An address we give up must not be announced any more.
+            for &r in &resources {
+                self.announcer.cancel((group, r));
+            }
+        }
+        let tx = self.actions_tx.clone();
+        let nl = self.vips.clone();
+        let announcer = self.announcer.clone();
+        let gkey = self.cfg.groups[group].key.clone();
+        self.worker.spawn(async move {
+            let (vips, results): (Vec<Vip>, Vec<Result<(), String>>) = if op == Op::Start {
+                // An address written without a prefix takes its connected
+                // route's, as heartbeat's IPaddr does (a route dump each).
+                let mut resolved = Vec::with_capacity(vips.len());
+                for v in &vips {
+                    resolved.push(nl.with_route_prefix(v).await);
+                }
+                let vips: Vec<Vip> = vips
+                    .iter()
+                    .zip(&resolved)
+                    .map(|(v, r)| r.as_ref().unwrap_or(v).clone())
+                    .collect();
+                let ok: Vec<Vip> = resolved
+                    .iter()
+                    .filter_map(|r| r.as_ref().ok().cloned())
+                    .collect();
+                let mut batch = nl.add_batch(&ok).await.into_iter();
+                let added: Vec<Result<vip::AddOutcome, vip::VipError>> = resolved
+                    .into_iter()
+                    .map(|r| match r {
+                        Ok(_) => batch.next().expect("one result per address asked for"),
+                        Err(e) => Err(e),
+                    })
+                    .collect();
+                // Neighbours learn the new owner at once; the repeats run
+                // on after the action is confirmed.
+                let up: Vec<Vip> = vips
+                    .iter()
+                    .zip(&added)
+                    .filter(|(_, r)| r.is_ok())
+                    .map(|(v, _)| v.clone())
+                    .collect();
+                let mut targets = nl.targets(&up).await.into_iter();
+                for (&r, a) in resources.iter().zip(&added) {
+                    if a.is_ok() {
+                        match targets.next() {
+                            Some(Ok(t)) => announcer.start((group, r), t),
+                            Some(Err(e)) => warn!("cannot announce: {}", chain(&e)),
+                            None => {}
+                        }
+                    }
+                }
+                let results = added
+                    .into_iter()
+                    .map(|r| r.map(|_| ()).map_err(|e| chain(&e)))
+                    .collect();
+                (vips, results)
+            } else {
+                let results = nl
+                    .del_batch(&vips)
+                    .await
+                    .into_iter()
+                    .map(|r| r.map(|_| ()).map_err(|e| chain(&e)))
+                    .collect();
+                (vips, results)
+            };
+            for ((resource, v), result) in resources.into_iter().zip(&vips).zip(results) {
+                let what = format!("{}/{}", v.addr, v.prefix);
+                report(&gkey, &what, op, &result);
+                let _ = tx.send(ActionDone {
+                    group,
+                    resource,
+                    op,
+                    result,
+                });
+            }
+        });
     }
 
-    /// Runs one resource action in its own task; the result comes back
+    /// Starts or stops a unit in its own task; the result comes back
     /// through `actions_rx`.
     fn act(&self, group: usize, resource: usize, op: Op) {
         let res = self.cfg.groups[group].resources[resource].clone();
-        let tx = self.actions_tx.clone();
-        let vips = self.vips.clone();
-        let units = self.units.clone();
-        let announce = self.announce;
-        let announcer = self.announcer(group, resource);
-        if op == Op::Stop {
-            // An address we give up must not be announced any more.
-            announcer.cancel();
+        if let Resource::Vip(_) = res {
+            return self.act_vips(group, op, vec![resource]);
         }
+        let tx = self.actions_tx.clone();
+        let units = self.units.clone();
+        let vips = self.vips.clone();
+        let announcer = self.announcer.clone();
         let gkey = self.cfg.groups[group].key.clone();
         let sources = self.sources.clone();
         tokio::spawn(async move {
             let result = match (&res, op) {
-                (Resource::Vip(v), Op::Start) => match add_vip(&vips, v).await {
-                    Ok(v) => {
-                        // Neighbours learn the new owner at once; the
-                        // repeats run on after the action is confirmed.
-                        announcer.start(vips.clone(), v, announce);
-                        Ok(())
-                    }
-                    Err(e) => Err(chain(&e)),
+                (Resource::Unit(u), Op::Start) => match units {
+                    Some(units) => units.start(u).await.map_err(|e| chain(&e)),
+                    None => Err("systemd's manager is not connected".to_string()),
+                },
+                (Resource::Unit(u), Op::Stop) => match units {
+                    Some(units) => units.stop(u).await.map_err(|e| chain(&e)),
+                    None => Err("systemd's manager is not connected".to_string()),
                 },
                 (Resource::Announce { .. }, Op::Start) => {
                     if let Some(v) = announced(&res) {
-                        announcer.start(vips.clone(), v, announce);
+                        match vips.targets(std::slice::from_ref(&v)).await.pop() {
+                            Some(Ok(t)) => announcer.start((group, resource), t),
+                            Some(Err(e)) => warn!("cannot announce: {}", chain(&e)),
+                            None => {}
+                        }
                     }
                     Ok(())
                 }
-                (Resource::Announce { .. }, Op::Stop) => Ok(()),
+                (Resource::Announce { .. }, Op::Stop) => {
+                    announcer.cancel((group, resource));
+                    Ok(())
+                }
                 (Resource::SrcAddr(a), Op::Start) => match vips.set_default_source(*a).await {
                     Ok(before) => {
                         sources
@@ -819,29 +915,10 @@ impl Runtime {
                     Some(units) => units.stop(&m.unit()).await.map_err(|e| chain(&e)),
                     None => Err("systemd's manager is not connected".to_string()),
                 },
-                (Resource::Vip(v), Op::Stop) => {
-                    vips.del(v).await.map(|_| ()).map_err(|e| chain(&e))
-                }
-                (Resource::Unit(u), op) => match units {
-                    Some(units) => {
-                        let r = if op == Op::Start {
-                            units.start(u).await
-                        } else {
-                            units.stop(u).await
-                        };
-                        r.map_err(|e| chain(&e))
-                    }
-                    None => Err("systemd's manager is not connected".to_string()),
-                },
+                // Addresses go through act_vips.
+                (Resource::Vip(_), _) => Ok(()),
             };
-            let what = res.describe();
-            match &result {
-                Ok(()) => debug!("{op} {what} ({gkey}): done"),
-                Err(e) => {
-                    error!(harust_event = "resource-failed", harust_group = gkey.as_str(), harust_resource = what.as_str();
-                        "{op} {what} failed: {e}")
-                }
-            }
+            report(&gkey, &res.describe(), op, &result);
             let _ = tx.send(ActionDone {
                 group,
                 resource,
@@ -968,6 +1045,58 @@ fn unix_ms() -> u64 {
         .as_millis() as u64
 }
 
+/// Logs a resource action's result.
+fn report(gkey: &str, what: &str, op: Op, result: &Result<(), String>) {
+    match result {
+        Ok(()) => debug!("{op} {what} ({gkey}): done"),
+        Err(e) => {
+            error!(harust_event = "resource-failed", harust_group = gkey, harust_resource = what;
+                "{op} {what} failed: {e}")
+        }
+    }
+}
+
+/// A thread of its own for the address work (netlink requests and dumps,
+/// GARP/NA), so a large group's batch never delays the loop's thread, which
+/// sends and receives the heartbeats; see [`lower_priority`].
+fn resource_worker() -> std::io::Result<tokio::runtime::Handle> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("harust-resources".into())
+        .spawn(move || {
+            lower_priority();
+            match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => {
+                    let _ = tx.send(Ok(rt.handle().clone()));
+                    rt.block_on(std::future::pending::<()>());
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                }
+            }
+        })?;
+    rx.recv()
+        .map_err(|_| std::io::Error::other("the resource thread did not start"))?
+}
+
+/// Puts the calling thread below the loop's when the daemon runs with a
+/// real-time policy (`CPUSchedulingPolicy=rr`, which this thread
+/// inherited): back to the normal policy, so a beat due always preempts
+/// address work. Without one, both threads are equal and run side by side.
+fn lower_priority() {
+    let normal = libc::sched_param { sched_priority: 0 };
+    // SAFETY: pid 0 is the calling thread only.
+    if unsafe { libc::sched_setscheduler(0, libc::SCHED_OTHER, &normal) } != 0 {
+        debug!(
+            "resource thread keeps its policy: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
 /// An error with its causes, `outer: inner: root`, so the log names the
 /// root cause (e.g. the errno from netlink), not just the operation.
 fn chain(e: &dyn std::error::Error) -> String {
@@ -1042,14 +1171,6 @@ fn announced(r: &Resource) -> Option<Vip> {
         }),
         _ => None,
     }
-}
-
-/// Adds a VIP, with the connected route's prefix when none was written;
-/// returns the VIP as added.
-async fn add_vip(vips: &Vips, v: &Vip) -> Result<Vip, vip::VipError> {
-    let v = vips.with_route_prefix(v).await?;
-    vips.add(&v).await?;
-    Ok(v)
 }
 
 /// The (group, resource) positions of the resources `pick` selects.

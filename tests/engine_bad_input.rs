@@ -30,7 +30,9 @@ fn beat_of(b: &mut Engine, t: Duration) -> Message {
     b.handle(t, Input::Tick)
         .into_iter()
         .find_map(|o| match o {
-            Output::Send(m) if m.kind() == Some("status") => Some(m),
+            Output::Send(m) if m.kind() == Some("status") => {
+                Some(std::sync::Arc::unwrap_or_clone(m))
+            }
             _ => None,
         })
         .expect("a status beat")

@@ -49,7 +49,7 @@ fn every_medium_a_message_arrives_on_is_up_not_only_the_first() {
                         t + MS,
                         Input::Packet {
                             link,
-                            msg: msg.clone(),
+                            msg: (*msg).clone(),
                         },
                     );
                     ups.extend(link_ups(&out));

@@ -30,7 +30,7 @@ fn engine(spec: &Spec, me: usize) -> Engine {
 fn sent(out: &[Output]) -> Vec<Message> {
     out.iter()
         .filter_map(|o| match o {
-            Output::Send(m) => Some(m.clone()),
+            Output::Send(m) => Some((**m).clone()),
             _ => None,
         })
         .collect()

@@ -9,8 +9,8 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use harust::config::{Vip, VipKind};
-use harust::vip::{AddOutcome, AnnounceConfig, Vips};
-use support::{Topology, wait_until};
+use harust::vip::{AddOutcome, AnnounceConfig, Announcer, Vips};
+use support::Topology;
 
 const OLD_MAC: &str = "02:00:00:00:00:99";
 
@@ -50,12 +50,26 @@ fn client_entry_moves_to_a_on_announce(t: &Topology, v: Vip) {
         count: 3,
         interval: Duration::from_millis(20),
     };
-    t.a.run(|| async { Vips::connect().unwrap().announce(&v, &cfg).await.unwrap() });
-    wait_until(
-        Duration::from_secs(5),
-        &format!("C's neighbour entry for {addr} to move to A's MAC {a_mac}"),
-        || t.c.neigh_mac("eth0", &addr).as_deref() == Some(a_mac.as_str()),
-    );
+    let moved = || t.c.neigh_mac("eth0", &addr).as_deref() == Some(a_mac.as_str());
+    t.a.run(|| async {
+        let vips = Vips::connect().unwrap();
+        let target = vips
+            .targets(std::slice::from_ref(&v))
+            .await
+            .remove(0)
+            .unwrap();
+        let announcer = Announcer::spawn(cfg);
+        announcer.start((0, 0), target);
+        // Polled here, so the announcing task runs on this runtime meanwhile.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while !moved() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for C's neighbour entry for {addr} to move to A's MAC {a_mac}"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    });
 }
 
 #[test]

@@ -22,6 +22,12 @@ fn name() -> impl Strategy<Value = String> {
     "[^=\u{0}\r\n]{1,10}".prop_filter("auth is reserved", |n| n != "auth")
 }
 
+fn message_of(fields: Vec<(String, Value)>) -> Message {
+    Message {
+        fields: fields.into_iter().map(|(n, v)| (n.into(), v)).collect(),
+    }
+}
+
 fn bytes(max: usize) -> impl Strategy<Value = Vec<u8>> {
     proptest::collection::vec(any::<u8>(), 0..max)
 }
@@ -39,12 +45,12 @@ fn value() -> impl Strategy<Value = Value> {
     ];
     leaf.prop_recursive(3, 24, 4, |inner| {
         proptest::collection::vec((name(), inner), 0..4)
-            .prop_map(|fields| Value::Struct(Message { fields }))
+            .prop_map(|fields| Value::Struct(message_of(fields)))
     })
 }
 
 fn message() -> impl Strategy<Value = Message> {
-    proptest::collection::vec((name(), value()), 0..8).prop_map(|fields| Message { fields })
+    proptest::collection::vec((name(), value()), 0..8).prop_map(message_of)
 }
 
 /// Messages the classic text format can carry: what heartbeat puts in its
@@ -59,7 +65,7 @@ fn classic_message() -> impl Strategy<Value = Message> {
         1 => proptest::collection::vec(elem, 1..4).prop_map(Value::List),
     ];
     let name = "[a-z_][a-z0-9_]{0,8}".prop_filter("auth is reserved", |n| n != "auth");
-    proptest::collection::vec((name, value), 1..8).prop_map(|fields| Message { fields })
+    proptest::collection::vec((name, value), 1..8).prop_map(message_of)
 }
 
 proptest! {

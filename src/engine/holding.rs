@@ -31,11 +31,35 @@ impl Engine {
         if self.groups[g].len == 0 {
             return self.acquired(g);
         }
-        self.transition(g, Local::Acquiring { next: 0 });
-        self.out.push(Output::Start {
-            group: g,
-            resource: 0,
-        });
+        self.start_from(g, 0);
+    }
+
+    /// Starts resource `r`, and with it the addresses that follow it
+    /// directly: adding them is one netlink batch, not a round trip each.
+    pub(super) fn start_from(&mut self, g: GroupId, r: usize) {
+        let vips = &self.groups[g].vips;
+        let mut upto = r;
+        while vips[upto] && upto + 1 < vips.len() && vips[upto + 1] {
+            upto += 1;
+        }
+        self.transition(g, Local::Acquiring { next: r, upto });
+        for resource in r..=upto {
+            self.out.push(Output::Start { group: g, resource });
+        }
+    }
+
+    /// Stops resource `r`, and with it the addresses right before it, last
+    /// first.
+    pub(super) fn stop_from(&mut self, g: GroupId, r: usize) {
+        let vips = &self.groups[g].vips;
+        let mut low = r;
+        while vips[low] && low > 0 && vips[low - 1] {
+            low -= 1;
+        }
+        self.transition(g, Local::Releasing { next: r, low });
+        for resource in (low..=r).rev() {
+            self.out.push(Output::Stop { group: g, resource });
+        }
     }
 
     pub(super) fn acquired(&mut self, g: GroupId) {
@@ -111,12 +135,7 @@ impl Engine {
         if self.groups[g].len == 0 {
             return self.released(g);
         }
-        let next = self.groups[g].len - 1;
-        self.transition(g, Local::Releasing { next });
-        self.out.push(Output::Stop {
-            group: g,
-            resource: next,
-        });
+        self.stop_from(g, self.groups[g].len - 1);
     }
 
     pub(super) fn released(&mut self, g: GroupId) {

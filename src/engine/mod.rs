@@ -106,9 +106,11 @@ struct HbAsk {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Local {
     Idle,
-    /// Resources `0..next` are up; waiting for `next`'s start.
+    /// Resources `0..next` are up; waiting for `next`'s start. Starts
+    /// are in flight for `next..=upto` (a run of addresses).
     Acquiring {
         next: usize,
+        upto: usize,
     },
     Held,
     /// Still up, no longer claimed: waiting for the new holder to hold it
@@ -116,9 +118,11 @@ enum Local {
     HandingOff {
         since: Time,
     },
-    /// Resources `0..=next` may be up; waiting for `next`'s stop.
+    /// Resources `0..=next` may be up; waiting for `next`'s stop. Stops
+    /// are in flight for `low..=next` (a run of addresses).
     Releasing {
         next: usize,
+        low: usize,
     },
     Failed,
 }
@@ -132,16 +136,23 @@ impl Local {
         match (self, to) {
             // Start: resource by resource, left to right (an empty group
             // is held at once).
-            (Idle, Acquiring { next: 0 } | Held) => true,
-            (Acquiring { next }, Acquiring { next: n }) => n == next + 1,
+            (Idle, Acquiring { next: 0, .. } | Held) => true,
+            // The next of the run of addresses in flight, or the first of
+            // a new run.
+            (Acquiring { next, .. }, Acquiring { next: n, upto }) => n == next + 1 && upto >= n,
             (Acquiring { .. }, Held) => true,
-            // A start failed: undo from the failed resource down.
-            (Acquiring { next }, Releasing { next: n }) => n == next,
+            // A start failed: undo from the last of its run down (their
+            // results come after this one), the failed one included.
+            (Acquiring { upto, .. }, Releasing { next: n, low }) => n == upto && low <= n,
             // Stop: right to left (an empty group is released at once).
             (Held, HandingOff { .. } | Releasing { .. } | Idle | Failed) => true,
             (HandingOff { .. }, Held | Releasing { .. } | Idle | Failed) => true,
-            (Releasing { next }, Releasing { next: n }) => n + 1 == next,
-            (Releasing { next: 0 }, Idle | Failed) => true,
+            // The next stop, or the same one again after a failed stop
+            // (its retry ends the run in flight).
+            (Releasing { next, .. }, Releasing { next: n, low }) => {
+                (n + 1 == next || n == next) && low <= n
+            }
+            (Releasing { next: 0, .. }, Idle | Failed) => true,
             // An operator's takeover clears a failure.
             (Failed, Idle) => true,
             _ => false,
@@ -224,7 +235,7 @@ pub struct Engine {
     started: Time,
     now: Time,
     seq: u64,
-    history: VecDeque<(u64, Message)>,
+    history: VecDeque<(u64, std::sync::Arc<Message>)>,
     peers: Vec<Peer>,
     next_beat: Time,
     first_status_sent: bool,
@@ -719,26 +730,38 @@ mod tests {
 
     #[test]
     fn groups_start_left_to_right_and_stop_right_to_left_only() {
-        assert!(Idle.may_become(Acquiring { next: 0 }));
-        assert!(!Idle.may_become(Acquiring { next: 1 }));
-        assert!(Acquiring { next: 0 }.may_become(Acquiring { next: 1 }));
-        assert!(!Acquiring { next: 1 }.may_become(Acquiring { next: 0 }));
-        assert!(Releasing { next: 2 }.may_become(Releasing { next: 1 }));
-        assert!(!Releasing { next: 1 }.may_become(Releasing { next: 2 }));
-        assert!(!Releasing { next: 1 }.may_become(Idle));
-        assert!(Releasing { next: 0 }.may_become(Idle));
+        let acq = |next, upto| Acquiring { next, upto };
+        let rel = |next, low| Releasing { next, low };
+        assert!(Idle.may_become(acq(0, 0)));
+        assert!(Idle.may_become(acq(0, 3)), "a run of addresses at once");
+        assert!(!Idle.may_become(acq(1, 1)));
+        assert!(acq(0, 0).may_become(acq(1, 1)));
+        assert!(acq(0, 2).may_become(acq(1, 2)), "the next of the run");
+        assert!(!acq(1, 1).may_become(acq(0, 0)));
+        assert!(!acq(0, 0).may_become(acq(2, 2)), "no resource is skipped");
+        assert!(acq(1, 3).may_become(rel(3, 0)), "a failure undoes its run");
+        assert!(
+            !acq(1, 3).may_become(rel(1, 0)),
+            "not before its run's results"
+        );
+        assert!(rel(2, 2).may_become(rel(1, 1)));
+        assert!(rel(2, 0).may_become(rel(1, 0)), "the next of the run");
+        assert!(rel(2, 0).may_become(rel(2, 2)), "a retried stop");
+        assert!(!rel(1, 1).may_become(rel(2, 2)));
+        assert!(!rel(1, 1).may_become(Idle));
+        assert!(rel(0, 0).may_become(Idle));
     }
 
     #[test]
     fn nothing_is_held_without_being_acquired_nor_dropped_without_a_stop() {
         let all = [
             Idle,
-            Acquiring { next: 0 },
+            Acquiring { next: 0, upto: 0 },
             Held,
             HandingOff {
                 since: Duration::ZERO,
             },
-            Releasing { next: 0 },
+            Releasing { next: 0, low: 0 },
             Failed,
         ];
         for from in all {
@@ -748,8 +771,8 @@ mod tests {
                 "{from:?} -> Held"
             );
         }
-        assert!(!Failed.may_become(Acquiring { next: 0 }));
-        assert!(!Acquiring { next: 0 }.may_become(Idle));
-        assert!(!Idle.may_become(Releasing { next: 0 }));
+        assert!(!Failed.may_become(Acquiring { next: 0, upto: 0 }));
+        assert!(!Acquiring { next: 0, upto: 0 }.may_become(Idle));
+        assert!(!Idle.may_become(Releasing { next: 0, low: 0 }));
     }
 }

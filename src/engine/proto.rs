@@ -87,7 +87,7 @@ impl Advert {
             m.add_str(QUORUM, if q { "1" } else { "0" });
         }
         if let Some(rb) = self.release_bound {
-            m.add_str(RELEASE_BOUND, &rb.as_millis().to_string());
+            m.add_dec(RELEASE_BOUND, rb.as_millis() as u64);
         }
         if !self.up.is_empty() {
             let list: Vec<&str> = self.up.iter().map(String::as_str).collect();

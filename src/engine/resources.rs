@@ -42,43 +42,42 @@ impl Engine {
             return;
         }
         match (self.local[g], op) {
-            (Local::Acquiring { next }, Op::Start) if next == r => match result {
+            (Local::Acquiring { next, upto }, Op::Start) if next == r => match result {
                 Ok(()) if r + 1 < self.groups[g].len => {
-                    self.transition(g, Local::Acquiring { next: r + 1 });
-                    self.out.push(Output::Start {
-                        group: g,
-                        resource: r + 1,
-                    });
+                    if r < upto {
+                        // r + 1 is in flight already, in the same batch.
+                        self.transition(g, Local::Acquiring { next: r + 1, upto });
+                    } else {
+                        self.start_from(g, r + 1);
+                    }
                 }
                 Ok(()) => self.acquired(g),
                 Err(reason) => {
                     self.resource_failed(g, r, Some(op), reason);
                     self.failed.insert(g);
                     // Undo what started, in reverse; the failed one too,
-                    // since a unit may be half up.
-                    self.transition(g, Local::Releasing { next: r });
-                    self.out.push(Output::Stop {
-                        group: g,
-                        resource: r,
-                    });
+                    // since a unit may be half up, and the rest of its
+                    // batch, whose results come after this one.
+                    self.stop_from(g, upto);
                 }
             },
-            (Local::Releasing { next }, Op::Stop) if next == r => {
+            (Local::Releasing { next, low }, Op::Stop) if next == r => {
                 if let Err(reason) = result {
                     self.resource_failed(g, r, Some(op), reason);
                     if self.retry_stop(g, r) {
+                        // The rest of the batch is asked for again after
+                        // the retry: its results now would be stale.
+                        self.transition(g, Local::Releasing { next: r, low: r });
                         return;
                     }
                 }
                 self.stop_tries.remove(&(g, r));
                 if r == 0 {
                     self.released(g);
+                } else if r > low {
+                    self.transition(g, Local::Releasing { next: r - 1, low });
                 } else {
-                    self.transition(g, Local::Releasing { next: r - 1 });
-                    self.out.push(Output::Stop {
-                        group: g,
-                        resource: r - 1,
-                    });
+                    self.stop_from(g, r - 1);
                 }
             }
             _ => {} // a late or duplicate result: nothing waits for it

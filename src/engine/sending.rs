@@ -6,7 +6,7 @@ impl Engine {
     /// Appends heartbeat's common header (§1.4) and queues the message.
     pub(super) fn send(&mut self, mut m: Message) {
         let control = m.kind().is_some_and(|k| k.starts_with("NS_"));
-        m.add_str("src", &self.nodes[self.me].clone());
+        m.add_str("src", &self.nodes[self.me]);
         m.add_bin("srcuuid", &self.params.uuid);
         if !control {
             self.seq += 1;
@@ -15,7 +15,8 @@ impl Engine {
         m.add_hex("hg", self.params.generation);
         let ts = self.params.wall_base + self.now.as_secs();
         m.add_hex("ts", ts.max(1));
-        m.add_str("ttl", &(1 + self.nodes.len()).to_string());
+        m.add_dec("ttl", 1 + self.nodes.len() as u64);
+        let m = std::sync::Arc::new(m);
         if !control {
             self.history.push_back((self.seq, m.clone()));
             if self.history.len() > HISTORY {

@@ -134,12 +134,17 @@ pub enum Input {
 /// What the engine asks its adapters to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
-    /// Send on every link.
-    Send(Message),
+    /// Send on every link. Shared with the engine's send history, which
+    /// keeps it for retransmission.
+    Send(std::sync::Arc<Message>),
+    /// Start a resource. A group's consecutive addresses are asked for in
+    /// one step, so the adapter can add them as one batch; their results
+    /// must come back in the order they were asked for.
     Start {
         group: GroupId,
         resource: usize,
     },
+    /// Stop a resource; batched like [`Output::Start`], last first.
     Stop {
         group: GroupId,
         resource: usize,

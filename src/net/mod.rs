@@ -382,6 +382,18 @@ impl Links {
     /// The next datagram from any medium. Never `None` while `self`
     /// lives; a read error is logged and that socket read again.
     pub async fn recv(&mut self) -> Option<Datagram> {
+        let mut payload = Vec::new();
+        let (link, from) = self.recv_into(&mut payload).await?;
+        Some(Datagram {
+            link,
+            from,
+            payload,
+        })
+    }
+
+    /// [`recv`](Self::recv) into `payload` (replacing what it held), so a
+    /// caller that keeps the buffer receives without allocating.
+    pub async fn recv_into(&mut self, payload: &mut Vec<u8>) -> Option<(LinkId, SocketAddr)> {
         if self.readers.is_empty() {
             return std::future::pending().await;
         }
@@ -399,11 +411,9 @@ impl Links {
                         Poll::Ready(Ok(from)) => {
                             self.next = i + 1;
                             let link = LinkId(credit(&self.all, &r.media, from.ip()));
-                            return Poll::Ready(Some(Datagram {
-                                link,
-                                from,
-                                payload: rb.filled().to_vec(),
-                            }));
+                            payload.clear();
+                            payload.extend_from_slice(rb.filled());
+                            return Poll::Ready(Some((link, from)));
                         }
                         Poll::Ready(Err(e)) => {
                             log::warn!("reading UDP on {}: {e}", r.iface);

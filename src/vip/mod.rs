@@ -4,6 +4,12 @@
 //! segment, and report address changes. Whether a VIP *should* be here is
 //! the engine's business.
 //!
+//! - [`Vips::add_batch`] and [`Vips::del_batch`] act on a group's addresses
+//!   at once: one link lookup per interface, one address dump per family,
+//!   and every request in one datagram, which the kernel carries out within
+//!   one sendmsg(2). Each address still gets its own result.
+//! - [`Announcer`] sends the GARP/NA rounds of every address from one task,
+//!   with one long-lived packet socket per interface.
 //! - [`Vips::add`] and [`Vips::del`] are idempotent: an address already
 //!   present (same address on the interface, whatever its prefix) is
 //!   [`AddOutcome::AlreadyPresent`]; deleting an absent one is
@@ -17,18 +23,23 @@
 //! - Deleting a primary IPv4 address makes the kernel delete its
 //!   secondaries unless `promote_secondaries` is on (see [`Vips::del`]).
 
+mod announce;
+mod batch;
 mod network;
 pub mod packet;
 mod route;
 mod watch;
 
+use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use futures::TryStreamExt;
 use rtnetlink::Handle;
+use rtnetlink::packet_core::{NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST};
 use rtnetlink::packet_route::AddressFamily;
+use rtnetlink::packet_route::RouteNetlinkMessage;
 use rtnetlink::packet_route::address::{
     AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage,
 };
@@ -37,6 +48,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::Vip;
 
+pub use announce::{AnnounceTarget, Announcer};
 pub use watch::{AddrEvent, AddrWatch, watch};
 
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +73,12 @@ pub enum VipError {
         /// Boxed: rtnetlink's error carries a whole netlink message.
         #[source]
         source: Box<rtnetlink::Error>,
+    },
+    #[error("VIP {addr}: sending its netlink batch failed")]
+    Batch {
+        addr: IpAddr,
+        #[source]
+        source: io::Error,
     },
     #[error("VIP {addr}: {path}")]
     Sysctl {
@@ -126,6 +144,7 @@ pub struct VipIface {
     pub label: Option<String>,
 }
 
+#[derive(Clone)]
 struct LinkInfo {
     index: u32,
     name: String,
@@ -226,6 +245,8 @@ fn read_flag(path: &str) -> io::Result<bool> {
 pub struct Vips {
     handle: Handle,
     conn: JoinHandle<()>,
+    /// Adds and deletes go out in batches on a socket of their own.
+    batcher: batch::Batcher,
     /// One request at a time: the kernel answers a second address or link
     /// dump on the same socket with EBUSY while one is running, and the
     /// runtime acts on several addresses at once.
@@ -250,11 +271,39 @@ impl Vips {
     pub fn connect() -> Result<Vips, VipError> {
         let (conn, handle, _) =
             rtnetlink::new_connection().map_err(|source| VipError::Connect { source })?;
+        let batcher = batch::Batcher::open().map_err(|source| VipError::Connect { source })?;
         Ok(Vips {
             handle,
             conn: tokio::spawn(conn),
+            batcher,
             busy: tokio::sync::Mutex::new(()),
         })
+    }
+
+    /// Sends the requests as one batch (see [`batch`]) and returns each
+    /// one's answer as rtnetlink reports errors, or why the batch could not
+    /// be sent at all.
+    fn batch(
+        &self,
+        requests: Vec<(RouteNetlinkMessage, u16)>,
+    ) -> io::Result<Vec<Result<(), rtnetlink::Error>>> {
+        if requests.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .batcher
+            .run(requests)?
+            .into_iter()
+            .map(|a| a.map_err(rtnetlink::Error::NetlinkError))
+            .collect())
+    }
+
+    /// `e` for one address of a batch that could not be sent.
+    fn batch_err(addr: IpAddr, e: &io::Error) -> VipError {
+        VipError::Batch {
+            addr,
+            source: io::Error::new(e.kind(), e.to_string()),
+        }
     }
 
     fn nl_err<'a>(
@@ -331,23 +380,29 @@ impl Vips {
     /// else the one holding an address of the VIP's subnet.
     pub async fn resolve(&self, vip: &Vip) -> Result<VipIface, VipError> {
         let _one = self.busy.lock().await;
-        Ok(self.resolve_link(vip).await?.0)
+        let mut seen = Seen::default();
+        Ok(self.resolve_link(&mut seen, vip).await?.0)
     }
 
-    async fn resolve_link(&self, vip: &Vip) -> Result<(VipIface, LinkInfo), VipError> {
+    async fn resolve_link(
+        &self,
+        seen: &mut Seen,
+        vip: &Vip,
+    ) -> Result<(VipIface, LinkInfo), VipError> {
         let (dev, label) = device_and_label(vip);
         let link = match dev {
-            Some(dev) => self.link_by_name(dev, vip.addr).await?.ok_or_else(|| {
-                VipError::InterfaceMissing {
+            Some(dev) => seen
+                .link_by_name(self, dev, vip.addr)
+                .await?
+                .ok_or_else(|| VipError::InterfaceMissing {
                     iface: dev.to_owned(),
                     addr: vip.addr,
-                }
-            })?,
+                })?,
             None => {
-                let best = self
-                    .dump(vip.addr)
+                let index = seen
+                    .addresses(self, vip.addr)
                     .await?
-                    .into_iter()
+                    .iter()
                     .filter(|m| m.header.prefix_len > 0)
                     .filter(|m| {
                         msg_addr(m).is_some_and(|a| same_subnet(a, vip.addr, m.header.prefix_len))
@@ -356,8 +411,10 @@ impl Vips {
                     .ok_or(VipError::NoInterfaceForSubnet {
                         addr: vip.addr,
                         prefix: vip.prefix,
-                    })?;
-                self.link_by_index(best.header.index, vip.addr).await?
+                    })?
+                    .header
+                    .index;
+                seen.link_by_index(self, index, vip.addr).await?
             }
         };
         let iface = VipIface {
@@ -371,130 +428,226 @@ impl Vips {
     /// The messages for `vip.addr` on its interface (any interface when none
     /// is configured). A configured interface that does not exist holds
     /// nothing.
-    async fn find(&self, vip: &Vip) -> Result<Vec<AddressMessage>, VipError> {
+    async fn find(&self, seen: &mut Seen, vip: &Vip) -> Result<Vec<AddressMessage>, VipError> {
         let index = match device_and_label(vip).0 {
-            Some(dev) => match self.link_by_name(dev, vip.addr).await? {
+            Some(dev) => match seen.link_by_name(self, dev, vip.addr).await? {
                 Some(l) => Some(l.index),
                 None => return Ok(vec![]),
             },
             None => None,
         };
-        Ok(self
-            .dump(vip.addr)
+        Ok(seen
+            .addresses(self, vip.addr)
             .await?
-            .into_iter()
+            .iter()
             .filter(|m| index.is_none_or(|i| m.header.index == i))
             .filter(|m| msg_addr(m) == Some(vip.addr))
+            .cloned()
             .collect())
     }
 
     /// Whether the VIP's address is on its interface (on any interface when
     /// none is configured).
     pub async fn present(&self, vip: &Vip) -> Result<bool, VipError> {
-        let _one = self.busy.lock().await;
-        Ok(!self.find(vip).await?.is_empty())
+        Ok(self.list_present(std::slice::from_ref(vip)).await?[0])
     }
 
-    /// [`present`](Self::present) for each VIP, in order: for reconciling
-    /// at start.
+    /// [`present`](Self::present) for each VIP, in order, from one address
+    /// dump: for reconciling at start.
     pub async fn list_present(&self, vips: &[Vip]) -> Result<Vec<bool>, VipError> {
+        let _one = self.busy.lock().await;
+        let mut seen = Seen::default();
         let mut out = Vec::with_capacity(vips.len());
         for vip in vips {
-            out.push(self.present(vip).await?);
+            out.push(!self.find(&mut seen, vip).await?.is_empty());
         }
         Ok(out)
     }
 
     /// Adds the VIP; returns once the kernel has acknowledged it.
     pub async fn add(&self, vip: &Vip) -> Result<AddOutcome, VipError> {
-        let _one = self.busy.lock().await;
-        let (iface, _) = self.resolve_link(vip).await?;
-        let existing = self.dump(vip.addr).await?;
-        if existing
-            .iter()
-            .any(|m| m.header.index == iface.index && msg_addr(m) == Some(vip.addr))
-        {
-            return Ok(AddOutcome::AlreadyPresent);
-        }
+        let mut r = self.add_batch(std::slice::from_ref(vip)).await;
+        r.pop().expect("one result per VIP")
+    }
 
-        let mut req = self.handle.address().add(iface.index, vip.addr, vip.prefix);
-        let msg = req.message_mut();
-        msg.attributes.clear();
-        msg.attributes.push(AddressAttribute::Local(vip.addr));
-        msg.attributes.push(AddressAttribute::Address(vip.addr));
-        match vip.addr {
-            IpAddr::V4(v4) => {
-                if let Some(brd) = vip.broadcast.or_else(|| default_broadcast(v4, vip.prefix)) {
-                    msg.attributes.push(AddressAttribute::Broadcast(brd));
+    /// Adds the VIPs as one batch: one link lookup per interface and one
+    /// address dump per family, then every request sent before the first
+    /// acknowledgement is awaited, so they appear together. Returns one
+    /// result per VIP, in order, once the kernel has answered them all.
+    pub async fn add_batch(&self, vips: &[Vip]) -> Vec<Result<AddOutcome, VipError>> {
+        let _one = self.busy.lock().await;
+        let mut seen = Seen::default();
+        let mut out: Vec<Option<Result<AddOutcome, VipError>>> = Vec::with_capacity(vips.len());
+        let mut requests = Vec::new();
+        let mut asked: Vec<(usize, String)> = Vec::new();
+        for (i, vip) in vips.iter().enumerate() {
+            let iface = match self.resolve_link(&mut seen, vip).await {
+                Ok((iface, _)) => iface,
+                Err(e) => {
+                    out.push(Some(Err(e)));
+                    continue;
                 }
-                if let Some(label) = &iface.label {
-                    msg.attributes.push(AddressAttribute::Label(label.clone()));
+            };
+            let present = match seen.addresses(self, vip.addr).await {
+                Ok(all) => all
+                    .iter()
+                    .any(|m| m.header.index == iface.index && msg_addr(m) == Some(vip.addr)),
+                Err(e) => {
+                    out.push(Some(Err(e)));
+                    continue;
+                }
+            };
+            if present {
+                out.push(Some(Ok(AddOutcome::AlreadyPresent)));
+                continue;
+            }
+            out.push(None);
+            let mut req = self.handle.address().add(iface.index, vip.addr, vip.prefix);
+            let msg = req.message_mut();
+            msg.attributes.clear();
+            msg.attributes.push(AddressAttribute::Local(vip.addr));
+            msg.attributes.push(AddressAttribute::Address(vip.addr));
+            match vip.addr {
+                IpAddr::V4(v4) => {
+                    if let Some(brd) = vip.broadcast.or_else(|| default_broadcast(v4, vip.prefix)) {
+                        msg.attributes.push(AddressAttribute::Broadcast(brd));
+                    }
+                    if let Some(label) = &iface.label {
+                        msg.attributes.push(AddressAttribute::Label(label.clone()));
+                    }
+                }
+                IpAddr::V6(_) => {
+                    msg.header.flags = AddressHeaderFlags::Nodad;
+                    msg.attributes
+                        .push(AddressAttribute::Flags(AddressFlags::Nodad));
                 }
             }
-            IpAddr::V6(_) => {
-                msg.header.flags = AddressHeaderFlags::Nodad;
-                msg.attributes
-                    .push(AddressAttribute::Flags(AddressFlags::Nodad));
+            let flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_EXCL | NLM_F_CREATE;
+            let msg = RouteNetlinkMessage::NewAddress(std::mem::take(req.message_mut()));
+            requests.push((msg, flags));
+            asked.push((i, iface.name));
+        }
+        let answers = match self.batch(requests) {
+            Ok(a) => a,
+            Err(e) => {
+                for (i, _) in asked {
+                    out[i] = Some(Err(Self::batch_err(vips[i].addr, &e)));
+                }
+                return out
+                    .into_iter()
+                    .map(|r| r.expect("every VIP answered"))
+                    .collect();
             }
+        };
+        for ((i, iface), answer) in asked.into_iter().zip(answers) {
+            let vip = &vips[i];
+            out[i] = Some(match answer {
+                Ok(()) => Ok(AddOutcome::Added),
+                Err(e) if errno(&e) == Some(libc::EEXIST) => Ok(AddOutcome::AlreadyPresent),
+                Err(e) => Err(Self::nl_err("adding the address", vip.addr, &iface)(e)),
+            });
         }
-        match req.execute().await {
-            Ok(()) => Ok(AddOutcome::Added),
-            Err(e) if errno(&e) == Some(libc::EEXIST) => Ok(AddOutcome::AlreadyPresent),
-            Err(e) => Err(Self::nl_err("adding the address", vip.addr, &iface.name)(e)),
-        }
+        out.into_iter()
+            .map(|r| r.expect("every VIP answered"))
+            .collect()
     }
 
     /// Deletes the VIP; returns once the kernel has acknowledged it.
+    pub async fn del(&self, vip: &Vip) -> Result<DelOutcome, VipError> {
+        let mut r = self.del_batch(std::slice::from_ref(vip)).await;
+        r.pop().expect("one result per VIP")
+    }
+
+    /// Deletes the VIPs as one batch, like [`add_batch`](Self::add_batch);
+    /// one result per VIP, in order.
     ///
     /// Deleting a primary IPv4 address deletes the secondaries of its subnet
-    /// unless `promote_secondaries` is on for the interface. When the VIP is
+    /// unless `promote_secondaries` is on for the interface. When a VIP is
     /// such a primary, `promote_secondaries` is switched on for the
-    /// interface just for the delete, then put back. We prefer this to
+    /// interface just for the batch, then put back. We prefer this to
     /// re-adding the vanished secondaries afterwards: the kernel promotes
     /// them atomically with their labels, flags and lifetimes, and the
     /// other groups' VIPs never disappear, not even for a moment.
-    pub async fn del(&self, vip: &Vip) -> Result<DelOutcome, VipError> {
+    pub async fn del_batch(&self, vips: &[Vip]) -> Vec<Result<DelOutcome, VipError>> {
         let _one = self.busy.lock().await;
-        let found = self.find(vip).await?;
-        if found.is_empty() {
-            return Ok(DelOutcome::Absent);
-        }
-        let mut outcome = DelOutcome::Absent;
-        for m in found {
-            let guard = self.guard_secondaries(vip, &m).await?;
-            let name = guard.as_ref().map(|g| g.iface.clone());
-            let mut del = AddressMessage::default();
-            del.header = m.header.clone();
-            del.header.flags = AddressHeaderFlags::empty();
-            del.attributes.push(AddressAttribute::Local(vip.addr));
-            del.attributes.push(AddressAttribute::Address(vip.addr));
-            if let Some(l) = label_of(&m) {
-                del.attributes.push(AddressAttribute::Label(l));
-            }
-            let result = self.handle.address().del(del).execute().await;
-            drop(guard);
-            match result {
-                Ok(()) => outcome = DelOutcome::Deleted,
-                Err(e) if matches!(errno(&e), Some(libc::EADDRNOTAVAIL | libc::ENOENT)) => {}
+        let mut seen = Seen::default();
+        let mut out: Vec<Result<DelOutcome, VipError>> = Vec::with_capacity(vips.len());
+        let mut guards: HashMap<u32, PromoteGuard> = HashMap::new();
+        let mut requests = Vec::new();
+        let mut asked: Vec<(usize, String)> = Vec::new();
+        for (i, vip) in vips.iter().enumerate() {
+            let found = match self.find(&mut seen, vip).await {
+                Ok(f) => f,
                 Err(e) => {
-                    let iface = match name {
-                        Some(n) => n,
-                        None => self
-                            .link_by_index(m.header.index, vip.addr)
-                            .await
-                            .map_or_else(|_| format!("#{}", m.header.index), |l| l.name),
-                    };
-                    return Err(Self::nl_err("deleting the address", vip.addr, &iface)(e));
+                    out.push(Err(e));
+                    continue;
                 }
+            };
+            out.push(Ok(DelOutcome::Absent));
+            for m in found {
+                let index = m.header.index;
+                if let std::collections::hash_map::Entry::Vacant(slot) = guards.entry(index) {
+                    match self.guard_secondaries(&mut seen, vip, &m).await {
+                        Ok(Some(g)) => {
+                            slot.insert(g);
+                        }
+                        Ok(None) => {}
+                        Err(e) => {
+                            out[i] = Err(e);
+                            continue;
+                        }
+                    }
+                }
+                let iface = match seen.link_by_index(self, index, vip.addr).await {
+                    Ok(l) => l.name,
+                    Err(_) => format!("#{index}"),
+                };
+                let mut del = AddressMessage::default();
+                del.header = m.header.clone();
+                del.header.flags = AddressHeaderFlags::empty();
+                del.attributes.push(AddressAttribute::Local(vip.addr));
+                del.attributes.push(AddressAttribute::Address(vip.addr));
+                if let Some(l) = label_of(&m) {
+                    del.attributes.push(AddressAttribute::Label(l));
+                }
+                requests.push((
+                    RouteNetlinkMessage::DelAddress(del),
+                    NLM_F_REQUEST | NLM_F_ACK,
+                ));
+                asked.push((i, iface));
             }
         }
-        Ok(outcome)
+        let answers = match self.batch(requests) {
+            Ok(a) => a,
+            Err(e) => {
+                for (i, _) in asked {
+                    out[i] = Err(Self::batch_err(vips[i].addr, &e));
+                }
+                return out;
+            }
+        };
+        for ((i, iface), answer) in asked.into_iter().zip(answers) {
+            let vip = &vips[i];
+            let r = match answer {
+                Ok(()) => Ok(Some(DelOutcome::Deleted)),
+                Err(e) if matches!(errno(&e), Some(libc::EADDRNOTAVAIL | libc::ENOENT)) => Ok(None),
+                Err(e) => Err(Self::nl_err("deleting the address", vip.addr, &iface)(e)),
+            };
+            match r {
+                Ok(Some(d)) if out[i].is_ok() => out[i] = Ok(d),
+                Ok(_) => {}
+                Err(e) => out[i] = Err(e),
+            }
+        }
+        drop(guards);
+        out
     }
 
     /// If deleting `m` would take secondaries with it, switches
     /// `promote_secondaries` on and returns a guard that switches it back.
     async fn guard_secondaries(
         &self,
+        seen: &mut Seen,
         vip: &Vip,
         m: &AddressMessage,
     ) -> Result<Option<PromoteGuard>, VipError> {
@@ -502,7 +655,7 @@ impl Vips {
             return Ok(None);
         }
         let prefix = m.header.prefix_len;
-        let has_secondaries = self.dump(vip.addr).await?.iter().any(|o| {
+        let has_secondaries = seen.addresses(self, vip.addr).await?.iter().any(|o| {
             o.header.index == m.header.index
                 && is_secondary(o)
                 && o.header.prefix_len == prefix
@@ -511,7 +664,10 @@ impl Vips {
         if !has_secondaries {
             return Ok(None);
         }
-        let name = self.link_by_index(m.header.index, vip.addr).await?.name;
+        let name = seen
+            .link_by_index(self, m.header.index, vip.addr)
+            .await?
+            .name;
         let sysctl_err = |path: &String| {
             let path = path.clone();
             move |source| VipError::Sysctl {
@@ -537,42 +693,92 @@ impl Vips {
         Ok(Some(PromoteGuard { iface: name, path }))
     }
 
-    /// Announces the VIP on its interface: `cfg.count` rounds of gratuitous
-    /// ARP (request and reply) for IPv4, or unsolicited Neighbour
-    /// Advertisements for IPv6 (Router flag set when the interface forwards
-    /// IPv6), the first at once, then every `cfg.interval`.
-    pub async fn announce(&self, vip: &Vip, cfg: &AnnounceConfig) -> Result<(), VipError> {
-        let (iface, link) = {
-            let _one = self.busy.lock().await;
-            self.resolve_link(vip).await?
-        };
-        let mac = link.mac.ok_or_else(|| VipError::NoMac {
-            iface: iface.name.clone(),
-            addr: vip.addr,
-        })?;
-        let frames = match vip.addr {
-            IpAddr::V4(v4) => vec![packet::garp_request(mac, v4), packet::garp_reply(mac, v4)],
-            IpAddr::V6(v6) => {
-                let fwd = sysctl_path("ipv6", &iface.name, "forwarding");
-                let router = read_flag(&fwd).unwrap_or(false);
-                vec![packet::unsolicited_na(mac, v6, router)]
-            }
-        };
-        let announce_err = |source| VipError::Announce {
-            addr: vip.addr,
-            iface: iface.name.clone(),
-            source,
-        };
-        let socket = network::PacketSocket::open(iface.index).map_err(announce_err)?;
-        for round in 0..cfg.count {
-            if round > 0 {
-                tokio::time::sleep(cfg.interval).await;
-            }
-            for f in &frames {
-                socket.send(f).map_err(announce_err)?;
-            }
+    /// Where to announce each VIP from (one link lookup per interface), for
+    /// an [`Announcer`]. One result per VIP, in order.
+    pub async fn targets(&self, vips: &[Vip]) -> Vec<Result<AnnounceTarget, VipError>> {
+        let _one = self.busy.lock().await;
+        let mut seen = Seen::default();
+        let mut out = Vec::with_capacity(vips.len());
+        for vip in vips {
+            out.push(
+                self.resolve_link(&mut seen, vip)
+                    .await
+                    .and_then(|(iface, link)| {
+                        let mac = link.mac.ok_or_else(|| VipError::NoMac {
+                            iface: iface.name.clone(),
+                            addr: vip.addr,
+                        })?;
+                        // A forwarding interface answers as a router (NA R flag).
+                        let router = vip.addr.is_ipv6()
+                            && read_flag(&sysctl_path("ipv6", &iface.name, "forwarding"))
+                                .unwrap_or(false);
+                        Ok(AnnounceTarget {
+                            addr: vip.addr,
+                            ifindex: iface.index,
+                            iface: iface.name,
+                            mac,
+                            router,
+                        })
+                    }),
+            );
         }
-        Ok(())
+        out
+    }
+}
+
+/// What one batch has looked up already: links by name and index, and the
+/// address dump of each family, so a batch costs one dump, not one per VIP.
+#[derive(Default)]
+struct Seen {
+    by_name: HashMap<String, Option<LinkInfo>>,
+    by_index: HashMap<u32, LinkInfo>,
+    v4: Option<Vec<AddressMessage>>,
+    v6: Option<Vec<AddressMessage>>,
+}
+
+impl Seen {
+    async fn link_by_name(
+        &mut self,
+        vips: &Vips,
+        name: &str,
+        addr: IpAddr,
+    ) -> Result<Option<LinkInfo>, VipError> {
+        if let Some(l) = self.by_name.get(name) {
+            return Ok(l.clone());
+        }
+        let l = vips.link_by_name(name, addr).await?;
+        self.by_name.insert(name.to_owned(), l.clone());
+        Ok(l)
+    }
+
+    async fn link_by_index(
+        &mut self,
+        vips: &Vips,
+        index: u32,
+        addr: IpAddr,
+    ) -> Result<LinkInfo, VipError> {
+        if let Some(l) = self.by_index.get(&index) {
+            return Ok(l.clone());
+        }
+        let l = vips.link_by_index(index, addr).await?;
+        self.by_index.insert(index, l.clone());
+        Ok(l)
+    }
+
+    async fn addresses(
+        &mut self,
+        vips: &Vips,
+        addr: IpAddr,
+    ) -> Result<&[AddressMessage], VipError> {
+        let slot = if addr.is_ipv4() {
+            &mut self.v4
+        } else {
+            &mut self.v6
+        };
+        if slot.is_none() {
+            *slot = Some(vips.dump(addr).await?);
+        }
+        Ok(slot.as_deref().unwrap_or_default())
     }
 }
 

@@ -101,6 +101,189 @@ impl Method {
     }
 }
 
+/// `"N HEX"` on the stack: the longest is a three-digit index, a space and
+/// the 40 hex digits of SHA-1.
+#[derive(Clone, Copy)]
+pub struct Sig {
+    buf: [u8; 48],
+    len: usize,
+}
+
+impl Sig {
+    fn new() -> Self {
+        Sig {
+            buf: [0; 48],
+            len: 0,
+        }
+    }
+
+    fn push(&mut self, c: u8) {
+        self.buf[self.len] = c;
+        self.len += 1;
+    }
+
+    fn push_hex(&mut self, bytes: &[u8]) {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        for &b in bytes {
+            self.push(DIGITS[usize::from(b >> 4)]);
+            self.push(DIGITS[usize::from(b & 15)]);
+        }
+    }
+
+    /// `%lx`: lowercase, no leading zeros.
+    fn push_u32_hex(&mut self, v: u32) {
+        let digits = (32 - v.leading_zeros()).div_ceil(4).max(1) as usize;
+        for i in (0..digits).rev() {
+            self.push(b"0123456789abcdef"[((v >> (4 * i)) & 15) as usize]);
+        }
+    }
+
+    fn push_index(&mut self, index: u8) {
+        if index >= 100 {
+            self.push(b'0' + index / 100);
+        }
+        if index >= 10 {
+            self.push(b'0' + index / 10 % 10);
+        }
+        self.push(b'0' + index % 10);
+        self.push(b' ');
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+/// Signing and checking, by key index: a [`Keyring`] keys its MAC afresh
+/// every time; a [`Keyed`] ring keeps each keyed state and clones it.
+pub trait Authenticator {
+    /// `"N HEX"` for `data` with the active key; `None` if the active index
+    /// has no key.
+    fn sign_sig(&self, data: &[u8]) -> Option<Sig>;
+
+    /// Whether `hex` is the authenticator of `data` with the key of
+    /// `index` (constant time); `None` if authkeys has no such index.
+    fn check(&self, index: u8, data: &[u8], hex: &[u8]) -> Option<bool>;
+}
+
+/// The hex digest of `data`, without the index.
+fn digest_sig<M: Mac>(mut mac: M, data: &[u8]) -> Sig {
+    mac.update(data);
+    let mut sig = Sig::new();
+    sig.push_hex(&mac.finalize().into_bytes());
+    sig
+}
+
+fn verify_sig(expected: Option<Sig>, hex: &[u8]) -> bool {
+    expected.is_some_and(|e| bool::from(e.as_bytes().ct_eq(hex)))
+}
+
+fn method_sig(method: &Method, data: &[u8]) -> Option<Sig> {
+    match method {
+        Method::Sha1(key) => Hmac::<sha1::Sha1>::new_from_slice(key)
+            .ok()
+            .map(|m| digest_sig(m, data)),
+        Method::Md5(key) => Hmac::<md5::Md5>::new_from_slice(key)
+            .ok()
+            .map(|m| digest_sig(m, data)),
+        Method::Crc => {
+            let mut sig = Sig::new();
+            sig.push_u32_hex(super::crc::crc32(data));
+            Some(sig)
+        }
+    }
+}
+
+fn with_index(index: u8, digest: Sig) -> Sig {
+    let mut sig = Sig::new();
+    sig.push_index(index);
+    for &c in digest.as_bytes() {
+        sig.push(c);
+    }
+    sig
+}
+
+impl Authenticator for Keyring {
+    fn sign_sig(&self, data: &[u8]) -> Option<Sig> {
+        let d = method_sig(self.get(self.active)?, data)?;
+        Some(with_index(self.active, d))
+    }
+
+    fn check(&self, index: u8, data: &[u8], hex: &[u8]) -> Option<bool> {
+        Some(verify_sig(method_sig(self.get(index)?, data), hex))
+    }
+}
+
+/// One key, with its MAC keyed once.
+#[derive(Clone)]
+enum KeyedMethod {
+    Sha1(Hmac<sha1::Sha1>),
+    Md5(Hmac<md5::Md5>),
+    Crc,
+}
+
+/// A [`Keyring`] with every HMAC keyed once: each packet clones the keyed
+/// state instead of hashing the key again. Build it again when the keys
+/// change.
+#[derive(Clone)]
+pub struct Keyed {
+    active: u8,
+    keys: BTreeMap<u8, KeyedMethod>,
+}
+
+impl std::fmt::Debug for Keyed {
+    // Keys never reach logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Keyed(active {})", self.active)
+    }
+}
+
+impl Keyed {
+    pub fn new(ring: &Keyring) -> Keyed {
+        let keys = ring
+            .keys
+            .iter()
+            .filter_map(|(&i, m)| {
+                let k = match m {
+                    Method::Sha1(key) => KeyedMethod::Sha1(Hmac::new_from_slice(key).ok()?),
+                    Method::Md5(key) => KeyedMethod::Md5(Hmac::new_from_slice(key).ok()?),
+                    Method::Crc => KeyedMethod::Crc,
+                };
+                Some((i, k))
+            })
+            .collect();
+        Keyed {
+            active: ring.active,
+            keys,
+        }
+    }
+
+    fn digest(&self, index: u8, data: &[u8]) -> Option<Sig> {
+        Some(match self.keys.get(&index)? {
+            KeyedMethod::Sha1(m) => digest_sig(m.clone(), data),
+            KeyedMethod::Md5(m) => digest_sig(m.clone(), data),
+            KeyedMethod::Crc => {
+                let mut sig = Sig::new();
+                sig.push_u32_hex(super::crc::crc32(data));
+                sig
+            }
+        })
+    }
+}
+
+impl Authenticator for Keyed {
+    fn sign_sig(&self, data: &[u8]) -> Option<Sig> {
+        Some(with_index(self.active, self.digest(self.active, data)?))
+    }
+
+    fn check(&self, index: u8, data: &[u8], hex: &[u8]) -> Option<bool> {
+        if !self.keys.contains_key(&index) {
+            return None;
+        }
+        Some(verify_sig(self.digest(index, data), hex))
+    }
+}
+
 impl Keyring {
     /// The method for key index `index`, if authkeys has it.
     pub fn get(&self, index: u8) -> Option<&Method> {
@@ -168,6 +351,33 @@ mod tests {
         assert_eq!(s.len(), 2 + 32);
         ring.active = 7;
         assert_eq!(ring.sign(b"abc"), None);
+    }
+
+    #[test]
+    fn keyed_and_stack_signatures_match_the_plain_ones() {
+        for method in [
+            Method::Sha1(b"k".to_vec()),
+            Method::Md5(vec![7; 100]),
+            Method::Crc,
+        ] {
+            let mut ring = Keyring::single(method);
+            ring.keys.insert(12, Method::Crc);
+            let keyed = Keyed::new(&ring);
+            for data in [&b""[..], b"abc", &[0x5a; 300]] {
+                let plain = ring.sign(data).unwrap();
+                assert_eq!(ring.sign_sig(data).unwrap().as_bytes(), plain.as_bytes());
+                assert_eq!(keyed.sign_sig(data).unwrap().as_bytes(), plain.as_bytes());
+                let hex = plain.split_once(' ').unwrap().1.as_bytes();
+                assert_eq!(keyed.check(1, data, hex), Some(true));
+                assert_eq!(keyed.check(1, b"other", hex), Some(false));
+                assert_eq!(keyed.check(2, data, hex), None);
+            }
+            ring.active = 12;
+            assert_eq!(
+                Keyed::new(&ring).sign_sig(b"x").unwrap().as_bytes(),
+                ring.sign(b"x").unwrap().as_bytes()
+            );
+        }
     }
 
     #[test]

@@ -16,7 +16,7 @@
 
 use super::codec::{DecodeError, MAX_DEPTH};
 use super::netstring::{pack_list, parse_list, type_digit};
-use super::{Message, Value, base64};
+use super::{Message, Name, Value, base64, field_name};
 
 pub const START: &[u8] = b">>>\n";
 pub const END: &[u8] = b"<<<\n";
@@ -40,6 +40,11 @@ pub fn auth_text(msg: &Message) -> Vec<u8> {
     let mut out = Vec::new();
     write_fields(&mut out, msg, 0, true);
     out
+}
+
+/// [`auth_text`], appended to `out`.
+pub fn write_auth_text(out: &mut Vec<u8>, msg: &Message) {
+    write_fields(out, msg, 0, true);
 }
 
 /// The whole classic message, `>>>\n` … `<<<\n`, all fields included.
@@ -151,7 +156,7 @@ fn parse_message(
 }
 
 /// `[(T)]NAME=VALUE` (`ha_msg_add_nv_depth`, `add_string_field`).
-fn parse_line(line: &[u8], depth: usize, at: usize) -> Result<(String, Value), DecodeError> {
+fn parse_line(line: &[u8], depth: usize, at: usize) -> Result<(Name, Value), DecodeError> {
     let Some(eq) = line.iter().position(|&c| c == b'=') else {
         return Err(malformed(at, "line without '='"));
     };
@@ -175,9 +180,9 @@ fn parse_line(line: &[u8], depth: usize, at: usize) -> Result<(String, Value), D
     if name.is_empty() {
         return Err(malformed(at, "empty field name"));
     }
-    let name = std::str::from_utf8(name)
-        .map_err(|_| malformed(at, "field name is not UTF-8"))?
-        .to_string();
+    let name = field_name(
+        std::str::from_utf8(name).map_err(|_| malformed(at, "field name is not UTF-8"))?,
+    );
     let vat = at + eq + 1;
     let value = match t {
         b'0' => Value::Str(

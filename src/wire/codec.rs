@@ -13,7 +13,7 @@
 
 use super::classic::{self, AUTH_FIELD};
 use super::netstring;
-use super::{Keyring, Message, Value};
+use super::{Authenticator, Keyring, Message, Value};
 
 /// Largest message on the wire (`glue:include/clplumbing/ipc.h MAXMSG`).
 pub const MAXMSG: usize = 256 * 1024;
@@ -109,20 +109,32 @@ pub fn wants_inner_auth(msg: &Message) -> bool {
 /// `msg` with the inner `auth=N HEX` field set with the active key:
 /// modified in place if present, else appended (`ha_msg_mod`). Returns
 /// `msg` unchanged if the message is not eligible or the key is missing.
-pub fn with_inner_auth(msg: &Message, keys: &Keyring) -> Message {
+pub fn with_inner_auth<K: Authenticator + ?Sized>(msg: &Message, keys: &K) -> Message {
     let mut out = msg.clone();
-    if !wants_inner_auth(msg) {
-        return out;
-    }
-    let Some(auth) = keys.sign(&classic::auth_text(msg)) else {
+    let Some(auth) = inner_auth(msg, keys, &mut Vec::new()) else {
         return out;
     };
-    let value = Value::Str(auth.into_bytes());
+    let value = Value::Str(auth.as_bytes().to_vec());
     match out.fields.iter_mut().find(|(n, _)| n == AUTH_FIELD) {
         Some((_, v)) => *v = value,
-        None => out.fields.push((AUTH_FIELD.to_string(), value)),
+        None => out.fields.push((AUTH_FIELD.into(), value)),
     }
     out
+}
+
+/// The inner `auth` value heartbeat would add to `msg`, if any; `scratch`
+/// holds the text it is computed over.
+fn inner_auth<K: Authenticator + ?Sized>(
+    msg: &Message,
+    keys: &K,
+    scratch: &mut Vec<u8>,
+) -> Option<super::Sig> {
+    if !wants_inner_auth(msg) {
+        return None;
+    }
+    scratch.clear();
+    classic::write_auth_text(scratch, msg);
+    keys.sign_sig(scratch)
 }
 
 /// `###\n` fields `%%%\n`, exactly as given (no auth added, no trailer).
@@ -135,9 +147,9 @@ pub fn encode_body(msg: &Message) -> Vec<u8> {
 /// Appends the trailer `LEN:N HEX,` computed over `body` with the active
 /// key. If the active index has no key (config rejects that), the body is
 /// returned without trailer, and every receiver will drop it.
-pub fn seal(mut body: Vec<u8>, keys: &Keyring) -> Vec<u8> {
-    if let Some(auth) = keys.sign(&body) {
-        netstring::write_trailer(&mut body, &auth);
+pub fn seal<K: Authenticator + ?Sized>(mut body: Vec<u8>, keys: &K) -> Vec<u8> {
+    if let Some(auth) = keys.sign_sig(&body) {
+        netstring::write_trailer(&mut body, auth.as_bytes());
     }
     body
 }
@@ -145,8 +157,27 @@ pub fn seal(mut body: Vec<u8>, keys: &Keyring) -> Vec<u8> {
 /// The datagram heartbeat would send for `msg` (given without `auth`):
 /// inner auth when eligible, netstring body, trailer. Never fails; see
 /// [`try_encode`] to check that peers will accept the result.
-pub fn encode(msg: &Message, keys: &Keyring) -> Vec<u8> {
-    seal(encode_body(&with_inner_auth(msg, keys)), keys)
+pub fn encode<K: Authenticator + ?Sized>(msg: &Message, keys: &K) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode_into(msg, keys, &mut out, &mut Vec::new());
+    out
+}
+
+/// [`encode`] into `out` (cleared first), with `scratch` for the inner
+/// auth text: with both kept between calls, a beat is encoded without
+/// allocating.
+pub fn encode_into<K: Authenticator + ?Sized>(
+    msg: &Message,
+    keys: &K,
+    out: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+) {
+    out.clear();
+    let auth = inner_auth(msg, keys, scratch);
+    netstring::write_body_with(out, msg, auth.as_ref().map(|a| (AUTH_FIELD, a.as_bytes())));
+    if let Some(trailer) = keys.sign_sig(out) {
+        netstring::write_trailer(out, trailer.as_bytes());
+    }
 }
 
 /// [`encode`], refusing what a peer would reject: names that are empty or
@@ -170,11 +201,11 @@ fn check_message(msg: &Message, depth: usize) -> Result<(), EncodeError> {
     }
     for (name, value) in &msg.fields {
         if name.is_empty() || name.bytes().any(|c| matches!(c, b'=' | 0 | b'\r' | b'\n')) {
-            return Err(EncodeError::BadName(name.clone()));
+            return Err(EncodeError::BadName(name.to_string()));
         }
         match value {
             Value::List(items) if items.is_empty() || items.iter().any(Vec::is_empty) => {
-                return Err(EncodeError::EmptyList(name.clone()));
+                return Err(EncodeError::EmptyList(name.to_string()));
             }
             Value::Struct(m) => check_message(m, depth + 1)?,
             _ => {}
@@ -229,24 +260,26 @@ pub fn parse(buf: &[u8]) -> Result<Parsed, DecodeError> {
 /// receiver's *outbound* key (`hb_compute_authentication`, PROTOCOL.md §1.3
 /// quirk); we use the key of the packet's index, which is the same when
 /// authkeys has a single key and is what a key rotation needs.
-pub fn verify_digest(
-    keys: &Keyring,
+pub fn verify_digest<K: Authenticator + ?Sized>(
+    keys: &K,
     index: u8,
     signed: &[u8],
     hex: &[u8],
 ) -> Result<(), DecodeError> {
-    let method = keys.get(index).ok_or(DecodeError::UnknownKeyIndex(index))?;
-    if method.verify(signed, hex) {
-        Ok(())
-    } else {
-        Err(DecodeError::BadAuth)
+    match keys.check(index, signed, hex) {
+        None => Err(DecodeError::UnknownKeyIndex(index)),
+        Some(true) => Ok(()),
+        Some(false) => Err(DecodeError::BadAuth),
     }
 }
 
 /// Checks the inner `auth=N HEX` field against the classic text of the
 /// other fields (`isauthentic`). If several `auth` fields are present the
 /// last one counts, as in heartbeat.
-pub fn verify_inner_auth(msg: &Message, keys: &Keyring) -> Result<(), DecodeError> {
+pub fn verify_inner_auth<K: Authenticator + ?Sized>(
+    msg: &Message,
+    keys: &K,
+) -> Result<(), DecodeError> {
     let Some((_, value)) = msg.fields.iter().rev().find(|(n, _)| n == AUTH_FIELD) else {
         return Err(DecodeError::MissingAuth);
     };
@@ -261,10 +294,24 @@ pub fn verify_inner_auth(msg: &Message, keys: &Keyring) -> Result<(), DecodeErro
 ///
 /// Netstring packets are checked by their trailer, with the key of the
 /// index the trailer names; classic packets by their inner `auth` field.
-/// The returned message has every field in wire order, *including* the
-/// inner `auth` field when the packet carries one (so `encode` of the
-/// message reproduces the packet). Use [`Message::without`] to drop it.
-pub fn decode(buf: &[u8], keys: &Keyring) -> Result<Message, DecodeError> {
+/// The trailer is found and checked before the body is parsed, so a forged
+/// packet costs a digest, not a parse. The returned message has every field
+/// in wire order, *including* the inner `auth` field when the packet
+/// carries one (so `encode` of the message reproduces the packet). Use
+/// [`Message::without`] to drop it.
+pub fn decode<K: Authenticator + ?Sized>(buf: &[u8], keys: &K) -> Result<Message, DecodeError> {
+    if buf.len() <= MAXMSG
+        && buf.starts_with(netstring::START)
+        && let Some((signed_len, index, hex)) = netstring::find_trailer(buf)
+    {
+        verify_digest(keys, index, &buf[..signed_len], hex)?;
+        if let Ok((msg, body_len)) = netstring::parse_body(buf)
+            && body_len == signed_len
+        {
+            return Ok(msg);
+        }
+        // Otherwise the full parse below names what is wrong.
+    }
     let parsed = parse(buf)?;
     match (&parsed.format, &parsed.trailer) {
         (Format::Netstring, Some((index, hex))) => {

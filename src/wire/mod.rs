@@ -25,10 +25,10 @@ pub mod crc;
 pub mod netstring;
 pub mod replay;
 
-pub use auth::{Keyring, Method};
+pub use auth::{Authenticator, Keyed, Keyring, Method, Sig};
 pub use codec::{
     DecodeError, EncodeError, Format, MAX_DEPTH, MAXMSG, Parsed, decode, encode, encode_body,
-    encode_classic, parse, seal, try_encode, verify_inner_auth, with_inner_auth,
+    encode_classic, encode_into, parse, seal, try_encode, verify_inner_auth, with_inner_auth,
 };
 pub use replay::{SeqTracker, Verdict};
 
@@ -47,35 +47,115 @@ pub enum Value {
     Compressed(Vec<u8>),
 }
 
+/// A field name: the names the engine writes are `'static` and cost no
+/// allocation; names read from a packet are borrowed from the same list
+/// when they are on it (see [`field_name`]).
+pub type Name = std::borrow::Cow<'static, str>;
+
 /// An ordered list of fields. Order matters for both authenticators.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Message {
-    pub fields: Vec<(String, Value)>,
+    pub fields: Vec<(Name, Value)>,
+}
+
+/// The names heartbeat and harust put in the messages they send most
+/// often, so a received beat's names need no allocation.
+const KNOWN_NAMES: &[&str] = &[
+    "t",
+    "st",
+    "dt",
+    "protocol",
+    "src",
+    "srcuuid",
+    "seq",
+    "hg",
+    "ts",
+    "ttl",
+    "auth",
+    "dest",
+    "ackseq",
+    "rsc_hold",
+    "rtype",
+    "isstable",
+    "info",
+    "firstseq",
+    "lastseq",
+    // harust's own (src/engine/proto.rs, src/config/digest.rs).
+    "hr_v",
+    "hr_held",
+    "hr_busy",
+    "hr_sb",
+    "hr_fail",
+    "hr_leave",
+    "hr_ping",
+    "hr_dead",
+    "hr_q",
+    "hr_rb",
+    "hr_claims",
+    "hr_up",
+    "hr_cfg",
+    "from_id",
+    "to_id",
+];
+
+/// The name `raw` as a field name: borrowed from the known names when it is
+/// one of them.
+pub fn field_name(raw: &str) -> Name {
+    match KNOWN_NAMES.iter().find(|k| **k == raw) {
+        Some(k) => Name::Borrowed(k),
+        None => Name::Owned(raw.to_owned()),
+    }
 }
 
 impl Message {
-    /// A message whose first field is `t=<kind>`.
+    /// A message whose first field is `t=<kind>`, with room for a beat's
+    /// fields.
     pub fn new(kind: &str) -> Self {
-        let mut m = Message::default();
+        let mut m = Message {
+            fields: Vec::with_capacity(16),
+        };
         m.add_str("t", kind);
         m
     }
 
-    pub fn add_str(&mut self, name: &str, value: &str) -> &mut Self {
+    pub fn add_str(&mut self, name: impl Into<Name>, value: &str) -> &mut Self {
         self.fields
-            .push((name.to_string(), Value::Str(value.as_bytes().to_vec())));
+            .push((name.into(), Value::Str(value.as_bytes().to_vec())));
         self
     }
 
-    pub fn add_bin(&mut self, name: &str, value: &[u8]) -> &mut Self {
+    pub fn add_bin(&mut self, name: impl Into<Name>, value: &[u8]) -> &mut Self {
+        self.fields.push((name.into(), Value::Bin(value.to_vec())));
+        self
+    }
+
+    /// Adds a number in decimal (heartbeat's `ttl`, NS_rexmit's seqs).
+    pub fn add_dec(&mut self, name: impl Into<Name>, value: u64) -> &mut Self {
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        let mut v = value;
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
         self.fields
-            .push((name.to_string(), Value::Bin(value.to_vec())));
+            .push((name.into(), Value::Str(digits[i..].to_vec())));
         self
     }
 
     /// Adds a number as lowercase hex, as heartbeat does for seq/hg/ts/dt.
-    pub fn add_hex(&mut self, name: &str, value: u64) -> &mut Self {
-        self.add_str(name, &format!("{value:x}"))
+    pub fn add_hex(&mut self, name: impl Into<Name>, value: u64) -> &mut Self {
+        let digits = (64 - value.leading_zeros()).div_ceil(4).max(1) as usize;
+        let hex = (0..digits)
+            .rev()
+            .map(|i| b"0123456789abcdef"[((value >> (4 * i)) & 15) as usize])
+            .collect();
+        self.fields.push((name.into(), Value::Str(hex)));
+        self
     }
 
     pub fn get(&self, name: &str) -> Option<&Value> {

@@ -13,7 +13,7 @@
 //! re-encodes to the same bytes.
 
 use super::codec::{DecodeError, MAX_DEPTH, MAXMSG};
-use super::{Message, Value};
+use super::{Message, Name, Value, field_name};
 
 pub const START: &[u8] = b"###\n";
 pub const END: &[u8] = b"%%%\n";
@@ -31,8 +31,24 @@ pub fn type_digit(v: &Value) -> u8 {
 
 // ---------------------------------------------------------------- writing
 
+/// A netstring length in decimal, written without a temporary string.
+fn push_len(out: &mut Vec<u8>, n: usize) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
 fn push_netstring(out: &mut Vec<u8>, payload: &[u8]) {
-    out.extend_from_slice(payload.len().to_string().as_bytes());
+    push_len(out, payload.len());
     out.push(b':');
     out.extend_from_slice(payload);
     out.push(b',');
@@ -48,28 +64,87 @@ pub fn pack_list(out: &mut Vec<u8>, items: &[Vec<u8>]) {
 /// `"###\n" fields "%%%\n"`, without trailer (`msg2netstring_buf`).
 /// Nested structs are written the same way, inside their field.
 pub fn write_body(out: &mut Vec<u8>, msg: &Message) {
+    write_body_with(out, msg, None);
+}
+
+/// [`write_body`], with `field = (name, string)` set as `ha_msg_mod` would:
+/// the first field of that name gets the string as its value, or the field
+/// is appended. This is how the inner `auth` field goes on without a copy
+/// of the message.
+pub fn write_body_with(out: &mut Vec<u8>, msg: &Message, field: Option<(&str, &[u8])>) {
     out.extend_from_slice(START);
-    let mut payload = Vec::new();
+    let mut pending = field;
     for (name, value) in &msg.fields {
-        payload.clear();
-        payload.push(b'(');
-        payload.push(b'0' + type_digit(value));
-        payload.push(b')');
-        payload.extend_from_slice(name.as_bytes());
-        payload.push(b'=');
-        match value {
-            Value::Str(b) | Value::Bin(b) | Value::Compressed(b) => payload.extend_from_slice(b),
-            Value::Struct(m) => write_body(&mut payload, m),
-            Value::List(items) => pack_list(&mut payload, items),
+        match pending {
+            Some((n, s)) if n == name => {
+                write_flat(out, 0, name, s);
+                pending = None;
+            }
+            _ => write_field(out, name, value),
         }
-        push_netstring(out, &payload);
+    }
+    if let Some((n, s)) = pending {
+        write_flat(out, 0, n, s);
     }
     out.extend_from_slice(END);
 }
 
+/// One field whose value bytes are known: its length is too, so it is
+/// written straight into `out`.
+fn write_flat(out: &mut Vec<u8>, t: u8, name: &str, value: &[u8]) {
+    push_len(out, 3 + name.len() + 1 + value.len());
+    out.extend_from_slice(&[b':', b'(', b'0' + t, b')']);
+    out.extend_from_slice(name.as_bytes());
+    out.push(b'=');
+    out.extend_from_slice(value);
+    out.push(b',');
+}
+
+fn write_field(out: &mut Vec<u8>, name: &str, value: &Value) {
+    let t = type_digit(value);
+    match value {
+        Value::Str(b) | Value::Bin(b) | Value::Compressed(b) => write_flat(out, t, name, b),
+        Value::Struct(m) => {
+            let mut inner = Vec::new();
+            write_body(&mut inner, m);
+            write_flat(out, t, name, &inner);
+        }
+        Value::List(items) => {
+            let mut inner = Vec::new();
+            pack_list(&mut inner, items);
+            write_flat(out, t, name, &inner);
+        }
+    }
+}
+
 /// Appends the trailer netstring holding `"N HEX"`.
-pub fn write_trailer(out: &mut Vec<u8>, auth: &str) {
-    push_netstring(out, auth.as_bytes());
+pub fn write_trailer(out: &mut Vec<u8>, auth: &[u8]) {
+    push_netstring(out, auth);
+}
+
+/// Where the trailer of a whole packet starts, its key index and digest,
+/// read from the end: `%%%\n LEN ":" "N HEX" ","`, the packet's last
+/// bytes. `None` if they are not shaped so; the full parse then says why.
+pub fn find_trailer(buf: &[u8]) -> Option<(usize, u8, &[u8])> {
+    let body_end = buf.len().checked_sub(1).filter(|&e| buf[e] == b',')?;
+    let colon = buf[..body_end].iter().rposition(|&c| c == b':')?;
+    let start = buf[..colon]
+        .iter()
+        .rposition(|c| !c.is_ascii_digit())
+        .map_or(0, |p| p + 1);
+    let digits = &buf[start..colon];
+    if digits.is_empty() || (digits.len() > 1 && digits[0] == b'0') || digits.len() > 6 {
+        return None;
+    }
+    let len = digits
+        .iter()
+        .fold(0usize, |n, &c| n * 10 + usize::from(c - b'0'));
+    let auth = &buf[colon + 1..body_end];
+    if len != auth.len() || !buf[..start].ends_with(END) {
+        return None;
+    }
+    let (index, hex) = parse_auth_text(auth)?;
+    Some((start, index, hex))
 }
 
 // ---------------------------------------------------------------- parsing
@@ -211,7 +286,7 @@ fn parse_field(
     at: usize,
     payload: &[u8],
     depth: usize,
-) -> Result<(String, Value), DecodeError> {
+) -> Result<(Name, Value), DecodeError> {
     let bad = |off: usize, what| DecodeError::Malformed {
         offset: cur.base + at + off,
         what,
@@ -232,9 +307,9 @@ fn parse_field(
     if eq == 0 {
         return Err(bad(3, "empty field name"));
     }
-    let name = std::str::from_utf8(&body[..eq])
-        .map_err(|_| bad(3, "field name is not UTF-8"))?
-        .to_string();
+    let name = field_name(
+        std::str::from_utf8(&body[..eq]).map_err(|_| bad(3, "field name is not UTF-8"))?,
+    );
     let vstart = at + 3 + eq + 1;
     let raw = &body[eq + 1..];
     let value = match t {

@@ -362,7 +362,7 @@ mod tests {
     fn msg(fields: &[(&str, &str)]) -> Message {
         let mut m = Message::default();
         for (n, v) in fields {
-            m.add_str(n, v);
+            m.add_str(n.to_string(), v);
         }
         m
     }

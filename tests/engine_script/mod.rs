@@ -211,7 +211,7 @@ fn message(s: &mut Script<'_>, seq: &mut u64, hg: &mut u64) -> Message {
     m.add_hex("ts", if s.byte() == 0 { 0 } else { 0x6b06_f000 });
     for _ in 0..s.below(6) {
         let name = s.pick(FIELDS);
-        m.fields.push((name.to_string(), value(s)));
+        m.fields.push((name.to_string().into(), value(s)));
     }
     m
 }

@@ -442,7 +442,13 @@ impl Sim {
                     for _ in 0..copies {
                         let d = self.rng.between(self.net.delay_min, self.net.delay_max);
                         let at = self.now + d;
-                        self.push(at, Ev::Deliver { to, msg: m.clone() });
+                        self.push(
+                            at,
+                            Ev::Deliver {
+                                to,
+                                msg: (*m).clone(),
+                            },
+                        );
                     }
                 }
             }
