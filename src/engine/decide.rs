@@ -134,7 +134,9 @@ impl Engine {
     }
 
     pub(super) fn decide(&mut self, now: Time) {
-        if !self.reconciled {
+        // Maintenance: nothing starts moving; a dead peer is acted on
+        // once it ends, by these same rules.
+        if !self.reconciled || self.maintenance.on {
             return;
         }
         for g in 0..self.groups.len() {
