@@ -111,7 +111,7 @@ enum Command {
     /// restarted without moving its groups.
     Maintenance {
         /// on or off.
-        #[arg(value_parser = parse_on_off)]
+        #[arg(value_parser = parse_on_off, action = clap::ArgAction::Set, value_name = "on|off")]
         mode: bool,
         #[command(flatten)]
         bus: BusArg,
