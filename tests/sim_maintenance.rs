@@ -233,3 +233,38 @@ fn standby_and_takeover_are_refused_during_maintenance() {
     sim.run_for(spec.timings.deadtime);
     sim.check(sim.holders(0) == vec![0], "nothing moved");
 }
+
+#[test]
+fn maintenance_off_before_the_restarted_node_hears_all_its_peers_keeps_what_it_adopted() {
+    for seed in seeds(35_000, 20) {
+        let spec = three_nodes(AutoFailback::Off);
+        let mut sim = Sim::new(seed, spec.clone(), NetModel::default());
+        boot(&mut sim);
+        set(&mut sim, 0, true);
+        sim.shutdown(0);
+        sim.run_for(spec.timings.keepalive * 2);
+        let before = present(&sim);
+        // node-a restarts cut off from node-c, so its comm is not up
+        // until initdead; it must not judge what it adopted before.
+        sim.partition(&[0], &[2]);
+        sim.start(0);
+        let id = sim.admin(0, AdminRequest::Maintenance(false));
+        sim.check(
+            sim.reply(0, id) == Some(&Err(AdminError::NotReady)),
+            "off refused before comm is up",
+        );
+        sim.check(sim.holders(0) == vec![0], "node-a adopted its group");
+        // node-b turns it off; node-a hears that while waiting for node-c.
+        let id = sim.admin(1, AdminRequest::Maintenance(false));
+        sim.check(sim.reply(1, id) == Some(&Ok(())), "off accepted on node-b");
+        sim.run_for(spec.timings.keepalive * 3);
+        sim.check(!sim.nodes[0].maintenance.on, "node-a took the off");
+        sim.check(
+            present(&sim) == before,
+            "nothing moved before node-a's comm is up",
+        );
+        sim.heal();
+        sim.run_for(settle_time(&spec));
+        sim.check_settled("after off");
+    }
+}

@@ -22,6 +22,10 @@ impl Engine {
     pub(super) fn on_admin(&mut self, id: u64, req: AdminRequest) {
         let result = if self.leaving {
             Err(AdminError::ShuttingDown)
+        } else if req == AdminRequest::Maintenance(false) && !self.comm_up {
+            // Not before we know the peers: what we adopted would be
+            // judged against an empty cluster.
+            Err(AdminError::NotReady)
         } else if let AdminRequest::Maintenance(on) = req {
             self.set_maintenance_here(on);
             Ok(())

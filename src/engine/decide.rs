@@ -165,6 +165,9 @@ impl Engine {
                         self.send(m);
                     }
                 }
+                // Held before comm is up only if adopted in maintenance:
+                // it is judged once we know who else is there.
+                Local::Held if !self.comm_up => {}
                 Local::Held => {
                     if d != Some(self.me) {
                         self.give_up(now, g, d);
