@@ -27,10 +27,9 @@ fn boot(sim: &mut Sim) {
 
 fn on_everywhere(sim: &Sim, nodes: &[usize], on: bool) -> bool {
     nodes.iter().all(|&n| {
-        sim.nodes[n]
-            .engine
-            .as_ref()
-            .is_some_and(|e| e.maintenance().on == on)
+        sim.nodes[n].engine.as_ref().is_some_and(|e| {
+            e.maintenance().on == on && e.view(sim.now).maintenance_pending.is_empty()
+        })
     })
 }
 
@@ -168,7 +167,9 @@ fn the_latest_change_wins_on_a_node_that_was_down_when_it_was_made() {
         // node-c stops in maintenance (it remembers "on"); meanwhile the
         // operator turns maintenance off, then on again, then off.
         sim.shutdown(2);
-        sim.run_for(spec.timings.keepalive * 2);
+        // Until its deadtime, its peers count it as one that has not
+        // taken the next change.
+        sim.run_for(spec.timings.deadtime * 2);
         sim.check(sim.nodes[2].engine.is_none(), "node-c stopped");
         set(&mut sim, 1, false);
         sim.run_for(spec.timings.deadtime * 2);

@@ -295,6 +295,17 @@ pub fn render_status(v: &Value, now_ms: u64) -> String {
              `harust maintenance off` resumes)"
         );
     }
+    let pending: Vec<&str> = v["maintenance_pending"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|x| x.as_str()).collect())
+        .unwrap_or_default();
+    if !pending.is_empty() {
+        let _ = writeln!(
+            out,
+            "maintenance: not (yet) in force on {} (heartbeat, an older harust, or not heard yet)",
+            pending.join(", ")
+        );
+    }
 
     let empty = Vec::new();
     let nodes = v["nodes"].as_array().unwrap_or(&empty);

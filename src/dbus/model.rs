@@ -129,6 +129,7 @@ pub fn status_json(s: &Snapshot) -> Value {
         "summary": crate::runtime::status_line(v),
         "quorum": quorum(v),
         "maintenance": v.maintenance,
+        "maintenance_pending": v.maintenance_pending,
         "witness": v.witness,
         "timings_ms": timings(s),
         "nodes": v.nodes.iter().map(|n| json!({
@@ -247,6 +248,7 @@ mod tests {
             witness: false,
             release_bound_ms: 2700,
             maintenance: false,
+            maintenance_pending: vec![],
         }
     }
 

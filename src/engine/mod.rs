@@ -572,7 +572,20 @@ impl Engine {
             witness: self.quorum.is_witness(self.me),
             release_bound_ms: self.release_bound.as_millis() as u64,
             maintenance: self.maintenance.on,
+            maintenance_pending: self.maintenance_pending(),
         }
+    }
+
+    /// Live peers whose adverts do not carry our maintenance mode.
+    fn maintenance_pending(&self) -> Vec<String> {
+        (0..self.nodes.len())
+            .filter(|&n| n != self.me && self.peers[n].live())
+            .filter(|&n| {
+                self.peers[n].advert.maintenance.as_ref().map(|m| m.on) != Some(self.maintenance.on)
+                    && (self.maintenance.on || self.peers[n].advert.maintenance.is_some())
+            })
+            .map(|n| self.nodes[n].clone())
+            .collect()
     }
 
     /// Restores the maintenance mode persisted by the previous daemon;

@@ -460,6 +460,9 @@ pub struct View {
     pub release_bound_ms: u64,
     /// Cluster-wide maintenance mode (nothing moves).
     pub maintenance: bool,
+    /// Live peers that do not (yet) advertise the maintenance mode we
+    /// know: heartbeat, an older harust, or one that has not heard it.
+    pub maintenance_pending: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
