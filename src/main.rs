@@ -106,6 +106,16 @@ enum Command {
         #[command(flatten)]
         bus: BusArg,
     },
+    /// Turn cluster-wide maintenance mode on or off: while on, no node
+    /// acquires, releases or fails over anything, and a daemon may be
+    /// restarted without moving its groups.
+    Maintenance {
+        /// on or off.
+        #[arg(value_parser = parse_on_off, action = clap::ArgAction::Set, value_name = "on|off")]
+        mode: bool,
+        #[command(flatten)]
+        bus: BusArg,
+    },
     /// Print the daemon's counters and state as OpenMetrics text (for
     /// Prometheus), read over D-Bus.
     Metrics {
@@ -129,6 +139,10 @@ enum Command {
         /// Bus where systemd's manager is reached (default: the system bus).
         #[arg(long, value_name = "ADDRESS")]
         systemd_bus: Option<String>,
+        /// The daemon's state directory: in maintenance mode nothing is
+        /// released.
+        #[arg(long, value_name = "DIR", default_value = DEFAULT_STATE_DIR)]
+        state_dir: PathBuf,
     },
     /// Write man pages and shell completions (for packaging).
     #[command(hide = true)]
@@ -141,6 +155,14 @@ enum Command {
 fn parse_scope(s: &str) -> Result<Scope, String> {
     Scope::parse(s)
         .ok_or_else(|| format!("unknown scope {s:?}: use all, local, foreign or failback"))
+}
+
+fn parse_on_off(s: &str) -> Result<bool, String> {
+    match s {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(format!("{s:?}: use on or off")),
+    }
 }
 
 fn local_node(arg: &Option<String>) -> String {
@@ -197,8 +219,18 @@ fn main() -> ExitCode {
         Command::ReleaseLocal {
             config,
             systemd_bus,
+            state_dir,
         } => {
             let _ = systemd::init_logging(LevelFilter::Info);
+            let m = runtime::load_maintenance(&state_dir);
+            if m.on {
+                // The cluster does not move in maintenance: the restarted
+                // daemon adopts what is up here.
+                harust::notice!(harust_event = "release-local";
+                    "maintenance mode is on (set on {}): leaving every resource in place", m.by);
+                println!("maintenance mode is on: nothing released");
+                return ExitCode::SUCCESS;
+            }
             let node = local_node(&config.node);
             let loaded = match config::load(&config.config_dir, &node) {
                 Ok(l) => l,
@@ -228,6 +260,9 @@ fn main() -> ExitCode {
         Command::Standby { scope, bus } => client(harust::dbus::client::standby(bus.bus, scope)),
         Command::Takeover { scope, bus } => client(harust::dbus::client::takeover(bus.bus, scope)),
         Command::Reload { bus } => client(harust::dbus::client::reload(bus.bus)),
+        Command::Maintenance { mode, bus } => {
+            client(harust::dbus::client::maintenance(bus.bus, mode))
+        }
         Command::Metrics { bus, http: false } => client(harust::dbus::metrics::metrics(
             bus.bus,
             harust::dbus::client::unix_ms(),

@@ -193,6 +193,8 @@ pub struct Runtime {
     /// The default route's source before each held `IPsrcaddr`, put back
     /// on release.
     sources: Sources,
+    /// The maintenance mode as last written to the state dir.
+    maintenance_saved: engine::Maintenance,
 }
 
 /// The default route's source before each held `IPsrcaddr`, by position.
@@ -267,6 +269,13 @@ impl Runtime {
         let mut engine = Engine::new(&cfg, params, Duration::ZERO);
         let digest = ConfigDigest::of(&cfg);
         engine.set_config_digest(digest.to_field());
+        let maintenance_saved = load_maintenance(&opts.state_dir);
+        if maintenance_saved.on {
+            crate::notice!(harust_event = "maintenance-on";
+                "maintenance mode is on (set on {}): resources found up here are kept as they are",
+                maintenance_saved.by);
+        }
+        engine.set_maintenance(maintenance_saved.clone());
         let (actions_tx, actions_rx) = mpsc::unbounded_channel();
         let (control_tx, control_rx) = mpsc::channel(16);
         let origin = Instant::now();
@@ -325,6 +334,7 @@ impl Runtime {
             digest,
             peer_config: HashMap::new(),
             sources: Arc::default(),
+            maintenance_saved,
         })
     }
 
@@ -453,7 +463,11 @@ impl Runtime {
         }
         *stopping = true;
         let _ = self.notifier.stopping();
-        info!("stopping: handing over every group");
+        if self.engine.maintenance().on {
+            info!("stopping in maintenance mode: every resource stays up for the next start");
+        } else {
+            info!("stopping: handing over every group");
+        }
         self.feed(Input::Shutdown);
     }
 
@@ -482,6 +496,7 @@ impl Runtime {
             warn!("cannot check the addresses: {e}");
             vec![false; vips.len()]
         });
+        let adopting = self.engine.maintenance().on;
         let mut present = Vec::new();
         for (g, group) in self.cfg.groups.iter().enumerate() {
             for (r, res) in group.resources.iter().enumerate() {
@@ -491,8 +506,9 @@ impl Runtime {
                         .position(|&x| x == (g, r))
                         .is_some_and(|i| vips_up[i]),
                     // Nothing to take back: an announcement is made again on
-                    // the next acquire.
-                    Resource::Announce { .. } => false,
+                    // the next acquire. In maintenance it is part of what
+                    // is adopted, so it does not keep its group from it.
+                    Resource::Announce { .. } => adopting,
                     // Left by a crashed daemon: releasing it takes it off.
                     Resource::SrcAddr(a) => self.vips.is_default_source(*a).await.unwrap_or(false),
                     Resource::Unit(_) | Resource::Mount(_) => match &self.units {
@@ -504,7 +520,9 @@ impl Runtime {
                         None => false,
                     },
                 };
-                if up {
+                if up && adopting {
+                    present.push((g, r));
+                } else if up {
                     warn!(harust_event = "reconcile", harust_group = group.key.as_str();
                         "resource {r} of group {} is up although this daemon holds nothing; removing it",
                         group.key);
@@ -732,6 +750,10 @@ impl Runtime {
         for (group, op, resources) in batches {
             self.act_vips(group, op, resources);
         }
+        if *self.engine.maintenance() != self.maintenance_saved {
+            self.maintenance_saved = self.engine.maintenance().clone();
+            save_maintenance(&self.opts.state_dir, &self.maintenance_saved);
+        }
         // A peer's advert (who holds what) changes without an event; the
         // counters move with every beat and are published at most once a
         // second, which keeps a 10 ms keepalive cheap.
@@ -946,6 +968,7 @@ impl Runtime {
             | Event::Released { group }
             | Event::ResourceRepaired { group, .. }
             | Event::GroupFailed { group }
+            | Event::Adopted { group }
             | Event::SplitBrainResolved { group, .. } => {
                 fields.push(("harust_group", group.clone()))
             }
@@ -958,6 +981,9 @@ impl Runtime {
                 }
             }
             Event::Dropped { node: Some(n), .. } => fields.push(("harust_node", n.clone())),
+            Event::MaintenanceOn { by } | Event::MaintenanceOff { by } => {
+                fields.push(("harust_node", by.clone()))
+            }
             _ => {}
         }
         // Priorities mean something: a takeover is NOTICE, a death WARNING,
@@ -969,6 +995,9 @@ impl Runtime {
             | Event::TakeoverRequested { .. }
             | Event::PeerUp { .. }
             | Event::QuorumRegained { .. }
+            | Event::MaintenanceOn { .. }
+            | Event::MaintenanceOff { .. }
+            | Event::Adopted { .. }
             | Event::CommUp => (log::Level::Info, true),
             Event::PeerDead { .. }
             | Event::LateHeartbeat { .. }
@@ -1148,8 +1177,9 @@ pub fn status_line(v: &View) -> String {
         None => "",
     };
     let witness = if v.witness { " (witness)" } else { "" };
+    let maintenance = if v.maintenance { "; MAINTENANCE" } else { "" };
     format!(
-        "{}{witness}: holds {held}/{} groups; {peers}{quorum}",
+        "{}{witness}: holds {held}/{} groups; {peers}{quorum}{maintenance}",
         v.state,
         v.groups.len()
     )
@@ -1240,6 +1270,34 @@ fn spawn_pinger(targets: Vec<Vec<IpAddr>>, deadping: Duration) -> mpsc::Receiver
         }
     });
     rx
+}
+
+const MAINTENANCE_FILE: &str = "maintenance";
+
+/// The maintenance mode persisted in `state_dir` (off if never set or
+/// unreadable).
+pub fn load_maintenance(state_dir: &Path) -> engine::Maintenance {
+    std::fs::read_to_string(state_dir.join(MAINTENANCE_FILE))
+        .ok()
+        .and_then(|s| engine::Maintenance::from_field(s.trim()))
+        .unwrap_or_default()
+}
+
+/// Persists the maintenance mode so a restarted daemon knows it before it
+/// hears any peer. Written to a temporary file and renamed: a crash leaves
+/// the old or the new mode, never half of one.
+fn save_maintenance(state_dir: &Path, m: &engine::Maintenance) {
+    let path = state_dir.join(MAINTENANCE_FILE);
+    let tmp = state_dir.join(".maintenance.tmp");
+    if let Err(e) = std::fs::create_dir_all(state_dir)
+        .and_then(|_| std::fs::write(&tmp, m.to_field() + "\n"))
+        .and_then(|_| std::fs::rename(&tmp, &path))
+    {
+        error!(
+            "cannot record maintenance mode in {}: {e}; a restart will not know it",
+            path.display()
+        );
+    }
 }
 
 /// The generation (`hg`) and node UUID, persisted in `state_dir`. The

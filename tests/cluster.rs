@@ -818,3 +818,132 @@ fn ipsrcaddr_follows_the_group_and_release_local_keeps_the_default_route() {
     );
     assert!(!r.contains("src"), "{r}");
 }
+
+/// `ip -o monitor address` in a namespace, written to a file until
+/// dropped (the monitor is killed by its PID).
+struct AddrMonitor {
+    child: std::process::Child,
+    out: tempfile::NamedTempFile,
+}
+
+impl AddrMonitor {
+    fn start(ns: &Netns) -> AddrMonitor {
+        let out = tempfile::NamedTempFile::new().expect("a file for ip monitor");
+        let child = std::process::Command::new("ip")
+            .args(["netns", "exec", ns.name(), "ip", "-o", "monitor", "address"])
+            .stdout(out.reopen().expect("reopening the monitor file"))
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("starting ip monitor");
+        AddrMonitor { child, out }
+    }
+
+    /// Lines seen so far that mention `addr`.
+    fn lines_for(&self, addr: &str) -> Vec<String> {
+        std::fs::read_to_string(self.out.path())
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains(&format!(" {addr}/")))
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+impl Drop for AddrMonitor {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn harust_cli(args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_harust"))
+        .args(args)
+        .output()
+        .expect("running harust");
+    assert!(
+        out.status.success(),
+        "harust {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn maintenance_keeps_the_vip_in_place_while_a_is_stopped_for_longer_than_deadtime() {
+    const T: &str =
+        "maintenance_keeps_the_vip_in_place_while_a_is_stopped_for_longer_than_deadtime";
+    if !support::privileged(T) || !support::netns::has_tool(T, "dbus-daemon", "--version") {
+        return;
+    }
+    use support::bus::Bus;
+    use support::daemon::Launch;
+    let t = Topology::new("cl-mnt");
+    let cfg = HaConfig::fast().vip_group(Node::A, &[VIP]);
+    let (bus_a, bus_b) = (Bus::start(), Bus::start());
+    let mut a = Daemon::start_with(&t.a, Node::A, &cfg, Launch::default().bus(bus_a.address()));
+    a.wait_ready(LONG);
+    let mut b = Daemon::start_with(&t.b, Node::B, &cfg, Launch::default().bus(bus_b.address()));
+    b.wait_ready(LONG);
+    a.wait_log(LONG, "node node-b is up");
+    wait_until(LONG, "A to hold the VIP", || holders(&t, VIP) == [Node::A]);
+
+    // Turned on at B, taken by A from B's beats.
+    harust_cli(&["maintenance", "on", "--bus", bus_b.address()]);
+    a.wait_log(LONG, "maintenance mode on (set on node-b)");
+    wait_until(LONG, "A's STATUS= to say MAINTENANCE", || {
+        a.status().is_some_and(|s| s.contains("MAINTENANCE"))
+    });
+    let (mon_a, mon_b) = (AddrMonitor::start(&t.a), AddrMonitor::start(&t.b));
+
+    let mb = b.log_mark();
+    a.kill(libc::SIGTERM);
+    let status = a.wait_exit(LONG);
+    assert!(status.success(), "A exited with {status}");
+    assert!(
+        has_vip(&t.a, VIP),
+        "SIGTERM in maintenance left the VIP on A"
+    );
+    let down = Duration::from_millis(cfg.deadtime_ms * 4);
+    holds_throughout(
+        down,
+        "A alone to keep the VIP while its daemon is down",
+        || holders(&t, VIP) == [Node::A],
+    );
+    assert!(
+        b.log_since(mb).contains("node node-a is dead"),
+        "B reports A's death"
+    );
+
+    a.restart();
+    a.wait_ready(LONG);
+    a.wait_log(LONG, "adopted group");
+    b.wait_log_since(mb, LONG, "node node-a is up");
+    holds_throughout(
+        Duration::from_millis(cfg.deadtime_ms * 2),
+        "A alone to keep the VIP after its restart",
+        || holders(&t, VIP) == [Node::A],
+    );
+    let status_text = harust_cli(&["status", "--bus", bus_a.address()]);
+    assert!(status_text.contains("maintenance: ON"), "{status_text}");
+    let metrics = harust_cli(&["metrics", "--bus", bus_a.address()]);
+    assert!(
+        metrics.lines().any(|l| l == "harust_maintenance 1"),
+        "{metrics}"
+    );
+    let (seen_a, seen_b) = (mon_a.lines_for(VIP), mon_b.lines_for(VIP));
+    assert!(seen_a.is_empty(), "A's address changed: {seen_a:?}");
+    assert!(seen_b.is_empty(), "B's addresses changed: {seen_b:?}");
+
+    // Off (at A): normal rules again; a kill -9 of A fails over.
+    harust_cli(&["maintenance", "off", "--bus", bus_a.address()]);
+    b.wait_log(LONG, "maintenance mode off (set on node-a)");
+    a.kill(libc::SIGKILL);
+    timed_wait(
+        takeover_bound(&cfg),
+        "B to take over after maintenance off",
+        || has_vip(&t.b, VIP),
+    );
+    a.wait_exit(LONG);
+}

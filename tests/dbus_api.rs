@@ -656,6 +656,7 @@ fn nobody_is_denied_standby_but_can_read_status() {
         &["Standby", "s", "all"][..],
         &["Takeover", "s", "all"],
         &["Reload"],
+        &["SetMaintenance", "b", "true"],
     ] {
         let out = busctl_nobody(bus, &[&["call", NAME, PATH, IFACE][..], args].concat());
         assert!(!out.status.success(), "nobody must not call {args:?}");

@@ -187,6 +187,16 @@ pub async fn takeover(bus: Option<String>, scope: Scope) -> Result<String, Clien
     Ok(render_groups(&format!("takeover [{scope}] done"), &groups))
 }
 
+pub async fn maintenance(bus: Option<String>, on: bool) -> Result<String, ClientError> {
+    let () = call_api(&bus, QUICK, "SetMaintenance", &(on,)).await?;
+    Ok(if on {
+        "maintenance mode on: no group moves anywhere in the cluster until `harust maintenance off`"
+    } else {
+        "maintenance mode off: normal rules apply"
+    }
+    .to_string())
+}
+
 pub async fn reload(bus: Option<String>) -> Result<String, ClientError> {
     let () = call_api(&bus, QUICK, "Reload", &()).await?;
     Ok("configuration reloaded".to_string())
@@ -278,6 +288,24 @@ pub fn render_status(v: &Value, now_ms: u64) -> String {
         v["quorum"].as_str().unwrap_or("off"),
         t["release_bound"]
     );
+    if v["maintenance"].as_bool() == Some(true) {
+        let _ = writeln!(
+            out,
+            "maintenance: ON (cluster-wide: nothing is acquired, released or failed over; \
+             `harust maintenance off` resumes)"
+        );
+    }
+    let pending: Vec<&str> = v["maintenance_pending"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|x| x.as_str()).collect())
+        .unwrap_or_default();
+    if !pending.is_empty() {
+        let _ = writeln!(
+            out,
+            "maintenance: not (yet) in force on {} (heartbeat, an older harust, or not heard yet)",
+            pending.join(", ")
+        );
+    }
 
     let empty = Vec::new();
     let nodes = v["nodes"].as_array().unwrap_or(&empty);

@@ -37,6 +37,8 @@ pub struct Props {
     pub last_heard: Option<BTreeMap<String, u64>>,
     #[zbus(rename = "ConfigMismatch")]
     pub config_mismatch: Option<BTreeMap<String, Vec<String>>>,
+    #[zbus(rename = "Maintenance")]
+    pub maintenance: Option<bool>,
 }
 
 /// The MIME type of what [`render`] writes.
@@ -274,6 +276,14 @@ pub fn render(p: &Props, now_ms: u64) -> String {
             o.stateset("harust_group_state", &[("group", g)], GROUP_STATES, state);
         }
     }
+    if let Some(m) = p.maintenance {
+        o.family(
+            "harust_maintenance",
+            "gauge",
+            "1 while cluster-wide maintenance mode is on (nothing is acquired, released or failed over).",
+        );
+        o.sample("harust_maintenance", &[], u8::from(m));
+    }
     o.0.push_str("# EOF\n");
     o.0
 }
@@ -406,6 +416,7 @@ mod tests {
                 "node-b".to_string(),
                 vec!["timings".to_string()],
             )])),
+            maintenance: Some(true),
         }
     }
 
@@ -430,6 +441,8 @@ mod tests {
             "harust_group_held_here{group=\"IPaddr2::198.18.1.100/24/eth0\"} 1",
             "harust_group_holder{group=\"IPaddr2::198.18.1.100/24/eth0\",node=\"node-a\"} 1",
             "harust_group_holder{group=\"IPaddr2::198.18.1.100/24/eth0\",node=\"node-b\"} 0",
+            "# TYPE harust_maintenance gauge",
+            "harust_maintenance 1",
         ] {
             assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
         }

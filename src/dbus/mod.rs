@@ -53,6 +53,8 @@ pub enum Error {
     ReloadFailed(String),
     /// The request was accepted, but the cluster did not settle in time.
     Timeout(String),
+    /// Maintenance mode is on: nothing may move until it is turned off.
+    Maintenance(String),
 }
 
 /// The object at [`PATH`]. Its methods only parse and delegate to [`ops`];
@@ -92,6 +94,21 @@ impl Harust1 {
         ops::admin(&self.control, &self.snapshot, request).await
     }
 
+    /// Cluster-wide maintenance mode on or off: while on, no node acquires,
+    /// releases or fails over anything.
+    async fn set_maintenance(
+        &self,
+        on: bool,
+        #[zbus(header)] hdr: Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+    ) -> Result<(), Error> {
+        let request = AdminRequest::Maintenance(on);
+        ops::log_caller(conn, &hdr, request).await;
+        ops::admin(&self.control, &self.snapshot, request)
+            .await
+            .map(|_| ())
+    }
+
     /// Re-read the configuration.
     async fn reload(&self) -> Result<(), Error> {
         ops::reload(&self.control).await
@@ -122,6 +139,11 @@ impl Harust1 {
     #[zbus(property)]
     fn quorum(&self) -> String {
         model::quorum(&self.snapshot.borrow().view).to_string()
+    }
+
+    #[zbus(property)]
+    fn maintenance(&self) -> bool {
+        self.snapshot.borrow().view.maintenance
     }
 
     #[zbus(property)]

@@ -128,6 +128,8 @@ pub fn status_json(s: &Snapshot) -> Value {
         "state": v.state,
         "summary": crate::runtime::status_line(v),
         "quorum": quorum(v),
+        "maintenance": v.maintenance,
+        "maintenance_pending": v.maintenance_pending,
         "witness": v.witness,
         "timings_ms": timings(s),
         "nodes": v.nodes.iter().map(|n| json!({
@@ -167,6 +169,7 @@ fn in_scope(g: &GroupView, me: &str, request: AdminRequest) -> bool {
         AdminRequest::Standby(Scope::Foreign) | AdminRequest::Takeover(Scope::Foreign) => !local,
         AdminRequest::Standby(Scope::Failback) => !local,
         AdminRequest::Takeover(Scope::Failback) => local,
+        AdminRequest::Maintenance(_) => false,
     }
 }
 
@@ -183,6 +186,10 @@ fn at_rest(v: &View) -> bool {
 /// it (or it failed everywhere); after a takeover this node holds it (or
 /// failed to).
 pub fn settled(v: &View, request: AdminRequest) -> bool {
+    // Maintenance moves nothing: accepted is done.
+    if let AdminRequest::Maintenance(on) = request {
+        return v.maintenance == on;
+    }
     at_rest(v)
         && v.groups
             .iter()
@@ -194,6 +201,7 @@ pub fn settled(v: &View, request: AdminRequest) -> bool {
                             && g.holder.as_deref().is_some_and(|h| h != v.node))
                 }
                 AdminRequest::Takeover(_) => matches!(g.local_state, "held" | "failed"),
+                AdminRequest::Maintenance(_) => true,
             })
 }
 
@@ -239,6 +247,8 @@ mod tests {
             quorum: None,
             witness: false,
             release_bound_ms: 2700,
+            maintenance: false,
+            maintenance_pending: vec![],
         }
     }
 

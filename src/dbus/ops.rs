@@ -34,6 +34,7 @@ impl From<AdminError> for Error {
             AdminError::NoPeer(_) => Error::NoPeer(msg),
             AdminError::NotReady => Error::NotReady(msg),
             AdminError::ShuttingDown => Error::ShuttingDown(msg),
+            AdminError::Maintenance => Error::Maintenance(msg),
         }
     }
 }
@@ -98,6 +99,9 @@ fn describe(request: AdminRequest) -> String {
     match request {
         AdminRequest::Standby(s) => format!("standby [{s}]"),
         AdminRequest::Takeover(s) => format!("takeover [{s}]"),
+        AdminRequest::Maintenance(on) => {
+            format!("maintenance {}", if on { "on" } else { "off" })
+        }
     }
 }
 

@@ -253,6 +253,8 @@ async fn emit(
         }
         Event::Dropped { .. } => return Ok(()),
         Event::QuorumLost { .. } | Event::QuorumRegained { .. } => ("", ""),
+        Event::MaintenanceOn { by } | Event::MaintenanceOff { by } => (by.as_str(), ""),
+        Event::Adopted { group } => ("", group.as_str()),
     };
     s.transition(e.name(), node, group, &e.to_string()).await
 }

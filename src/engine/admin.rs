@@ -22,15 +22,40 @@ impl Engine {
     pub(super) fn on_admin(&mut self, id: u64, req: AdminRequest) {
         let result = if self.leaving {
             Err(AdminError::ShuttingDown)
+        } else if req == AdminRequest::Maintenance(false) && !self.comm_up {
+            // Not before we know the peers: what we adopted would be
+            // judged against an empty cluster.
+            Err(AdminError::NotReady)
+        } else if let AdminRequest::Maintenance(on) = req {
+            self.set_maintenance_here(on);
+            Ok(())
+        } else if self.maintenance.on {
+            Err(AdminError::Maintenance)
         } else if !self.comm_up {
             Err(AdminError::NotReady)
         } else {
             match req {
                 AdminRequest::Standby(scope) => self.standby(scope),
                 AdminRequest::Takeover(scope) => self.takeover(scope),
+                AdminRequest::Maintenance(_) => Ok(()),
             }
         };
         self.out.push(Output::Reply { id, result });
+    }
+
+    /// An operator's maintenance on/off on this node: a version above
+    /// every one seen, so it wins everywhere; repeating the current mode
+    /// changes nothing.
+    fn set_maintenance_here(&mut self, on: bool) {
+        if self.maintenance.on == on && self.maintenance.version > 0 {
+            return;
+        }
+        let m = Maintenance {
+            on,
+            version: self.maintenance.version + 1,
+            by: self.nodes[self.me].clone(),
+        };
+        self.apply_maintenance(m);
     }
 
     pub(super) fn standby(&mut self, scope: Scope) -> Result<(), AdminError> {
@@ -87,6 +112,19 @@ impl Engine {
 
     pub(super) fn maybe_finish_shutdown(&mut self) {
         if !self.leaving || self.stopped {
+            return;
+        }
+        if self.maintenance.on {
+            // Stop without releasing: once nothing is under way, exit and
+            // leave the resources up for the next daemon to adopt.
+            let busy = self
+                .local
+                .iter()
+                .any(|l| matches!(l, Local::Acquiring { .. } | Local::Releasing { .. }));
+            if !busy && self.cleanup.is_empty() {
+                self.stopped = true;
+                self.out.push(Output::Stopped);
+            }
             return;
         }
         // Start the next group's release, last group first.

@@ -134,7 +134,9 @@ impl Engine {
     }
 
     pub(super) fn decide(&mut self, now: Time) {
-        if !self.reconciled {
+        // Maintenance: nothing starts moving; a dead peer is acted on
+        // once it ends, by these same rules.
+        if !self.reconciled || self.maintenance.on {
             return;
         }
         for g in 0..self.groups.len() {
@@ -163,6 +165,9 @@ impl Engine {
                         self.send(m);
                     }
                 }
+                // Held before comm is up only if adopted in maintenance:
+                // it is judged once we know who else is there.
+                Local::Held if !self.comm_up => {}
                 Local::Held => {
                     if d != Some(self.me) {
                         self.give_up(now, g, d);

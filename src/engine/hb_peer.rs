@@ -101,7 +101,10 @@ impl Engine {
         let Some(g) = self.groups.iter().position(|x| x.key == key) else {
             return;
         };
-        if self.peers[n].advert.harust {
+        // heartbeat peers: ourselves; in maintenance we neither release nor
+        // say we do not own it (which would let it take the group): it
+        // waits, as for a node that does not answer.
+        if self.peers[n].advert.harust || self.maintenance.on {
             return;
         }
         if self.local[g] == Local::Held {

@@ -26,6 +26,9 @@ impl Engine {
     }
 
     pub(super) fn acquire(&mut self, g: GroupId) {
+        if self.maintenance.on {
+            return;
+        }
         let group = self.groups[g].key.clone();
         self.event(Event::Acquiring { group });
         if self.groups[g].len == 0 {
@@ -116,6 +119,11 @@ impl Engine {
     }
 
     pub(super) fn release(&mut self, g: GroupId, to: Option<NodeId>) {
+        // Maintenance: a held group stays (a failed one is released when
+        // maintenance ends).
+        if self.maintenance.on && matches!(self.local[g], Local::Held | Local::HandingOff { .. }) {
+            return;
+        }
         if self.leaving
             && self
                 .local

@@ -401,6 +401,9 @@ impl Engine {
     }
 
     pub(super) fn set_advert(&mut self, n: NodeId, a: Advert) {
+        if let Some(m) = &a.maintenance {
+            self.apply_maintenance(m.clone());
+        }
         if self.peers[n].advert != a {
             self.changes += 1;
             self.peers[n].advert = a;

@@ -159,6 +159,17 @@ impl Local {
         }
     }
 
+    /// Whether the move may happen in maintenance mode: an acquire or a
+    /// release under way may finish, none may start.
+    fn may_become_in_maintenance(self, to: Local) -> bool {
+        use Local::*;
+        match self {
+            Acquiring { .. } | Releasing { .. } => true,
+            HandingOff { .. } => to == Held,
+            Idle | Held | Failed => false,
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Local::Idle => "idle",
@@ -290,6 +301,14 @@ pub struct Engine {
     /// `hr_cfg`: the configuration digest carried by our status messages
     /// (set by the runtime; the comparison is not the engine's business).
     config_digest: Option<String>,
+    /// Cluster-wide maintenance mode: nothing is acquired or released.
+    maintenance: Maintenance,
+    /// Set while adopting at start in maintenance (the one move out of
+    /// idle maintenance allows).
+    adopting: bool,
+    /// Resources of groups found only partly up at a start in maintenance:
+    /// left alone, removed once maintenance ends (unless held by then).
+    deferred: BTreeSet<(GroupId, usize)>,
     out: Vec<Output>,
 }
 
@@ -397,6 +416,9 @@ impl Engine {
             release_bound: release_bound(cfg.ha.timings.keepalive, cfg.ha.timings.deadtime),
             counters: Counters::default(),
             changes: 0,
+            maintenance: Maintenance::default(),
+            adopting: false,
+            deferred: BTreeSet::new(),
             out: Vec::new(),
         }
     }
@@ -433,7 +455,11 @@ impl Engine {
             Input::Shutdown => {
                 if !self.leaving {
                     self.leaving = true;
-                    self.send_resource(Some("shutdown"));
+                    // In maintenance we keep everything and just go
+                    // silent: no "I am releasing" to heartbeat peers.
+                    if !self.maintenance.on {
+                        self.send_resource(Some("shutdown"));
+                    }
                 }
             }
         }
@@ -556,6 +582,64 @@ impl Engine {
             quorum: self.quorum.enabled.then(|| self.has_quorum()),
             witness: self.quorum.is_witness(self.me),
             release_bound_ms: self.release_bound.as_millis() as u64,
+            maintenance: self.maintenance.on,
+            maintenance_pending: self.maintenance_pending(),
+        }
+    }
+
+    /// Live peers whose adverts do not carry our maintenance mode.
+    fn maintenance_pending(&self) -> Vec<String> {
+        (0..self.nodes.len())
+            .filter(|&n| n != self.me && self.peers[n].live())
+            .filter(|&n| {
+                self.peers[n].advert.maintenance.as_ref().map(|m| m.on) != Some(self.maintenance.on)
+                    && (self.maintenance.on || self.peers[n].advert.maintenance.is_some())
+            })
+            .map(|n| self.nodes[n].clone())
+            .collect()
+    }
+
+    /// Restores the maintenance mode persisted by the previous daemon;
+    /// call before the first `handle`.
+    pub fn set_maintenance(&mut self, m: Maintenance) {
+        self.maintenance = m;
+    }
+
+    /// The maintenance mode as this node knows it, to persist.
+    pub fn maintenance(&self) -> &Maintenance {
+        &self.maintenance
+    }
+
+    /// Takes `m` if it is newer than what we know (an operator's request
+    /// here, or a peer's advert).
+    fn apply_maintenance(&mut self, m: Maintenance) {
+        if !m.newer_than(&self.maintenance) {
+            return;
+        }
+        let was = self.maintenance.on;
+        self.maintenance = m;
+        self.changes += 1;
+        if was == self.maintenance.on {
+            return;
+        }
+        let by = self.maintenance.by.clone();
+        if self.maintenance.on {
+            self.event(Event::MaintenanceOn { by });
+        } else {
+            self.event(Event::MaintenanceOff { by });
+            // What a start in maintenance left alone is cleaned up now,
+            // as at any start, before anything is acquired.
+            for (g, r) in std::mem::take(&mut self.deferred) {
+                if self.local[g] == Local::Idle && self.cleanup.insert((g, r)) {
+                    self.out.push(Output::Stop {
+                        group: g,
+                        resource: r,
+                    });
+                }
+            }
+            if !self.cleanup.is_empty() {
+                self.reconciled = false;
+            }
         }
     }
 
@@ -682,6 +766,13 @@ impl Engine {
             "group {}: no transition from {from:?} to {to:?}",
             self.groups[g].key
         );
+        // Maintenance is gated here too, so no path can move a group
+        // while it is on.
+        assert!(
+            !self.maintenance.on || self.adopting || from.may_become_in_maintenance(to),
+            "group {}: {from:?} to {to:?} during maintenance",
+            self.groups[g].key
+        );
         self.local[g] = to;
     }
 
@@ -698,6 +789,9 @@ impl Engine {
         if self.reconciled || !self.cleanup.is_empty() {
             return;
         }
+        if self.maintenance.on {
+            return self.adopt(present);
+        }
         // Nothing is held at start: leftovers from a crash are removed
         // before we may acquire anything (DESIGN.md "Reconcile").
         for (g, r) in present {
@@ -711,6 +805,30 @@ impl Engine {
         if self.cleanup.is_empty() {
             self.reconciled = true;
         }
+    }
+
+    /// A start in maintenance: a group whose resources are all up is held
+    /// as it is; a partly-up group is left alone until maintenance ends.
+    fn adopt(&mut self, present: Vec<(GroupId, usize)>) {
+        let present: BTreeSet<(GroupId, usize)> = present.into_iter().collect();
+        for g in 0..self.groups.len() {
+            let up: Vec<usize> = (0..self.groups[g].len)
+                .filter(|&r| present.contains(&(g, r)))
+                .collect();
+            if up.is_empty() {
+                continue;
+            }
+            if up.len() == self.groups[g].len {
+                self.adopting = true;
+                self.transition(g, Local::Held);
+                self.adopting = false;
+                let group = self.groups[g].key.clone();
+                self.event(Event::Adopted { group });
+            } else {
+                self.deferred.extend(up.into_iter().map(|r| (g, r)));
+            }
+        }
+        self.reconciled = true;
     }
 }
 

@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use super::GroupId;
+use super::{GroupId, Maintenance};
 use crate::wire::Message;
 
 /// Marks a harust sender; the value is the advert format version.
@@ -24,6 +24,7 @@ const QUORUM: &str = "hr_q";
 const RELEASE_BOUND: &str = "hr_rb";
 const CLAIMS: &str = "hr_claims";
 const UP: &str = "hr_up";
+const MAINTENANCE: &str = "hr_mnt";
 
 /// What a node says about itself.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -57,6 +58,9 @@ pub struct Advert {
     /// With quorum on: the peers it hears (names). A peer counts toward
     /// our quorum only if it hears us too.
     pub up: BTreeSet<String>,
+    /// The maintenance mode it knows (`hr_mnt=on version node`), once any
+    /// operator has set it.
+    pub maintenance: Option<Maintenance>,
 }
 
 impl Advert {
@@ -100,6 +104,9 @@ impl Advert {
                 .filter_map(|(n, g)| keys.get(*g).map(|k| format!("{n}:{k}")))
                 .collect();
             m.add_str(CLAIMS, &list.join(" "));
+        }
+        if let Some(mnt) = &self.maintenance {
+            m.add_str(MAINTENANCE, &mnt.to_field());
         }
     }
 
@@ -149,6 +156,7 @@ impl Advert {
                     Some((n.to_ascii_lowercase(), g))
                 })
                 .collect(),
+            maintenance: m.get_str(MAINTENANCE).and_then(Maintenance::from_field),
         })
     }
 }
@@ -173,6 +181,11 @@ mod tests {
             release_bound: Some(Duration::from_millis(2700)),
             claims: [("node-c".to_string(), 1)].into(),
             up: ["node-c".to_string()].into(),
+            maintenance: Some(Maintenance {
+                on: true,
+                version: 3,
+                by: "node-b".to_string(),
+            }),
         };
         let mut m = Message::new("status");
         a.add_to(&mut m, &keys);

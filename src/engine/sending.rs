@@ -93,6 +93,9 @@ impl Engine {
             release_bound: Some(self.release_bound),
             claims: self.claims_of_others(),
             up: self.heard_peers(),
+            // Only once set: a node never told stays silent about it.
+            maintenance: (self.maintenance != Maintenance::default())
+                .then(|| self.maintenance.clone()),
             ..Advert::default()
         };
         for (g, l) in self.local.iter().enumerate() {

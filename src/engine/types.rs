@@ -56,6 +56,44 @@ impl fmt::Display for Scope {
 pub enum AdminRequest {
     Standby(Scope),
     Takeover(Scope),
+    /// Cluster-wide maintenance mode on or off.
+    Maintenance(bool),
+}
+
+/// The cluster's maintenance mode as this node knows it. Every change
+/// bumps `version` past every version seen, so the latest operator action
+/// wins everywhere, also on a node that was down when it was made; on a
+/// tie, `on` wins (docs/PROTOCOL-NOTES.md).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Maintenance {
+    pub on: bool,
+    pub version: u64,
+    /// The node where the operator changed it.
+    pub by: String,
+}
+
+impl Maintenance {
+    /// Whether `self` supersedes `other`.
+    pub fn newer_than(&self, other: &Maintenance) -> bool {
+        (self.version, self.on) > (other.version, other.on)
+    }
+
+    /// The persisted and wire form: `on version node`.
+    pub fn to_field(&self) -> String {
+        format!("{} {} {}", u8::from(self.on), self.version, self.by)
+    }
+
+    pub fn from_field(s: &str) -> Option<Maintenance> {
+        let mut it = s.split_ascii_whitespace();
+        let on = match it.next()? {
+            "1" => true,
+            "0" => false,
+            _ => return None,
+        };
+        let version = it.next()?.parse().ok()?;
+        let by = it.next().unwrap_or("").to_ascii_lowercase();
+        Some(Maintenance { on, version, by })
+    }
 }
 
 /// Why an operator request was refused.
@@ -67,6 +105,8 @@ pub enum AdminError {
     ShuttingDown,
     #[error("the cluster is not up yet on this node (waiting for peers or initdead)")]
     NotReady,
+    #[error("the cluster is in maintenance mode: nothing moves until `harust maintenance off`")]
+    Maintenance,
 }
 
 /// A resource action direction.
@@ -251,6 +291,18 @@ pub enum Event {
         seen: usize,
         voters: usize,
     },
+    /// Maintenance mode went on or off, by an operator on node `by`.
+    MaintenanceOn {
+        by: String,
+    },
+    MaintenanceOff {
+        by: String,
+    },
+    /// At start in maintenance mode: the group's resources were found up
+    /// and are kept, not released.
+    Adopted {
+        group: String,
+    },
 }
 
 impl Event {
@@ -279,6 +331,9 @@ impl Event {
             Event::Dropped { .. } => "packet-dropped",
             Event::QuorumLost { .. } => "quorum-lost",
             Event::QuorumRegained { .. } => "quorum-regained",
+            Event::MaintenanceOn { .. } => "maintenance-on",
+            Event::MaintenanceOff { .. } => "maintenance-off",
+            Event::Adopted { .. } => "adopted",
         }
     }
 }
@@ -365,6 +420,17 @@ impl fmt::Display for Event {
             Event::QuorumRegained { seen, voters } => {
                 write!(f, "quorum regained: {seen} of {voters} voters in view")
             }
+            Event::MaintenanceOn { by } => write!(
+                f,
+                "maintenance mode on (set on {by}): no group is acquired, released or failed over"
+            ),
+            Event::MaintenanceOff { by } => {
+                write!(f, "maintenance mode off (set on {by}): normal rules apply")
+            }
+            Event::Adopted { group } => write!(
+                f,
+                "maintenance mode: adopted group {group}, whose resources are up here"
+            ),
         }
     }
 }
@@ -397,6 +463,11 @@ pub struct View {
     pub witness: bool,
     /// The release bound this node advertises (docs/SAFETY.md).
     pub release_bound_ms: u64,
+    /// Cluster-wide maintenance mode (nothing moves).
+    pub maintenance: bool,
+    /// Live peers that do not (yet) advertise the maintenance mode we
+    /// know: heartbeat, an older harust, or one that has not heard it.
+    pub maintenance_pending: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -94,6 +94,7 @@ const KNOWN_NAMES: &[&str] = &[
     "hr_claims",
     "hr_up",
     "hr_cfg",
+    "hr_mnt",
     "from_id",
     "to_id",
 ];

@@ -13,7 +13,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use harust::config::{AutoFailback, Config, Group, HaCf, Medium, Resource, Timings, Vip, VipKind};
-use harust::engine::{AdminError, AdminRequest, Engine, Event, Input, Op, Output, Params};
+use harust::engine::{
+    AdminError, AdminRequest, Engine, Event, Input, Maintenance, Op, Output, Params,
+};
 use harust::wire::{Keyring, Message, Method};
 
 pub const MS: Duration = Duration::from_millis(1);
@@ -188,6 +190,8 @@ pub struct SimNode {
     /// Resources whose start fails here.
     pub broken: BTreeSet<(usize, usize)>,
     pub acquisitions: usize,
+    /// The maintenance mode in the state dir, as the runtime persists it.
+    pub maintenance: Maintenance,
 }
 
 pub struct Sim {
@@ -231,6 +235,7 @@ impl Sim {
                 announces: vec![],
                 broken: BTreeSet::new(),
                 acquisitions: 0,
+                maintenance: Maintenance::default(),
             })
             .collect();
         let mut sim = Sim {
@@ -316,7 +321,9 @@ impl Sim {
         };
         let present: Vec<_> = node.present.iter().copied().collect();
         let cfg = self.spec.config(n);
-        self.nodes[n].engine = Some(Engine::new(&cfg, params, self.now));
+        let mut engine = Engine::new(&cfg, params, self.now);
+        engine.set_maintenance(self.nodes[n].maintenance.clone());
+        self.nodes[n].engine = Some(engine);
         self.log(format!(
             "{} START gen {}",
             node_name(n),
@@ -416,6 +423,7 @@ impl Sim {
         };
         let summary = summarize_input(&input);
         let outs = engine.handle(self.now, input);
+        self.nodes[n].maintenance = engine.maintenance().clone();
         if !summary.is_empty() {
             self.log(format!("{} <- {summary}", node_name(n)));
         }
@@ -577,7 +585,10 @@ impl Sim {
                 self.push(at, Ev::StopPostDone { node });
             }
             Ev::StopPostDone { node } => {
-                self.nodes[node].present.clear();
+                // release-local keeps everything in maintenance mode.
+                if !self.nodes[node].maintenance.on {
+                    self.nodes[node].present.clear();
+                }
                 self.log(format!("{} release-local done", node_name(node)));
                 let at = self.now + self.restart_after;
                 self.push(at, Ev::Restart { node });
@@ -784,7 +795,7 @@ fn summarize_msg(m: &Message) -> String {
     let mut s = String::new();
     for name in [
         "t", "src", "dest", "seq", "firstseq", "lastseq", "info", "rsc_hold", "info", "hr_held",
-        "hr_busy", "hr_sb", "hr_fail", "hr_leave",
+        "hr_busy", "hr_sb", "hr_fail", "hr_leave", "hr_mnt",
     ] {
         if let Some(v) = m.get_str(name) {
             let _ = write!(s, "{name}={v} ");
