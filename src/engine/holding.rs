@@ -99,7 +99,11 @@ impl Engine {
             self.event(Event::SplitBrainResolved { group, keeper });
             return self.release(g, to);
         }
-        if self.leaving && !(self.groups[g].vip_only && mbb_taker) {
+        // Make before break keeps an address-only group on both nodes for
+        // a moment; with quorum on, never two holders comes first
+        // (docs/SAFETY.md), so the hand-over is break before make.
+        let mbb = self.groups[g].vip_only && mbb_taker && !self.quorum.enabled;
+        if self.leaving && !mbb {
             // A stopping node releases in reverse group order; see
             // `maybe_finish_shutdown`.
             return;
@@ -107,7 +111,7 @@ impl Engine {
         if let Some(peer) = to.filter(|_| live_taker && !mbb_taker) {
             return self.hb_give_up(now, g, peer);
         }
-        if self.groups[g].vip_only && mbb_taker {
+        if mbb {
             // Make before break: keep answering until the taker holds it.
             self.transition(g, Local::HandingOff { since: now });
             let group = self.groups[g].key.clone();

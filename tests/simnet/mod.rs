@@ -662,37 +662,13 @@ impl Sim {
             .collect()
     }
 
-    /// Nodes that hold group `g` in their engine, run one of its units,
-    /// or keep one of its addresses up outside a make-before-break
-    /// hand-over (an address-only group kept by the old holder until the
-    /// new one, which it hears and which hears it, holds it: by design).
+    /// Nodes that hold group `g` in their engine, run one of its units or
+    /// keep one of its addresses up. With quorum on even a planned
+    /// hand-over is break before make, so nothing is exempt.
     pub fn exclusive_holders(&self, g: usize) -> Vec<usize> {
-        let vips = self.spec.groups[g].1;
-        let units = self.spec.groups[g].2;
         let held: Vec<usize> = self.holders(g);
         (0..self.nodes.len())
-            .filter(|&n| {
-                let present = &self.nodes[n].present;
-                let unit_up = present.iter().any(|&(x, r)| x == g && r >= vips);
-                let vip_up = present.iter().any(|&(x, r)| x == g && r < vips);
-                let live = self.nodes[n]
-                    .engine
-                    .as_ref()
-                    .filter(|_| !self.frozen.contains(&n));
-                let handing_over = units == 0
-                    && live.is_some_and(|e| {
-                        matches!(e.local_state(g), "handing-off" | "releasing")
-                            && held.iter().all(|&h| {
-                                h == n
-                                    || (e.sees(h)
-                                        && self.nodes[h]
-                                            .engine
-                                            .as_ref()
-                                            .is_some_and(|he| he.sees(n)))
-                            })
-                    });
-                held.contains(&n) || unit_up || (vip_up && !handing_over)
-            })
+            .filter(|&n| held.contains(&n) || self.nodes[n].present.iter().any(|&(x, _)| x == g))
             .collect()
     }
 
