@@ -70,6 +70,12 @@ pub struct HaConfig {
     pub ucast: Vec<(String, IpAddr)>,
     /// `ping ADDR` lines: ping nodes, the quorum witnesses.
     pub ping: Vec<IpAddr>,
+    /// `witness NAME` lines: nodes (also in `nodes`) that vote and never
+    /// hold a group.
+    pub witnesses: Vec<Node>,
+    /// `quorum on|off`; `None` writes no line (the default: on exactly
+    /// when a witness is configured).
+    pub quorum: Option<&'static str>,
 }
 
 impl HaConfig {
@@ -88,6 +94,8 @@ impl HaConfig {
             nodes: vec![Node::A, Node::B],
             ucast: Vec::new(),
             ping: Vec::new(),
+            witnesses: Vec::new(),
+            quorum: None,
         }
     }
 
@@ -147,6 +155,18 @@ impl HaConfig {
         self
     }
 
+    /// Makes `node` (one of [`nodes`](Self::nodes)) a witness.
+    pub fn witness(mut self, node: Node) -> Self {
+        self.witnesses.push(node);
+        self
+    }
+
+    /// Writes `quorum on` or `quorum off`.
+    pub fn quorum(mut self, value: &'static str) -> Self {
+        self.quorum = Some(value);
+        self
+    }
+
     pub fn ha_cf(&self) -> String {
         let mut s = String::new();
         let _ = writeln!(s, "keepalive {}ms", self.keepalive_ms);
@@ -169,6 +189,12 @@ impl HaConfig {
         }
         for addr in &self.ping {
             let _ = writeln!(s, "ping {addr}");
+        }
+        for &w in &self.witnesses {
+            let _ = writeln!(s, "witness {}", node_name(w));
+        }
+        if let Some(q) = self.quorum {
+            let _ = writeln!(s, "quorum {q}");
         }
         let _ = writeln!(s, "auto_failback {}", self.auto_failback);
         s
