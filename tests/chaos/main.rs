@@ -5,14 +5,18 @@
 //! Each run, from its seed ([`plan::Plan::from_seed`]):
 //! - a bridge namespace, the nodes on its ports, a private `dbus-daemon`
 //!   per node, and the test's UDP relay ([`relay`]) that every heartbeat
-//!   passes through (the nodes' `ucast` lines point at it);
+//!   passes through (the nodes' `ucast` lines point at it); every even
+//!   seed a witness cluster (A, B, witness C, quorum on by default);
+//! - an address monitor per node for the whole run ([`monitor`]): in a
+//!   witness cluster no instant may have two holders of a group, without
+//!   quorum a one-way cut alone may cause two for a keepalive + release;
 //! - VIP-only groups (one preferred by each of A and B, sometimes C);
 //!   keepalive 20–50 ms, deadtime 150–300 ms;
 //! - for 2.5–4 s: loss (nft `numgen random`, per port and direction),
 //!   delay/jitter, duplication and reordering (the relay), partitions and
 //!   one-way cuts (nft), link flaps (bridge port down/up), kill -9 with or
 //!   without `harust release-local` (machine vs daemon crash) and restart,
-//!   SIGSTOP/SIGCONT;
+//!   SIGSTOP/SIGCONT, or with quorum a freeze fenced by the watchdog;
 //! - heal, settle (bounded), check ([`cluster`]): one holder per group in
 //!   the kernel and in every daemon's STATUS and D-Bus view, and counters
 //!   and transitions that agree with the log.
@@ -152,9 +156,8 @@ fn can_run() -> bool {
         && support::netns::has_tool(T, "dbus-daemon", "--version")
 }
 
-/// The seed of the one run plain `cargo test` makes: 2 nodes, 8 fault
-/// windows, both daemons killed once (passed in the 200-run batch of
-/// docs/RELIABILITY.md).
+/// The seed of the one run plain `cargo test` makes: a witness cluster,
+/// 7 fault windows (8 faults) with a one-way cut and node-a killed twice.
 const SMOKE_SEED: u64 = 1000;
 
 #[test]
@@ -193,6 +196,7 @@ fn chaos_runs_settle_to_one_holder_per_group() {
     let mut witness_runs = 0u64;
     let mut changes = 0usize;
     let mut witness_duals = 0usize;
+    let mut witness_takeovers = 0usize;
     let mut one_way: Vec<f64> = Vec::new();
     let mut hand_overs: Vec<f64> = Vec::new();
     let mut settle_max = Duration::ZERO;
@@ -207,6 +211,7 @@ fn chaos_runs_settle_to_one_holder_per_group() {
         if plan.witness.is_some() {
             witness_runs += 1;
             witness_duals += o.duals;
+            witness_takeovers += o.takeovers;
         }
         one_way.extend(&o.one_way_duals_ms);
         hand_overs.extend(&o.hand_overs_ms);
@@ -256,7 +261,8 @@ fn chaos_runs_settle_to_one_holder_per_group() {
     let _ = writeln!(s, "  duration: {:.1?}", started.elapsed());
     let _ = writeln!(
         s,
-        "  clusters: {witness_runs} with a witness (quorum on), {} without quorum",
+        "  clusters: {witness_runs} with a witness (quorum on; {witness_takeovers} `took over` lines \
+         in all), {} without quorum",
         runs - witness_runs
     );
     let _ = writeln!(

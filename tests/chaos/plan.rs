@@ -215,8 +215,15 @@ impl Plan {
             let n = rng.range(1, 2) as usize;
             groups.push((pref, (0..n).map(|i| vip(g, i)).collect()));
         }
-        let duration_ms = rng.range(2500, 4000);
         let quorum = witness.is_some();
+        // With quorum a takeover from a silent node waits its deadtime plus
+        // its release bound (about 2.5 s here): longer schedules and
+        // windows, so that faults outlast it and groups do move.
+        let duration_ms = if quorum {
+            rng.range(5000, 7000)
+        } else {
+            rng.range(2500, 4000)
+        };
         let windows = schedule(
             &mut rng,
             &nodes,
@@ -351,6 +358,12 @@ fn schedule(
                 },
                 rng.range(100, 2000),
             ),
+        };
+        let len = match fault {
+            _ if !quorum => len,
+            Fault::Shape { .. } | Fault::Stop { .. } => len,
+            Fault::Hang { .. } => len * 5,
+            _ => len * 3,
         };
         candidates.push(Window {
             start_ms: start,
