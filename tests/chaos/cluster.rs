@@ -6,10 +6,11 @@ use std::fs;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::bus::Bus;
 use crate::log::{self as dlog, Logged};
+use crate::monitor::{self, Dual, Monitors};
 use crate::nft::{self, Rules};
 use crate::plan::{Fault, Plan, Shape};
 use crate::relay::{Relay, relay_addr};
@@ -20,6 +21,11 @@ use crate::support::{Node, Topology};
 const LONG: Duration = Duration::from_secs(10);
 /// Bound for the settle after the heal.
 const SETTLE: Duration = Duration::from_secs(20);
+/// Quorum off, one-way cut: both nodes may hold a group for one keepalive
+/// (until the cut-off node hears its peer declare it dead) plus the time
+/// to release it, which for VIPs is one netlink request; this is that
+/// time's allowance on a loaded machine.
+const RELEASE_SLACK_MS: u64 = 500;
 
 /// What a run did and found.
 #[derive(Debug)]
@@ -34,6 +40,19 @@ pub struct Outcome {
     pub relay: [u64; 4],
     /// Where the logs were kept, if they were.
     pub kept: Option<PathBuf>,
+    /// Address changes the monitors saw over the whole run.
+    pub changes: usize,
+    /// Intervals with two holders of a group (every one is a violation
+    /// with quorum on).
+    pub duals: usize,
+    /// Quorum off: the length (ms) of each of those intervals that only a
+    /// one-way cut can explain (bounded by a keepalive + the release).
+    pub one_way_duals_ms: Vec<f64>,
+    /// Witness clusters: make-before-break hand-overs (ms each), counted
+    /// apart (see `hand_over`).
+    pub hand_overs_ms: Vec<f64>,
+    /// `took over group G from N` lines, all daemons, all starts.
+    pub takeovers: usize,
 }
 
 /// Runs `plan`; keeps its logs under `out/seed-S/` if it fails or `keep`.
@@ -43,9 +62,15 @@ pub fn run(plan: &Plan, out: &Path, keep: bool) -> Outcome {
     let mut kinds = Vec::new();
     let mut relay = [0; 4];
     let mut settled_in = None;
+    let mut sampled = (0, 0, Vec::new(), Vec::new());
+    let mut takeovers = 0;
     let result = catch_unwind(AssertUnwindSafe(|| {
         let mut c = Cluster::new(plan, dir.clone());
-        let v = c.play(&mut kinds, &mut settled_in);
+        let mut v = c.play(&mut kinds, &mut settled_in);
+        let (found, changes, duals, one_way, hand_overs) = c.check_timeline();
+        takeovers = c.takeovers();
+        v.extend(found);
+        sampled = (changes, duals, one_way, hand_overs);
         let t = &c.relay.tally;
         use std::sync::atomic::Ordering::Relaxed;
         relay = [
@@ -84,6 +109,11 @@ pub fn run(plan: &Plan, out: &Path, keep: bool) -> Outcome {
         settled_in,
         relay,
         kept,
+        changes: sampled.0,
+        duals: sampled.1,
+        one_way_duals_ms: sampled.2,
+        hand_overs_ms: sampled.3,
+        takeovers,
     }
 }
 
@@ -94,9 +124,10 @@ type Holders = Vec<Vec<Vec<Node>>>;
 type Picture = (Holders, Vec<Option<String>>, Vec<usize>);
 
 /// The running cluster. Fields drop in order: daemons (SIGKILL by PID),
-/// buses, relay, then the namespaces.
+/// address monitors, buses, relay, then the namespaces.
 struct Cluster<'p> {
     daemons: Vec<Daemon>,
+    monitors: Monitors,
     buses: Vec<Bus>,
     relay: Relay,
     t: Topology,
@@ -107,6 +138,10 @@ struct Cluster<'p> {
     /// What was done when, for the kept logs.
     actions: Vec<String>,
     t0: Instant,
+    /// The schedule's start, unix µs (for the monitors' stamps).
+    sched_us: i64,
+    /// Hung daemons whose watchdog has fired (killed, not stopped).
+    fenced: Vec<bool>,
     dir: PathBuf,
     save: bool,
 }
@@ -130,10 +165,19 @@ impl<'p> Cluster<'p> {
         let relay = Relay::start(&t.bridge, &plan.nodes, plan.seed);
         let rules = Rules::default();
         rules.apply(&t.bridge);
+        let nodes: Vec<(Node, &crate::support::Netns)> =
+            plan.nodes.iter().map(|&n| (n, t.node(n))).collect();
+        let monitors = Monitors::start(&nodes, &dir);
         let mut base = HaConfig::fast()
             .timings(plan.keepalive_ms, plan.deadtime_ms, plan.initdead_ms)
             .auto_failback(plan.auto_failback)
             .nodes(&plan.nodes);
+        if let Some(w) = plan.witness {
+            base = base.witness(w);
+        }
+        if let Some(q) = plan.quorum {
+            base = base.quorum(q);
+        }
         for (pref, vips) in &plan.groups {
             let v: Vec<String> = vips.iter().map(|a| a.to_string()).collect();
             let v: Vec<&str> = v.iter().map(String::as_str).collect();
@@ -158,6 +202,7 @@ impl<'p> Cluster<'p> {
         let k = plan.nodes.len();
         Cluster {
             daemons,
+            monitors,
             buses,
             relay,
             t,
@@ -167,6 +212,8 @@ impl<'p> Cluster<'p> {
             stopped: vec![false; k],
             actions: Vec::new(),
             t0: Instant::now(),
+            sched_us: 0,
+            fenced: vec![false; k],
             dir,
             save: false,
         }
@@ -201,15 +248,31 @@ impl<'p> Cluster<'p> {
         }
         self.note("initial convergence: every peer up, one holder per group".into());
 
-        // The schedule: each window begins and ends; ends first at a tie.
-        let mut steps: Vec<(u64, bool, usize)> = Vec::new();
-        for (i, w) in self.plan.windows.iter().enumerate() {
-            steps.push((w.start_ms, true, i));
-            steps.push((w.end_ms, false, i));
+        // The schedule: each window begins and ends, ends first at a tie;
+        // a hang's watchdog fires in between.
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+        enum Step {
+            End,
+            Watchdog,
+            Begin,
         }
-        steps.sort_by_key(|&(at, begin, i)| (at, begin, i));
+        let mut steps: Vec<(u64, Step, usize)> = Vec::new();
+        for (i, w) in self.plan.windows.iter().enumerate() {
+            steps.push((w.start_ms, Step::Begin, i));
+            steps.push((w.end_ms, Step::End, i));
+            if let Fault::Hang { watchdog_ms, .. } = w.fault {
+                if w.start_ms + watchdog_ms < w.end_ms {
+                    steps.push((w.start_ms + watchdog_ms, Step::Watchdog, i));
+                }
+            }
+        }
+        steps.sort_by_key(|&(at, step, i)| (at, step, i));
         let start = Instant::now();
-        for (at, begin, i) in steps {
+        self.sched_us = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_micros() as i64;
+        for (at, step, i) in steps {
             let due = start + Duration::from_millis(at);
             if let Some(wait) = due.checked_duration_since(Instant::now()) {
                 thread::sleep(wait);
@@ -218,11 +281,13 @@ impl<'p> Cluster<'p> {
                 return vec![v];
             }
             let fault = self.plan.windows[i].fault.clone();
-            if begin {
-                kinds.extend(fault.kinds());
-                self.begin(i, &fault);
-            } else {
-                self.end(i, &fault);
+            match step {
+                Step::Begin => {
+                    kinds.extend(fault.kinds());
+                    self.begin(i, &fault);
+                }
+                Step::Watchdog => self.watchdog(i, &fault),
+                Step::End => self.end(i, &fault),
             }
         }
         let end = start + Duration::from_millis(self.plan.duration_ms);
@@ -262,8 +327,12 @@ impl<'p> Cluster<'p> {
                     .extend(pairs.iter().map(|&(f, t)| (id, f, t)));
                 self.rules.apply(&self.t.bridge);
             }
+            Fault::OneWay { from, to } => {
+                self.rules.cut.push((id, *from, *to));
+                self.rules.apply(&self.t.bridge);
+            }
             Fault::LinkDown { node } => self.port(*node, "down"),
-            Fault::Stop { node } => {
+            Fault::Stop { node } | Fault::Hang { node, .. } => {
                 let i = self.idx(*node);
                 self.daemons[i].kill(libc::SIGSTOP);
                 self.stopped[i] = true;
@@ -288,9 +357,20 @@ impl<'p> Cluster<'p> {
     fn end(&mut self, id: usize, fault: &Fault) {
         self.note(format!("end #{id}: {fault}"));
         match fault {
-            Fault::Loss { .. } | Fault::Partition { .. } => {
+            Fault::Loss { .. } | Fault::Partition { .. } | Fault::OneWay { .. } => {
                 self.rules.remove(id);
                 self.rules.apply(&self.t.bridge);
+            }
+            Fault::Hang { node, .. } => {
+                let i = self.idx(*node);
+                if self.fenced[i] {
+                    self.daemons[i].restart();
+                    self.killed[i] = false;
+                    self.fenced[i] = false;
+                } else {
+                    self.daemons[i].kill(libc::SIGCONT);
+                    self.stopped[i] = false;
+                }
             }
             Fault::Shape { from, to, .. } => self.relay.set(*from, *to, Shape::default()),
             Fault::LinkDown { node } => self.port(*node, "up"),
@@ -305,6 +385,27 @@ impl<'p> Cluster<'p> {
                 self.killed[i] = false;
             }
         }
+    }
+
+    /// What systemd does when a hung daemon misses its watchdog: kill it,
+    /// then run the unit's `ExecStopPost=harust release-local`.
+    fn watchdog(&mut self, id: usize, fault: &Fault) {
+        let Fault::Hang { node, .. } = fault else {
+            return;
+        };
+        self.note(format!("watchdog #{id}: {} missed it", node_name(*node)));
+        let i = self.idx(*node);
+        self.daemons[i].kill(libc::SIGKILL);
+        self.daemons[i].wait_exit(LONG);
+        self.stopped[i] = false;
+        self.killed[i] = true;
+        self.fenced[i] = true;
+        let out = self.daemons[i].release_local();
+        self.note(format!(
+            "release-local {}: {}",
+            node_name(*node),
+            out.trim()
+        ));
     }
 
     fn port(&self, node: Node, state: &str) {
@@ -330,6 +431,7 @@ impl<'p> Cluster<'p> {
             if self.killed[i] {
                 self.daemons[i].restart();
                 self.killed[i] = false;
+                self.fenced[i] = false;
             }
         }
         self.note("healed: no nft rule, every port up, plain relay, every daemon running".into());
@@ -389,8 +491,11 @@ impl<'p> Cluster<'p> {
                 .map(|&n| node_name(n))
                 .filter(|&n| n != d.node)
                 .all(|peer| {
-                    s.split_once("peers up: ")
-                        .is_some_and(|(_, up)| up.split(", ").any(|p| p == peer))
+                    // `peers up: x, y` ends the line or a `;` does.
+                    s.split_once("peers up: ").is_some_and(|(_, up)| {
+                        let up = up.split(';').next().unwrap_or_default();
+                        up.split(", ").any(|p| p == peer)
+                    })
                 })
         })
     }
@@ -552,6 +657,153 @@ impl<'p> Cluster<'p> {
             v.extend(self.resource_failures());
         }
         v
+    }
+
+    /// The monitors' whole-run record against the rules: in a witness
+    /// cluster, never two holders of a group and never a witness holding
+    /// anything; without quorum, two holders under a one-way cut alone for
+    /// at most one keepalive plus the release. Returns (violations, address
+    /// changes seen, two-holder intervals that are no hand-over,
+    /// one-way-only intervals' ms, hand-overs' ms).
+    #[allow(clippy::type_complexity)]
+    fn check_timeline(&mut self) -> (Vec<String>, usize, usize, Vec<f64>, Vec<f64>) {
+        let groups = &self.plan.groups;
+        let mut changes = self.monitors.finish();
+        changes.retain(|c| groups.iter().any(|g| g.1.contains(&c.addr)));
+        let duals = monitor::duals(&changes, groups);
+        let ms = |us: i64| (us - self.sched_us) as f64 / 1000.0;
+        let mut v = Vec::new();
+        let mut one_way = Vec::new();
+        let mut hand_overs = Vec::new();
+        let mut handed = Vec::new();
+        if let Some(w) = self.plan.witness {
+            if let Some(c) = changes.iter().find(|c| c.node == w && c.up) {
+                v.push(format!(
+                    "the witness {} took VIP {} at {:+.1} ms",
+                    node_name(w),
+                    c.addr,
+                    ms(c.at_us)
+                ));
+            }
+        }
+        for d in &duals {
+            let to = d.to_us.map(ms);
+            let len = to.map(|t| t - ms(d.from_us));
+            let what = format!(
+                "two holders of group {} ({}) from {:+.1} ms to {} (schedule time){}",
+                d.group,
+                d.nodes
+                    .iter()
+                    .map(|&n| node_name(n))
+                    .collect::<Vec<_>>()
+                    .join(" and "),
+                ms(d.from_us),
+                to.map(|t| format!("{t:+.1} ms"))
+                    .unwrap_or_else(|| "the end of the run".into()),
+                len.map(|l| format!(", {l:.3} ms")).unwrap_or_default()
+            );
+            if let Some(w) = self.plan.witness {
+                // With quorum on the engine hands over break before make:
+                // no overlap is exempt. (With quorum off, as in the test
+                // that shows the checker can fail, hand-overs still are.)
+                let exempt = !self.plan.quorum_on();
+                if let Some(len) = len.filter(|_| exempt && self.hand_over(d, &mut handed)) {
+                    hand_overs.push(len);
+                    continue;
+                }
+                v.push(format!(
+                    "witness cluster (witness {}, quorum {}): {what}",
+                    node_name(w),
+                    if self.plan.quorum_on() { "on" } else { "off" }
+                ));
+                continue;
+            }
+            if let (Some(len), Some(w)) = (len, self.only_one_way(d)) {
+                one_way.push(len);
+                let bound = (self.plan.keepalive_ms + RELEASE_SLACK_MS) as f64;
+                if len > bound {
+                    v.push(format!(
+                        "quorum off, under the one-way cut #{w} alone: {what}, longer than                          a keepalive + {RELEASE_SLACK_MS} ms ({bound} ms)"
+                    ));
+                }
+            }
+        }
+        let _ = fs::create_dir_all(&self.dir);
+        let mut text = format!(
+            "{} address changes; schedule start at unix {} us\n",
+            changes.len(),
+            self.sched_us
+        );
+        for d in &duals {
+            let _ = writeln!(text, "{d:?}");
+        }
+        let _ = fs::write(self.dir.join("two-holders.txt"), text);
+        let duals = duals.len() - hand_overs.len();
+        (v, changes.len(), duals, one_way, hand_overs)
+    }
+
+    /// Whether `d` is a make-before-break hand-over of an address-only
+    /// group, which the engine does by design between harust nodes that
+    /// hear each other when quorum is off (docs/SAFETY.md): the old holder
+    /// keeps the address until the
+    /// new one holds it. So: two nodes, the new holder's addition opened
+    /// the interval, it lasted at most the hand-over's timeout (a
+    /// deadtime) + a keepalive + 500 ms, and the old holder's log names a
+    /// hand-over to the new one (`releasing group G to NEW`, each line
+    /// matching one interval; `handed` counts those already matched).
+    fn hand_over(&self, d: &Dual, handed: &mut Vec<(usize, Node, Node)>) -> bool {
+        let Some(to) = d.to_us else {
+            return false;
+        };
+        let new = d.opened_by;
+        let [x, y] = d.nodes[..] else {
+            return false;
+        };
+        let old = if x == new { y } else { x };
+        let len_ms = ((to - d.from_us) / 1000) as u64;
+        let bound = self.plan.deadtime_ms + self.plan.keepalive_ms + RELEASE_SLACK_MS;
+        let key = format!(
+            "releasing group IPaddr2::{}/24/eth0 to {}",
+            self.plan.groups[d.group].1[0],
+            node_name(new)
+        );
+        let logged = self.daemons[self.idx(old)].log().matches(&key).count();
+        let done = handed.iter().filter(|&&h| h == (d.group, old, new)).count();
+        if len_ms <= bound && logged > done {
+            handed.push((d.group, old, new));
+            return true;
+        }
+        false
+    }
+
+    /// The one window that explains `d`, if it is a one-way cut and no
+    /// other fault was active from two deadtimes before `d` to its end.
+    fn only_one_way(&self, d: &Dual) -> Option<usize> {
+        let ms = |us: i64| (us - self.sched_us) / 1000;
+        let from = ms(d.from_us) - 2 * self.plan.deadtime_ms as i64;
+        let to = ms(d.to_us?);
+        let active: Vec<usize> = (0..self.plan.windows.len())
+            .filter(|&i| {
+                let w = &self.plan.windows[i];
+                (w.start_ms as i64) <= to && (w.end_ms as i64) >= from
+            })
+            .collect();
+        match active[..] {
+            [i] if matches!(self.plan.windows[i].fault, Fault::OneWay { .. }) => Some(i),
+            _ => None,
+        }
+    }
+
+    fn takeovers(&self) -> usize {
+        self.daemons
+            .iter()
+            .map(|d| {
+                dlog::events(&d.log())
+                    .iter()
+                    .filter(|e| e.name == "acquired" && e.message.contains(" from "))
+                    .count()
+            })
+            .sum()
     }
 
     /// Every resource failure the daemons logged, as a hint for whoever

@@ -5,14 +5,18 @@
 //! Each run, from its seed ([`plan::Plan::from_seed`]):
 //! - a bridge namespace, the nodes on its ports, a private `dbus-daemon`
 //!   per node, and the test's UDP relay ([`relay`]) that every heartbeat
-//!   passes through (the nodes' `ucast` lines point at it);
+//!   passes through (the nodes' `ucast` lines point at it); every even
+//!   seed a witness cluster (A, B, witness C, quorum on by default);
+//! - an address monitor per node for the whole run ([`monitor`]): in a
+//!   witness cluster no instant may have two holders of a group, without
+//!   quorum a one-way cut alone may cause two for a keepalive + release;
 //! - VIP-only groups (one preferred by each of A and B, sometimes C);
 //!   keepalive 20–50 ms, deadtime 150–300 ms;
 //! - for 2.5–4 s: loss (nft `numgen random`, per port and direction),
 //!   delay/jitter, duplication and reordering (the relay), partitions and
 //!   one-way cuts (nft), link flaps (bridge port down/up), kill -9 with or
 //!   without `harust release-local` (machine vs daemon crash) and restart,
-//!   SIGSTOP/SIGCONT;
+//!   SIGSTOP/SIGCONT, or with quorum a freeze fenced by the watchdog;
 //! - heal, settle (bounded), check ([`cluster`]): one holder per group in
 //!   the kernel and in every daemon's STATUS and D-Bus view, and counters
 //!   and transitions that agree with the log.
@@ -29,6 +33,7 @@
 mod bus;
 mod cluster;
 mod log;
+mod monitor;
 mod nft;
 mod plan;
 mod relay;
@@ -71,6 +76,79 @@ fn signature(violations: &[String]) -> &'static str {
     }
 }
 
+fn longest(ms: &[f64]) -> String {
+    ms.iter()
+        .copied()
+        .reduce(f64::max)
+        .map(|m| format!(", longest {m:.1} ms"))
+        .unwrap_or_default()
+}
+
+/// Where a single scenario's logs go.
+fn scenario_out() -> PathBuf {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    std::env::var_os("HARUST_CHAOS_OUT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("target/chaos")
+                .join(now.as_secs().to_string())
+        })
+}
+
+fn report(name: &str, o: &cluster::Outcome) {
+    let mut s = format!(
+        "{name}: {} address changes, {} interval(s) with two holders, {} hand-over(s){}\n",
+        o.changes,
+        o.duals,
+        o.hand_overs_ms.len(),
+        longest(&o.hand_overs_ms)
+    );
+    for v in &o.violations {
+        let _ = writeln!(s, "  violation: {v}");
+    }
+    say(&s);
+}
+
+/// The checker can fail: a witness cluster run with `quorum off` while A
+/// is cut off from B and the witness has both A and B holding A's group,
+/// and the whole-run sampling says so.
+#[test]
+fn chaos_checker_sees_two_holders_in_a_witness_cluster_with_quorum_off() {
+    if !can_run() {
+        return;
+    }
+    let plan = Plan::a_cut_off(900_001, Some("off"));
+    let o = cluster::run(&plan, &scenario_out(), false);
+    report("quorum off, A cut off", &o);
+    assert!(
+        o.violations
+            .iter()
+            .any(|v| v.contains("two holders of group 0 (node-a and node-b)")),
+        "no violation found: {:?}",
+        o.violations
+    );
+}
+
+/// The same run with quorum on (the witness cluster's default): A lets go
+/// of its group before B takes it, and gets it back after the heal, with
+/// no instant of two holders.
+#[test]
+fn chaos_witness_cluster_with_a_cut_off_never_has_two_holders() {
+    if !can_run() {
+        return;
+    }
+    let plan = Plan::a_cut_off(900_002, None);
+    let o = cluster::run(&plan, &scenario_out(), false);
+    report("quorum on, A cut off", &o);
+    assert!(o.violations.is_empty(), "{:?}", o.violations);
+    assert!(
+        o.changes >= 4,
+        "A's group moved to B and back: at least 4 address changes, saw {}",
+        o.changes
+    );
+}
+
 fn can_run() -> bool {
     const T: &str = "chaos";
     let can = support::privileged(T)
@@ -85,9 +163,8 @@ fn can_run() -> bool {
     can
 }
 
-/// The seed of the one run plain `cargo test` makes: 2 nodes, 8 fault
-/// windows, both daemons killed once (passed in the 200-run batch of
-/// docs/RELIABILITY.md).
+/// The seed of the one run plain `cargo test` makes: a witness cluster,
+/// 7 fault windows (8 faults) with a one-way cut and node-a killed twice.
 const SMOKE_SEED: u64 = 1000;
 
 #[test]
@@ -123,6 +200,12 @@ fn chaos_runs_settle_to_one_holder_per_group() {
     let mut kinds: BTreeMap<&str, u64> = BTreeMap::new();
     let mut failed = Vec::new();
     let mut relay = [0u64; 4];
+    let mut witness_runs = 0u64;
+    let mut changes = 0usize;
+    let mut witness_duals = 0usize;
+    let mut witness_takeovers = 0usize;
+    let mut one_way: Vec<f64> = Vec::new();
+    let mut hand_overs: Vec<f64> = Vec::new();
     let mut settle_max = Duration::ZERO;
     let mut settle_sum = Duration::ZERO;
     let mut settled = 0u32;
@@ -131,6 +214,14 @@ fn chaos_runs_settle_to_one_holder_per_group() {
         let plan = Plan::from_seed(seed);
         say(&format!("--- run {}/{runs}: {plan}", i + 1));
         let o = cluster::run(&plan, &out, keep);
+        changes += o.changes;
+        if plan.witness.is_some() {
+            witness_runs += 1;
+            witness_duals += o.duals;
+            witness_takeovers += o.takeovers;
+        }
+        one_way.extend(&o.one_way_duals_ms);
+        hand_overs.extend(&o.hand_overs_ms);
         for k in &o.kinds {
             *kinds.entry(k).or_default() += 1;
         }
@@ -175,6 +266,29 @@ fn chaos_runs_settle_to_one_holder_per_group() {
         failed.len()
     );
     let _ = writeln!(s, "  duration: {:.1?}", started.elapsed());
+    let _ = writeln!(
+        s,
+        "  clusters: {witness_runs} with a witness (quorum on; {witness_takeovers} `took over` lines \
+         in all), {} without quorum",
+        runs - witness_runs
+    );
+    let _ = writeln!(
+        s,
+        "  address changes seen by the monitors: {changes}; intervals with two holders \
+         in witness clusters: {witness_duals}"
+    );
+    let _ = writeln!(
+        s,
+        "  make-before-break hand-overs in witness clusters (apart from the above): {}{}",
+        hand_overs.len(),
+        longest(&hand_overs)
+    );
+    let _ = writeln!(
+        s,
+        "  without quorum, two holders under a one-way cut alone: {} interval(s){}",
+        one_way.len(),
+        longest(&one_way)
+    );
     if settled > 0 {
         let _ = writeln!(
             s,

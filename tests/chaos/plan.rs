@@ -43,6 +43,9 @@ pub enum Fault {
     Loss { node: Node, dir: Dir, per10k: u64 },
     /// The relay delays, duplicates or reorders beats `from` → `to`.
     Shape { from: Node, to: Node, shape: Shape },
+    /// nft: drop every heartbeat `from` → `to`, and only those: `to`
+    /// stops hearing `from` while `from` still hears `to`.
+    OneWay { from: Node, to: Node },
     /// nft: drop every heartbeat of each (from, to) pair.
     Partition {
         pairs: Vec<(Node, Node)>,
@@ -57,6 +60,10 @@ pub enum Fault {
     /// it); otherwise only the daemon died and its addresses stay until it
     /// restarts and finds them.
     Kill { node: Node, crash: bool },
+    /// Quorum clusters: SIGSTOP, and after `watchdog_ms` what systemd does
+    /// when the daemon's watchdog fires (kill -9, then `ExecStopPost=`'s
+    /// `harust release-local`); restarted at the window's end.
+    Hang { node: Node, watchdog_ms: u64 },
 }
 
 impl Fault {
@@ -77,11 +84,13 @@ impl Fault {
                 }
                 k
             }
+            Fault::OneWay { .. } => vec!["one-way cut"],
             Fault::Partition { .. } => vec!["partition"],
             Fault::LinkDown { .. } => vec!["link flap"],
             Fault::Stop { .. } => vec!["sigstop/sigcont"],
             Fault::Kill { crash: true, .. } => vec!["kill -9 + release-local (machine crash)"],
             Fault::Kill { crash: false, .. } => vec!["kill -9 (daemon crash, addresses kept)"],
+            Fault::Hang { .. } => vec!["sigstop + watchdog kill + release-local"],
         }
     }
 }
@@ -118,6 +127,12 @@ impl fmt::Display for Fault {
                 shape.reorder_pct,
                 shape.reorder_ms
             ),
+            Fault::OneWay { from, to } => write!(
+                f,
+                "one-way cut: {}'s beats no longer reach {}",
+                short(*from),
+                short(*to)
+            ),
             Fault::Partition { what, .. } => write!(f, "partition: {what}"),
             Fault::LinkDown { node } => write!(f, "link flap: {}'s port down", short(*node)),
             Fault::Stop { node } => write!(f, "SIGSTOP {} (SIGCONT at the end)", short(*node)),
@@ -126,6 +141,11 @@ impl fmt::Display for Fault {
                 "kill -9 {}{} (restart at the end)",
                 short(*node),
                 if *crash { " + release-local" } else { "" }
+            ),
+            Fault::Hang { node, watchdog_ms } => write!(
+                f,
+                "SIGSTOP {}; at +{watchdog_ms} ms the watchdog: kill -9 + release-local (restart at the end)",
+                short(*node)
             ),
         }
     }
@@ -148,6 +168,11 @@ pub struct Plan {
     pub deadtime_ms: u64,
     pub initdead_ms: u64,
     pub auto_failback: &'static str,
+    /// The `witness` node, if any: it votes and holds no group.
+    pub witness: Option<Node>,
+    /// A `quorum` line to write; `None` leaves the default (on exactly
+    /// when there is a witness).
+    pub quorum: Option<&'static str>,
     /// (preferred node, its addresses on eth0).
     pub groups: Vec<(Node, Vec<Ipv4Addr>)>,
     /// The fault phase; every window ends by then.
@@ -160,10 +185,21 @@ pub fn vip(g: usize, i: usize) -> Ipv4Addr {
     Ipv4Addr::new(198, 18, 1, (200 + 10 * g + i) as u8)
 }
 
+/// The daemon's own watchdog timeout for a deadtime (engine
+/// `watchdog_timeout`): half of it, at least 200 ms.
+pub fn watchdog_ms(deadtime_ms: u64) -> u64 {
+    (deadtime_ms / 2).max(200)
+}
+
 impl Plan {
+    /// Every even seed is a witness cluster (A, B and the witness C, quorum
+    /// on by default), so any 20 consecutive seeds hold ten of them; odd
+    /// seeds are 2- or 3-node clusters without quorum.
     pub fn from_seed(seed: u64) -> Plan {
         let mut rng = Rng::new(seed);
-        let nodes = if rng.percent(35) {
+        let witness = (seed % 2 == 0).then_some(Node::C);
+        let three = rng.percent(35);
+        let nodes = if three || witness.is_some() {
             vec![Node::A, Node::B, Node::C]
         } else {
             vec![Node::A, Node::B]
@@ -173,14 +209,29 @@ impl Plan {
         let auto_failback = if rng.percent(60) { "on" } else { "off" };
         let mut groups = Vec::new();
         for (g, &pref) in nodes.iter().enumerate() {
-            if g == 2 && rng.percent(50) {
+            if g == 2 && (witness.is_some() || rng.percent(50)) {
                 break;
             }
             let n = rng.range(1, 2) as usize;
             groups.push((pref, (0..n).map(|i| vip(g, i)).collect()));
         }
-        let duration_ms = rng.range(2500, 4000);
-        let windows = schedule(&mut rng, &nodes, keepalive_ms, deadtime_ms, duration_ms);
+        let quorum = witness.is_some();
+        // With quorum a takeover from a silent node waits its deadtime plus
+        // its release bound (about 2.5 s here): longer schedules and
+        // windows, so that faults outlast it and groups do move.
+        let duration_ms = if quorum {
+            rng.range(5000, 7000)
+        } else {
+            rng.range(2500, 4000)
+        };
+        let windows = schedule(
+            &mut rng,
+            &nodes,
+            keepalive_ms,
+            deadtime_ms,
+            duration_ms,
+            quorum,
+        );
         Plan {
             seed,
             nodes,
@@ -188,9 +239,47 @@ impl Plan {
             deadtime_ms,
             initdead_ms: 2 * deadtime_ms,
             auto_failback,
+            witness,
+            quorum: None,
             groups,
             duration_ms,
             windows,
+        }
+    }
+
+    /// Whether quorum is on: what the daemons read from `quorum`, or its
+    /// default.
+    pub fn quorum_on(&self) -> bool {
+        match self.quorum {
+            Some(q) => q == "on",
+            None => self.witness.is_some(),
+        }
+    }
+
+    /// A witness cluster whose node A is cut off from B and the witness
+    /// for 3 s while it holds its group: with quorum on A lets go before B
+    /// takes over; with `quorum off` both hold it.
+    pub fn a_cut_off(seed: u64, quorum: Option<&'static str>) -> Plan {
+        let (a, b, w) = (Node::A, Node::B, Node::C);
+        Plan {
+            seed,
+            nodes: vec![a, b, w],
+            keepalive_ms: 50,
+            deadtime_ms: 300,
+            initdead_ms: 600,
+            auto_failback: "on",
+            witness: Some(w),
+            quorum,
+            groups: vec![(a, vec![vip(0, 0)]), (b, vec![vip(1, 0)])],
+            duration_ms: 3500,
+            windows: vec![Window {
+                start_ms: 0,
+                end_ms: 3000,
+                fault: Fault::Partition {
+                    pairs: vec![(a, b), (b, a), (a, w), (w, a)],
+                    what: "A isolated".into(),
+                },
+            }],
         }
     }
 }
@@ -201,12 +290,13 @@ fn schedule(
     keepalive: u64,
     deadtime: u64,
     duration: u64,
+    quorum: bool,
 ) -> Vec<Window> {
     let wanted = rng.range(4, 9);
     let mut candidates = Vec::new();
     for _ in 0..wanted {
         let start = rng.below(duration - 300);
-        let (fault, len) = match rng.below(14) {
+        let (fault, len) = match rng.below(16) {
             0..=2 => (
                 Fault::Loss {
                     node: *rng.pick(nodes),
@@ -241,19 +331,39 @@ fn schedule(
                 },
                 rng.range(100, 1500),
             ),
-            10..=11 => (
-                Fault::Stop {
-                    node: *rng.pick(nodes),
-                },
-                rng.range(keepalive, 2 * deadtime),
-            ),
+            10..=11 => {
+                let node = *rng.pick(nodes);
+                let len = rng.range(keepalive, 2 * deadtime);
+                // With quorum the frozen daemon is fenced by its watchdog
+                // (systemd's part played by the test), as in production.
+                let watchdog_ms = watchdog_ms(deadtime);
+                if quorum && len > watchdog_ms {
+                    (Fault::Hang { node, watchdog_ms }, len)
+                } else {
+                    (Fault::Stop { node }, len)
+                }
+            }
+            12..=13 => {
+                let from = *rng.pick(nodes);
+                let to = *rng.pick(&others(nodes, from));
+                (Fault::OneWay { from, to }, rng.range(200, 2000))
+            }
             _ => (
                 Fault::Kill {
                     node: *rng.pick(nodes),
-                    crash: rng.percent(50),
+                    // With quorum a daemon crash is followed by the unit's
+                    // `ExecStopPost=` release-local, as in production: an
+                    // address left behind is for fencing, not quorum.
+                    crash: rng.percent(50) || quorum,
                 },
                 rng.range(100, 2000),
             ),
+        };
+        let len = match fault {
+            _ if !quorum => len,
+            Fault::Shape { .. } | Fault::Stop { .. } => len,
+            Fault::Hang { .. } => len * 5,
+            _ => len * 3,
         };
         candidates.push(Window {
             start_ms: start,
@@ -270,8 +380,12 @@ fn schedule(
             a.end_ms > w.start_ms
                 && match (&a.fault, &w.fault) {
                     (
-                        Fault::Stop { node: x } | Fault::Kill { node: x, .. },
-                        Fault::Stop { node: y } | Fault::Kill { node: y, .. },
+                        Fault::Stop { node: x }
+                        | Fault::Kill { node: x, .. }
+                        | Fault::Hang { node: x, .. },
+                        Fault::Stop { node: y }
+                        | Fault::Kill { node: y, .. }
+                        | Fault::Hang { node: y, .. },
                     ) => x == y,
                     (Fault::LinkDown { node: x }, Fault::LinkDown { node: y }) => x == y,
                     (
@@ -332,13 +446,17 @@ impl fmt::Display for Plan {
         let names: Vec<&str> = self.nodes.iter().map(|&n| node_name(n)).collect();
         writeln!(
             f,
-            "seed {}: nodes {}; keepalive {} ms, deadtime {} ms, initdead {} ms; auto_failback {}",
+            "seed {}: nodes {}{}; keepalive {} ms, deadtime {} ms, initdead {} ms; auto_failback {}; quorum {}",
             self.seed,
             names.join(", "),
+            self.witness
+                .map(|w| format!(" (witness {})", node_name(w)))
+                .unwrap_or_default(),
             self.keepalive_ms,
             self.deadtime_ms,
             self.initdead_ms,
-            self.auto_failback
+            self.auto_failback,
+            if self.quorum_on() { "on" } else { "off" }
         )?;
         for (g, (pref, vips)) in self.groups.iter().enumerate() {
             let v: Vec<String> = vips.iter().map(|a| a.to_string()).collect();

@@ -72,6 +72,12 @@ pub struct HaConfig {
     pub ping: Vec<IpAddr>,
     /// More ha.cf lines, written last (`witness client-c`, `quorum on`).
     pub extra: Vec<String>,
+    /// `witness NAME` lines: nodes (also in `nodes`) that vote and never
+    /// hold a group.
+    pub witnesses: Vec<Node>,
+    /// `quorum on|off`; `None` writes no line (the default: on exactly
+    /// when a witness is configured).
+    pub quorum: Option<&'static str>,
 }
 
 impl HaConfig {
@@ -91,6 +97,8 @@ impl HaConfig {
             ucast: Vec::new(),
             ping: Vec::new(),
             extra: Vec::new(),
+            witnesses: Vec::new(),
+            quorum: None,
         }
     }
 
@@ -156,6 +164,18 @@ impl HaConfig {
         self
     }
 
+    /// Makes `node` (one of [`nodes`](Self::nodes)) a witness.
+    pub fn witness(mut self, node: Node) -> Self {
+        self.witnesses.push(node);
+        self
+    }
+
+    /// Writes `quorum on` or `quorum off`.
+    pub fn quorum(mut self, value: &'static str) -> Self {
+        self.quorum = Some(value);
+        self
+    }
+
     pub fn ha_cf(&self) -> String {
         let mut s = String::new();
         let _ = writeln!(s, "keepalive {}ms", self.keepalive_ms);
@@ -178,6 +198,12 @@ impl HaConfig {
         }
         for addr in &self.ping {
             let _ = writeln!(s, "ping {addr}");
+        }
+        for &w in &self.witnesses {
+            let _ = writeln!(s, "witness {}", node_name(w));
+        }
+        if let Some(q) = self.quorum {
+            let _ = writeln!(s, "quorum {q}");
         }
         let _ = writeln!(s, "auto_failback {}", self.auto_failback);
         for l in &self.extra {
