@@ -44,7 +44,8 @@ pub struct Hook {
 impl Hook {
     /// The hook `e` runs, if it runs one: group transitions (acquiring,
     /// acquired, releasing, released, group-failed) and cluster events
-    /// (peer-up, peer-dead, split-brain-resolved).
+    /// (peer-up, peer-dead, split-brain-resolved, quorum-lost,
+    /// quorum-regained, maintenance-on, maintenance-off).
     pub fn for_event(e: &Event) -> Option<Hook> {
         let subject = match e {
             Event::Acquiring { group }
@@ -52,13 +53,19 @@ impl Hook {
             | Event::Releasing { group, .. }
             | Event::Released { group }
             | Event::GroupFailed { group }
-            | Event::SplitBrainResolved { group, .. } => group,
-            Event::PeerUp { node } | Event::PeerDead { node, .. } => node,
+            | Event::SplitBrainResolved { group, .. } => group.clone(),
+            Event::PeerUp { node } | Event::PeerDead { node, .. } => node.clone(),
+            // The voters this node sees, of all.
+            Event::QuorumLost { seen, voters } | Event::QuorumRegained { seen, voters } => {
+                format!("{seen}/{voters}")
+            }
+            // The node whose operator changed the mode.
+            Event::MaintenanceOn { by } | Event::MaintenanceOff { by } => by.clone(),
             _ => return None,
         };
         Some(Hook {
             event: e.name(),
-            subject: subject.clone(),
+            subject,
         })
     }
 
@@ -173,6 +180,13 @@ mod tests {
         })
         .unwrap();
         assert_eq!(h.unit(), "harust-event@peer\\x2ddead:node\\x2db.service");
+        let h = Hook::for_event(&Event::QuorumLost { seen: 1, voters: 3 }).unwrap();
+        assert_eq!(h.unit(), "harust-event@quorum\\x2dlost:1-3.service");
+        let h = Hook::for_event(&Event::MaintenanceOn {
+            by: "node-a".into(),
+        })
+        .unwrap();
+        assert_eq!(h.event, "maintenance-on");
         assert!(Hook::for_event(&Event::CommUp).is_none());
         assert!(
             Hook::for_event(&Event::LateHeartbeat {
