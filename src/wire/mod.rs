@@ -99,6 +99,22 @@ const KNOWN_NAMES: &[&str] = &[
     "to_id",
 ];
 
+/// `n` in decimal, appended without a temporary string.
+pub(crate) fn push_decimal(out: &mut Vec<u8>, n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
 /// The name `raw` as a field name: borrowed from the known names when it is
 /// one of them.
 pub fn field_name(raw: &str) -> Name {
@@ -132,19 +148,9 @@ impl Message {
 
     /// Adds a number in decimal (heartbeat's `ttl`, NS_rexmit's seqs).
     pub fn add_dec(&mut self, name: impl Into<Name>, value: u64) -> &mut Self {
-        let mut digits = [0u8; 20];
-        let mut i = digits.len();
-        let mut v = value;
-        loop {
-            i -= 1;
-            digits[i] = b'0' + (v % 10) as u8;
-            v /= 10;
-            if v == 0 {
-                break;
-            }
-        }
-        self.fields
-            .push((name.into(), Value::Str(digits[i..].to_vec())));
+        let mut digits = Vec::with_capacity(20);
+        push_decimal(&mut digits, value);
+        self.fields.push((name.into(), Value::Str(digits)));
         self
     }
 

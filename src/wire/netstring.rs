@@ -31,24 +31,8 @@ pub fn type_digit(v: &Value) -> u8 {
 
 // ---------------------------------------------------------------- writing
 
-/// A netstring length in decimal, written without a temporary string.
-fn push_len(out: &mut Vec<u8>, n: usize) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    let mut n = n;
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[i..]);
-}
-
 fn push_netstring(out: &mut Vec<u8>, payload: &[u8]) {
-    push_len(out, payload.len());
+    super::push_decimal(out, payload.len() as u64);
     out.push(b':');
     out.extend_from_slice(payload);
     out.push(b',');
@@ -92,7 +76,7 @@ pub fn write_body_with(out: &mut Vec<u8>, msg: &Message, field: Option<(&str, &[
 /// One field whose value bytes are known: its length is too, so it is
 /// written straight into `out`.
 fn write_flat(out: &mut Vec<u8>, t: u8, name: &str, value: &[u8]) {
-    push_len(out, 3 + name.len() + 1 + value.len());
+    super::push_decimal(out, (3 + name.len() + 1 + value.len()) as u64);
     out.extend_from_slice(&[b':', b'(', b'0' + t, b')']);
     out.extend_from_slice(name.as_bytes());
     out.push(b'=');
