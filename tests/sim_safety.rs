@@ -27,6 +27,15 @@ fn safe_wait(spec: &Spec) -> Duration {
     spec.timings.deadtime + release_bound(spec.timings.keepalive, spec.timings.deadtime)
 }
 
+/// node-a and node-b, which hold groups, and the witness node-c; quorum on.
+fn witness_cluster() -> Spec {
+    let mut spec = Spec::two_node(AutoFailback::On);
+    spec.nodes = 3;
+    spec.witnesses = vec![2];
+    spec.quorum = true;
+    spec
+}
+
 /// 2–4 voting nodes, with or without one witness, quorum on, groups on
 /// the voting nodes.
 fn random_quorum_spec(rng: &mut sim::Rng) -> Spec {
@@ -119,10 +128,7 @@ fn never_two_holders_with_quorum_through_partitions_one_way_loss_and_freezes() {
 #[test]
 fn witness_cluster_node_cut_off_from_both_others_releases_and_the_other_takes_over() {
     for seed in seeds(12_000, 40) {
-        let mut spec = Spec::two_node(AutoFailback::On);
-        spec.nodes = 3;
-        spec.witnesses = vec![2];
-        spec.quorum = true;
+        let spec = witness_cluster();
         let mut sim = Sim::new(seed, spec.clone(), NetModel::default());
         sim.check_exclusive = true;
         boot(&mut sim);
@@ -161,10 +167,7 @@ fn witness_cluster_node_cut_off_from_both_others_releases_and_the_other_takes_ov
 
 #[test]
 fn the_witness_never_holds_even_when_it_alone_is_left() {
-    let mut spec = Spec::two_node(AutoFailback::On);
-    spec.nodes = 3;
-    spec.witnesses = vec![2];
-    spec.quorum = true;
+    let spec = witness_cluster();
     let mut sim = Sim::new(1, spec.clone(), NetModel::default());
     boot(&mut sim);
     sim.run_for(settle_time(&spec));
@@ -206,10 +209,7 @@ fn even_split_without_a_witness_goes_to_the_first_node_on_both_sides() {
 #[test]
 fn takeover_with_quorum_waits_deadtime_plus_the_release_bound() {
     for seed in seeds(14_000, 20) {
-        let mut spec = Spec::two_node(AutoFailback::On);
-        spec.nodes = 3;
-        spec.witnesses = vec![2];
-        spec.quorum = true;
+        let spec = witness_cluster();
         let mut sim = Sim::new(seed, spec.clone(), NetModel::default());
         sim.check_exclusive = true;
         boot(&mut sim);
@@ -308,10 +308,7 @@ fn one_way_loss_with_quorum_never_has_two_holders() {
 #[test]
 fn a_frozen_holder_killed_by_its_watchdog_is_taken_over_without_overlap() {
     for seed in seeds(17_000, 30) {
-        let mut spec = Spec::two_node(AutoFailback::On);
-        spec.nodes = 3;
-        spec.witnesses = vec![2];
-        spec.quorum = true;
+        let spec = witness_cluster();
         let mut sim = Sim::new(seed, spec.clone(), NetModel::default());
         sim.check_exclusive = true;
         // Restarted only after node-b has taken over.
@@ -332,10 +329,7 @@ fn a_frozen_holder_killed_by_its_watchdog_is_taken_over_without_overlap() {
 
 #[test]
 fn a_silent_witness_delays_no_takeover() {
-    let mut spec = Spec::two_node(AutoFailback::On);
-    spec.nodes = 3;
-    spec.witnesses = vec![2];
-    spec.quorum = true;
+    let spec = witness_cluster();
     let mut sim = Sim::new(1, spec.clone(), NetModel::default());
     // The witness never starts: node-a still takes g0 right after initdead.
     sim.start(0);
