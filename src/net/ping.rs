@@ -8,7 +8,11 @@ use std::mem::MaybeUninit;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
+use std::time::Duration;
+
+use log::error;
 use tokio::io::unix::AsyncFd;
+use tokio::sync::mpsc;
 
 const ECHO_REQUEST_V4: u8 = 8;
 const ECHO_REPLY_V4: u8 = 0;
@@ -216,6 +220,56 @@ fn recv_reply(fd: RawFd, v6: bool, ident: u16) -> io::Result<Option<IpAddr>> {
         IpAddr::V4(Ipv4Addr::from(sin.sin_addr.s_addr.to_ne_bytes()))
     };
     Ok(Some(addr))
+}
+
+/// Probes the ping targets and reports each reply's target index. The
+/// engine judges silence against `deadping`; this only sends and listens.
+pub fn spawn_pinger(targets: Vec<Vec<IpAddr>>, deadping: Duration) -> mpsc::Receiver<usize> {
+    let (tx, rx) = mpsc::channel(64);
+    if targets.is_empty() {
+        return rx;
+    }
+    let interval = (deadping / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
+    tokio::spawn(async move {
+        let mut socks = Vec::new();
+        for v6 in [false, true] {
+            if targets.iter().flatten().any(|a| a.is_ipv6() == v6) {
+                match Pinger::new(v6) {
+                    Ok(p) => socks.push(p),
+                    Err(e) => error!("cannot open an ICMP socket for ping nodes: {e}"),
+                }
+            }
+        }
+        let mut tick = tokio::time::interval(interval);
+        loop {
+            let recv = async {
+                match socks.as_slice() {
+                    [] => std::future::pending().await,
+                    [a] => a.recv().await,
+                    [a, b, ..] => tokio::select! { r = a.recv() => r, r = b.recv() => r },
+                }
+            };
+            tokio::select! {
+                _ = tick.tick() => {
+                    for addr in targets.iter().flatten() {
+                        for s in socks.iter_mut() {
+                            let _ = s.send(*addr);
+                        }
+                    }
+                }
+                r = recv => {
+                    if let Ok(from) = r {
+                        for (i, t) in targets.iter().enumerate() {
+                            if t.contains(&from) && tx.send(i).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    });
+    rx
 }
 
 #[cfg(test)]
