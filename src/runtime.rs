@@ -80,7 +80,7 @@ pub struct Runtime {
     origin: Instant,
     links: Links,
     vips: Arc<Vips>,
-    /// Where address work runs (see [`resource_worker`]).
+    /// Where address work runs (see [`resources::worker`]).
     worker: tokio::runtime::Handle,
     units: Option<Units>,
     /// harust-event@.service instances, in order, off the loop.
