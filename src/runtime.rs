@@ -63,6 +63,9 @@ pub struct Options {
 const TRANSITIONS_KEPT: usize = 32;
 /// How long queued event hooks may still run once the daemon has stopped.
 const HOOKS_AT_EXIT: Duration = Duration::from_secs(30);
+/// How far the loop's guard timer trails the engine's deadline: one tick
+/// of tokio's timer wheel.
+const GUARD_AFTER: Duration = Duration::from_millis(1);
 /// How often moving counters alone are republished.
 const COUNTERS_EVERY: Duration = Duration::from_secs(1);
 
@@ -309,6 +312,14 @@ impl Runtime {
         let timer = tokio::time::sleep_until(far());
         tokio::pin!(timer);
         let mut armed: Option<Instant> = None;
+        // tokio also wakes itself when a timer is set earlier than the
+        // earliest one left in its wheel, which after our timer fired is
+        // none: an eventfd write and one more epoll_wait per beat. A guard
+        // one tick (1 ms) after each deadline is still in the wheel when
+        // the deadline's timer fires, so setting the next one costs nothing.
+        // It fires only when the loop runs late, and then does nothing.
+        let guard = tokio::time::sleep_until(far());
+        tokio::pin!(guard);
         loop {
             let deadline = self
                 .engine
@@ -318,6 +329,9 @@ impl Runtime {
             if armed != Some(deadline) || timer.is_elapsed() {
                 timer.as_mut().reset(deadline);
                 armed = Some(deadline);
+                // A fresh entry: resetting a pending one later only moves
+                // its deadline, not its place in the wheel (a wake-up there).
+                guard.set(tokio::time::sleep_until(deadline + GUARD_AFTER));
             }
             tokio::select! {
                 biased;
@@ -341,6 +355,7 @@ impl Runtime {
                     armed = None;
                     self.feed(Input::Tick);
                 }
+                _ = &mut guard => {}
                 Some(ev) = addr_events.next() => self.on_addr_event(ev),
                 Some(ev) = async {
                     match unit_events.as_mut() {

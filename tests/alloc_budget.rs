@@ -46,11 +46,11 @@ fn allocations<T>(f: impl FnOnce() -> T) -> (u64, T) {
 }
 
 /// What a beat may cost, at most: the engine's own message and its step.
-const PER_BEAT_SENT: u64 = 28;
+const PER_BEAT_SENT: u64 = 26;
 /// What the second copy of a beat may cost, at most: about half is the
-/// decode (one value per field), the rest the engine's step, whose
-/// per-group evaluation in decide.rs still builds its own vectors.
-const PER_DUPLICATE: u64 = 35;
+/// decode (one value per field), the rest the engine's step; the per-group
+/// evaluation in decide.rs builds no vectors.
+const PER_DUPLICATE: u64 = 30;
 
 struct Node {
     engine: Engine,

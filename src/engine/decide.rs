@@ -63,12 +63,14 @@ impl Engine {
                 self.peers[x].advert.ping.unwrap_or(u32::MAX)
             }
         };
-        let live: Vec<NodeId> = (0..self.nodes.len())
-            .filter(|&x| x == self.me || (self.peers[x].live() && self.peers[x].active))
-            .collect();
-        let best = live
-            .iter()
-            .map(|&x| score(x))
+        // Iterated twice rather than collected: this runs for every group
+        // on every engine step.
+        let live = || {
+            (0..self.nodes.len())
+                .filter(|&x| x == self.me || (self.peers[x].live() && self.peers[x].active))
+        };
+        let best = live()
+            .map(score)
             .filter(|&s| s != u32::MAX)
             .max()
             .unwrap_or(0);
@@ -79,7 +81,7 @@ impl Engine {
         if s < best {
             return false;
         }
-        s > 0 || live.len() > 1
+        s > 0 || live().nth(1).is_some()
     }
 
     /// The ping targets in the order `Input::PingReply` numbers them, each
@@ -101,36 +103,23 @@ impl Engine {
     /// `desired`, also counting peers still joining. We never acquire a
     /// group that a joining peer may be about to claim.
     pub(super) fn desired_among(&self, g: GroupId, joiners: bool) -> Option<NodeId> {
-        let all: Vec<NodeId> = (0..self.nodes.len()).collect();
-        let mut cands: Vec<NodeId> = all
-            .iter()
-            .copied()
-            .filter(|&n| self.eligible(n, g, true, joiners))
-            .collect();
-        if cands.is_empty() {
-            // Standby yields only to a node that can take over.
-            cands = all
-                .iter()
-                .copied()
-                .filter(|&n| self.eligible(n, g, false, joiners))
-                .collect();
-        }
+        // The candidates are those `eligible` with `strict`, or, when there
+        // are none, without it (standby yields only to a node that can take
+        // over). Filtered on the fly rather than collected: this runs for
+        // every group on every engine step.
+        let strict = (0..self.nodes.len()).any(|n| self.eligible(n, g, true, joiners));
+        let cands = || (0..self.nodes.len()).filter(move |&n| self.eligible(n, g, strict, joiners));
         let pref = self.groups[g].preferred;
-        if cands.contains(&pref) && self.failback != AutoFailback::Off {
+        if self.failback != AutoFailback::Off && cands().any(|n| n == pref) {
             return Some(pref);
         }
         // Ring order from the preferred node: deterministic everywhere.
         let len = self.nodes.len();
         let rank = |n: &NodeId| (*n + len - pref) % len;
-        if let Some(c) = cands
-            .iter()
-            .copied()
-            .filter(|&n| self.claims(n, g))
-            .min_by_key(rank)
-        {
+        if let Some(c) = cands().filter(|&n| self.claims(n, g)).min_by_key(rank) {
             return Some(c);
         }
-        cands.iter().copied().min_by_key(rank)
+        cands().min_by_key(rank)
     }
 
     pub(super) fn decide(&mut self, now: Time) {

@@ -4,12 +4,10 @@ use super::*;
 
 impl Engine {
     pub(super) fn resolve_conflict(&mut self, g: GroupId) {
-        let others: Vec<NodeId> = (0..self.nodes.len())
-            .filter(|&n| {
-                n != self.me && self.peers[n].live() && self.peers[n].advert.held.contains(&g)
-            })
-            .collect();
-        if others.is_empty() {
+        let contested = (0..self.nodes.len()).any(|n| {
+            n != self.me && self.peers[n].live() && self.peers[n].advert.held.contains(&g)
+        });
+        if !contested {
             self.conflict_announced.remove(&g);
             return;
         }
