@@ -39,6 +39,12 @@ METRICS = {
              ("cpu_pct_b", "idle CPU, passive node", "%"),
              ("rss_kb_b", "idle RSS, passive node", "kB"),
              ("procs_a", "  processes per node", "")],
+    "idle-seed": [("cpu_pct_a", "idle CPU, active node (% of one core, seed timings: keepalive 2 s)", "%"),
+                  ("cpu_pct_b", "idle CPU, passive node", "%"),
+                  ("rss_kb_a", "idle RSS, active node", "kB")],
+    "start": [("from_event", "both started together → client served by A (10 ms / 30 ms)", "ms"),
+              ("stable", "  … until A's answers no longer flip", "ms"),
+              ("flips", "  answer changes after the first A answer (within 0.5 s)", "")],
     "standby": [("outage", "standby of A: last A answer → first B answer", "ms"),
                 ("from_event", "  standby command started → client served by B", "ms"),
                 ("cmd", "  standby command's own run time", "ms"),
@@ -59,6 +65,8 @@ TARGETS = [
     ("failback", "from_up", 0.050, "failback ≤ 50 ms after the returning node is up (median)"),
     ("idle", "cpu_pct_a", 0.3, "idle CPU at keepalive 10 ms ≤ 0.3 % of one core (median)"),
     ("idle", "rss_kb_a", 6144, "RSS ≤ 6 MiB (6144 kB, median)"),
+    ("idle", "cpu_pct_a", "keepalived", "idle CPU at keepalive 10 ms ≤ keepalived's master (active node, median, same run)"),
+    ("idle", "cpu_pct_b", "keepalived:cpu_pct_a", "idle CPU at keepalive 10 ms, passive node ≤ keepalived's master (median, same run)"),
     ("standby", "outage", 0.010, "standby (D-Bus Standby on A): client outage, median ≤ 10 ms"),
     ("takeover", "outage", 0.010, "takeover back (D-Bus Takeover on A): client outage, median ≤ 10 ms"),
 ]
@@ -212,13 +220,20 @@ def render(argv):
         unit = next(u for m, _l, u in METRICS[scen] if m == metric)
         h = cs.get(("harust", scen))
         s = stats(h["vals"].get(metric, [])) if h else None
-        if s is None:
+        rival = None
+        if isinstance(limit, str):
+            # a rival's median as the limit: "impl" (same metric) or "impl:metric"
+            r_impl, _, r_metric = limit.partition(":")
+            rc = cs.get((r_impl, scen))
+            rs = stats(rc["vals"].get(r_metric or metric, [])) if rc else None
+            rival, limit = r_impl, (rs[0] if rs else None)
+        if s is None or limit is None:
             verdict = "NOT MEASURED" + (" (harust %s)" % short_err(h["errors"][0]) if h and h["errors"] else "")
         else:
-            verdict = "%s: median %s %s %s %s" % (
+            verdict = "%s: median %s %s %s %s%s" % (
                 "**PASS**" if s[0] <= limit else "**MISS**", fmt_num(s[0], unit),
                 "≤" if s[0] <= limit else ">", "%g" % (limit * 1000 if unit == "ms" else limit),
-                unit or "")
+                unit or "", " (%s)" % rival if rival else "")
         w("| %s | %s | %s | %s | %s |" % (text, fmt_cell(h, metric, unit) if h else "not run",
                                           fmt_cell(cs.get(("keepalived", scen)), metric, unit),
                                           fmt_cell(cs.get(("heartbeat", scen)), metric, unit), verdict))

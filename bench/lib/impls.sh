@@ -14,7 +14,7 @@
 
 # ------------------------------------------------------------------ timings
 # fast = keepalive 10 ms / deadtime 30 ms; moderate = 100 ms / 1 s;
-# slow = keepalive 1 s / deadtime 3 s.
+# slow = keepalive 1 s / deadtime 3 s; seed = keepalive 2 s / deadtime 30 s.
 # heartbeat's parser takes plain seconds or an "ms" suffix only ("1s" is a
 # configuration error), so the shared ha.cf uses exactly those forms.
 # shellcheck disable=SC2034  # the timings are read by the callers
@@ -23,6 +23,10 @@ set_timing() {
     fast) KEEPALIVE=10ms DEADTIME=30ms WARNTIME=20ms INITDEAD=1000ms ADVERT=0.01 SETTLE=1 ;;
     moderate) KEEPALIVE=100ms DEADTIME=1 WARNTIME=500ms INITDEAD=2 ADVERT=0.1 SETTLE=2 ;;
     slow) KEEPALIVE=1 DEADTIME=3 WARNTIME=2 INITDEAD=6 ADVERT=1 SETTLE=4 ;;
+    # the seed's ha.cf (keepalive 2, deadtime 30, warntime 10), with initdead
+    # 30 s (the least allowed, = deadtime) instead of 120 s, so that
+    # heartbeat's bring-up fits the harness's 60 s
+    seed) KEEPALIVE=2 DEADTIME=30 WARNTIME=10 INITDEAD=30 ADVERT=2 SETTLE=6 ;;
   esac
 }
 
