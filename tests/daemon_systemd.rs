@@ -391,6 +391,88 @@ fn killing_the_holder_starts_its_units_on_the_peer() {
     }
 }
 
+/// A `u64` property of `unit` on the Unit interface, read with busctl.
+fn unit_u64(um: &UserManager, unit: &str, property: &str) -> u64 {
+    let out = run_ok(&[
+        "busctl",
+        &format!("--address={}", um.bus_address()),
+        "get-property",
+        "org.freedesktop.systemd1",
+        &format!("/org/freedesktop/systemd1/unit/{}", bus_label(unit)),
+        "org.freedesktop.systemd1.Unit",
+        property,
+    ]);
+    // `t 123456`
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.trim()
+        .trim_start_matches("t ")
+        .parse()
+        .unwrap_or_else(|_| panic!("{unit} {property}: {text:?}"))
+}
+
+/// Issue 12: "a group with three units ahead of its addresses adds nothing
+/// beyond systemd's own job times". After a kill -9 of the holder, the
+/// peer starts the three units one after the other, each when the
+/// previous one's job is done: between one unit becoming active and the
+/// next one's activation starting, by systemd's own monotonic timestamps,
+/// only harust's step (JobRemoved -> engine -> StartUnit) passes.
+#[test]
+fn a_three_unit_group_takes_over_in_systemds_job_times() {
+    if !tools_present("a_three_unit_group_takes_over_in_systemds_job_times") {
+        return;
+    }
+    // Each start takes systemd about 100 ms (ExecStartPre), so a job's own
+    // time is visible beside harust's steps between jobs.
+    let slow =
+        "[Service]\nExecStartPre=/bin/sleep 0.1\nExecStart=/bin/sleep infinity\nRestart=no\n";
+    let names = ["first.service", "second.service", "third.service"];
+    let cfg = HaConfig::fast().group(Node::A, &["first", "second", "third", &vip_resource()]);
+    let units: Vec<(&str, &str)> = names.iter().map(|n| (*n, slow)).collect();
+    let Some(mut p) = Pair::start("sd3units", &cfg, &units, &units) else {
+        return;
+    };
+    wait_status(&mut p.a, "active: holds 1/1");
+    wait_vip(&p.t.a, "A", true);
+
+    p.a.kill(libc::SIGKILL);
+    p.a.wait_exit(LONG);
+    wait_status(&mut p.b, "active: holds 1/1");
+    wait_vip(&p.t.b, "B", true);
+
+    // Activation started (InactiveExit) and done (ActiveEnter), in µs.
+    let began: Vec<u64> = names
+        .iter()
+        .map(|u| unit_u64(&p.um_b, u, "InactiveExitTimestampMonotonic"))
+        .collect();
+    let active: Vec<u64> = names
+        .iter()
+        .map(|u| unit_u64(&p.um_b, u, "ActiveEnterTimestampMonotonic"))
+        .collect();
+    let jobs: u64 = began.iter().zip(&active).map(|(b, a)| a - b).sum();
+    let steps: Vec<u64> = (1..3).map(|i| began[i] - active[i - 1]).collect();
+    let total = active[2] - began[0];
+    eprintln!(
+        "three units on B: {total} µs from the first unit's start to the third active; \
+         systemd's jobs {jobs} µs; harust between jobs {steps:?} µs"
+    );
+    assert!(
+        began.windows(2).all(|w| w[0] < w[1]) && active.windows(2).all(|w| w[0] <= w[1]),
+        "units not started in order: began {began:?}, active {active:?}"
+    );
+    // Each job waits for the previous one (no overlap), and harust adds
+    // no more than a few ms per step even in a debug build on a shared
+    // machine.
+    for (i, s) in steps.iter().enumerate() {
+        assert!(
+            *s <= 20_000,
+            "{} µs between {} active and {} starting",
+            s,
+            names[i],
+            names[i + 1]
+        );
+    }
+}
+
 // ---------------------------------------------------------------------
 // sd_notify
 // ---------------------------------------------------------------------
