@@ -459,12 +459,13 @@ fn a_three_unit_group_takes_over_in_systemds_job_times() {
         began.windows(2).all(|w| w[0] < w[1]) && active.windows(2).all(|w| w[0] <= w[1]),
         "units not started in order: began {began:?}, active {active:?}"
     );
-    // Each job waits for the previous one (no overlap), and harust adds
-    // no more than a few ms per step even in a debug build on a shared
-    // machine.
+    // Each job waits for the previous one (no overlap), and harust's step
+    // is a few D-Bus round trips: milliseconds, tens on a loaded machine
+    // with a debug build. The bound catches a step that waits on a timer
+    // or polls.
     for (i, s) in steps.iter().enumerate() {
         assert!(
-            *s <= 20_000,
+            *s <= 250_000,
             "{} µs between {} active and {} starting",
             s,
             names[i],

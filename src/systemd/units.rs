@@ -558,13 +558,12 @@ impl Units {
             }
             r => r?,
         };
-        let reason = self.unit_result(&proxy, unit).await;
         if result != JobResult::Done {
             return Err(UnitError::JobFailed {
                 unit: unit.to_owned(),
                 kind,
                 result,
-                reason,
+                reason: self.unit_result(&proxy, unit).await,
             });
         }
         let state = ActiveState::from(proxy.active_state().await.map_err(err)?.as_str());
@@ -572,9 +571,12 @@ impl Units {
             JobKind::Start => state == ActiveState::Active,
             JobKind::Stop => matches!(state, ActiveState::Inactive | ActiveState::Failed),
         };
+        // The reason is read only for a failure: one round trip less
+        // between the units of a group.
         if fits {
             return Ok(());
         }
+        let reason = self.unit_result(&proxy, unit).await;
         let sub_state = proxy.sub_state().await.map_err(err)?;
         Err(UnitError::WrongState {
             unit: unit.to_owned(),
