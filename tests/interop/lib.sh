@@ -317,7 +317,7 @@ client_page() { ip netns exec "$(ns c)" curl -s -m 1 "http://$VIP/" 2>/dev/null 
 # hb_sees NODE PEER STATE : cl_status on heartbeat node NODE reports PEER as STATE.
 hb_sees() { [[ $(cl_status "$1" nodestatus "$2") == "$3" ]]; }
 # hr_sees NODE PEER : harust on NODE logged PEER up (since its last boot).
-hr_sees() { hr_log "$1" | awk '/^=== boot/{b=""} {b=b $0 "\n"} END{printf "%s", b}' | grep -q "node $2 is up"; }
+hr_sees() { hr_log "$1" | awk '/^=== boot/{b=""} {b=b $0 "\n"} END{printf "%s", b}' | grep "node $2 is up" >/dev/null; }
 
 # Lines of a heartbeat log that mean a protocol problem.
 HB_BAD='ERROR|CRIT|flow control|lost packet|hist queue|Irretrievably|replay|[Aa]uthenticat|Bad |bad |Both machines own|[Uu]nknown message|nak_rexmit'
