@@ -2,16 +2,26 @@
 //! heartbeat 3.0.6 in its classic `haresources` mode.
 //!
 //! The pure core (`config`, `wire`, `engine`) does no I/O. The adapters
-//! (`net`, `vip`, `systemd`, `dbus`) and `runtime` connect it to the system.
+//! (`net`, `vip`, `systemd`, `dbus`) and `runtime` connect it to the system;
+//! `control`, `events`, `resources` and `state` are the runtime's parts
+//! that are not its loop.
 
 pub mod config;
+#[cfg(feature = "daemon")]
+pub mod control;
 #[cfg(feature = "daemon")]
 pub mod dbus;
 pub mod engine;
 #[cfg(feature = "daemon")]
+pub mod events;
+#[cfg(feature = "daemon")]
 pub mod net;
 #[cfg(feature = "daemon")]
+pub mod resources;
+#[cfg(feature = "daemon")]
 pub mod runtime;
+#[cfg(feature = "daemon")]
+pub mod state;
 #[cfg(feature = "daemon")]
 pub mod systemd;
 #[cfg(feature = "daemon")]

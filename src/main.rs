@@ -8,8 +8,9 @@ use log::{LevelFilter, error};
 
 use harust::config;
 use harust::engine::Scope;
-use harust::runtime::{self, Options, Runtime};
+use harust::runtime::{Options, Runtime};
 use harust::systemd::{self, Notifier};
+use harust::{resources, state};
 
 const DEFAULT_CONFIG_DIR: &str = "/etc/harust";
 const DEFAULT_STATE_DIR: &str = "/var/lib/harust";
@@ -222,7 +223,7 @@ fn main() -> ExitCode {
             state_dir,
         } => {
             let _ = systemd::init_logging(LevelFilter::Info);
-            let m = runtime::load_maintenance(&state_dir);
+            let m = state::load_maintenance(&state_dir);
             if m.on {
                 // The cluster does not move in maintenance: the restarted
                 // daemon adopts what is up here.
@@ -239,7 +240,7 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match tokio_main(runtime::release_local(
+            match tokio_main(resources::release_local(
                 &loaded.config,
                 systemd_bus.as_deref(),
             )) {

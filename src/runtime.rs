@@ -16,11 +16,15 @@
 //! A group's consecutive addresses come as one batch of Start or Stop
 //! outputs and go to the kernel as one netlink batch. Address work and the
 //! GARP/NA rounds (`vip::Announcer`) run on a thread of their own
-//! (`resource_worker`), so they never hold up a beat.
+//! (`resources::worker`), so they never hold up a beat.
+//!
+//! What is not the loop lives beside it: `control` (the D-Bus adapter's
+//! channels and snapshot), `events` (journal entries), `resources` (how
+//! actions are carried out), `state` (identity and maintenance on disk).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -32,11 +36,15 @@ use tokio::time::Instant;
 
 use crate::config::digest::{self, ConfigDigest};
 use crate::config::{self, Config, Resource, Vip};
-use crate::engine::{self, AdminError, AdminRequest, Engine, Event, Input, Op, Output, View};
+use crate::control::{Control, Handle, Snapshot, status_line};
+use crate::engine::{self, AdminError, Engine, Event, Input, Op, Output};
+use crate::events::{self, RateLimit, report};
 use crate::net::{self, Links};
+use crate::resources::{self, Sources};
+use crate::state::{identity, load_maintenance, save_maintenance};
 use crate::systemd::hooks::Hooks;
 use crate::systemd::{Notifier, Units};
-use crate::vip::{self, AddrEvent, AnnounceConfig, Announcer, Vips};
+use crate::vip::{self, AddrEvent, AnnounceConfig, Announcer, Vips, announced};
 use crate::wire;
 
 /// What the daemon was started with.
@@ -52,104 +60,17 @@ pub struct Options {
     pub announce: AnnounceConfig,
 }
 
-/// A request from the D-Bus API (or any other control channel).
-#[derive(Debug)]
-pub enum Control {
-    Admin {
-        request: AdminRequest,
-        reply: oneshot::Sender<Result<(), AdminError>>,
-    },
-    /// Re-read the configuration; the reply lists every problem if it failed.
-    Reload {
-        reply: oneshot::Sender<Result<(), String>>,
-    },
-}
-
-/// What the daemon publishes for status readers.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Snapshot {
-    pub view: View,
-    pub keepalive_ms: u64,
-    pub deadtime_ms: u64,
-    pub warntime_ms: u64,
-    pub initdead_ms: u64,
-    pub links: Vec<String>,
-    /// The last transitions, oldest first: (unix ms, event name, text).
-    pub transitions: VecDeque<(u64, String, String)>,
-    /// When `view` was taken (unix ms): its ages count from here.
-    pub published_ms: u64,
-    /// Peers whose configuration differs from ours: peer -> parts.
-    pub config_mismatch: BTreeMap<String, Vec<String>>,
-}
-
-/// The far ends of the daemon's channels, for the D-Bus adapter.
-pub struct Handle {
-    pub control: mpsc::Sender<Control>,
-    pub snapshot: watch::Receiver<Snapshot>,
-    /// Every engine event, as it happens.
-    pub events: tokio::sync::broadcast::Sender<Event>,
-}
-
 const TRANSITIONS_KEPT: usize = 32;
 /// How long queued event hooks may still run once the daemon has stopped.
 const HOOKS_AT_EXIT: Duration = Duration::from_secs(30);
 /// How often moving counters alone are republished.
 const COUNTERS_EVERY: Duration = Duration::from_secs(1);
-/// Distinct log-limiter keys remembered at most.
-const RATE_LIMIT_KEYS: usize = 1024;
 
 struct ActionDone {
     group: usize,
     resource: usize,
     op: Op,
     result: Result<(), String>,
-}
-
-/// A log line limiter: at most one line per key per interval, with a count
-/// of what was suppressed.
-struct RateLimit {
-    interval: Duration,
-    last: HashMap<String, (Instant, u64)>,
-}
-
-impl RateLimit {
-    fn new(interval: Duration) -> Self {
-        RateLimit {
-            interval,
-            last: HashMap::new(),
-        }
-    }
-
-    /// `Some(suppressed)` if a line may be logged now.
-    fn allow(&mut self, key: &str) -> Option<u64> {
-        let now = Instant::now();
-        match self.last.get_mut(key) {
-            Some((t, n)) if now.duration_since(*t) < self.interval => {
-                *n += 1;
-                None
-            }
-            Some((t, n)) => {
-                let s = *n;
-                *t = now;
-                *n = 0;
-                Some(s)
-            }
-            None => {
-                // Forged packets from many spoofed sources must not grow
-                // this without bound: forget quiet keys first.
-                if self.last.len() >= RATE_LIMIT_KEYS {
-                    let interval = self.interval;
-                    self.last
-                        .retain(|_, (t, _)| now.duration_since(*t) < interval);
-                    if self.last.len() >= RATE_LIMIT_KEYS {
-                        return None;
-                    }
-                }
-                self.last.insert(key.to_string(), (now, 0));
-                Some(0)
-            }
-        }
-    }
 }
 
 pub struct Runtime {
@@ -159,7 +80,7 @@ pub struct Runtime {
     origin: Instant,
     links: Links,
     vips: Arc<Vips>,
-    /// Where address work runs (see [`resource_worker`]).
+    /// Where address work runs (see [`resources::worker`]).
     worker: tokio::runtime::Handle,
     units: Option<Units>,
     /// harust-event@.service instances, in order, off the loop.
@@ -197,9 +118,6 @@ pub struct Runtime {
     maintenance_saved: engine::Maintenance,
 }
 
-/// The default route's source before each held `IPsrcaddr`, by position.
-type Sources = Arc<std::sync::Mutex<HashMap<(usize, usize), Option<IpAddr>>>>;
-
 impl Runtime {
     /// Loads the configuration, binds the media and connects the adapters.
     /// Nothing is acquired yet.
@@ -234,7 +152,7 @@ impl Runtime {
         let links = Links::open(&media)
             .await
             .context("cannot open the heartbeat media")?;
-        let worker = resource_worker().context("cannot start the resource thread")?;
+        let worker = resources::worker().context("cannot start the resource thread")?;
         let (vips, announcer) = {
             // The netlink and packet sockets are served by the worker.
             let _on = worker.enter();
@@ -363,7 +281,7 @@ impl Runtime {
             Some(u) => Some(u.watch(&self.unit_names()).await?),
             None => None,
         };
-        let mut pings = spawn_pinger(
+        let mut pings = net::ping::spawn_pinger(
             Engine::ping_targets(&self.cfg),
             self.cfg.ha.effective_deadping(),
         );
@@ -794,62 +712,8 @@ impl Runtime {
         let announcer = self.announcer.clone();
         let gkey = self.cfg.groups[group].key.clone();
         self.worker.spawn(async move {
-            let (vips, results): (Vec<Vip>, Vec<Result<(), String>>) = if op == Op::Start {
-                // An address written without a prefix takes its connected
-                // route's, as heartbeat's IPaddr does (a route dump each).
-                let mut resolved = Vec::with_capacity(vips.len());
-                for v in &vips {
-                    resolved.push(nl.with_route_prefix(v).await);
-                }
-                let vips: Vec<Vip> = vips
-                    .iter()
-                    .zip(&resolved)
-                    .map(|(v, r)| r.as_ref().unwrap_or(v).clone())
-                    .collect();
-                let ok: Vec<Vip> = resolved
-                    .iter()
-                    .filter_map(|r| r.as_ref().ok().cloned())
-                    .collect();
-                let mut batch = nl.add_batch(&ok).await.into_iter();
-                let added: Vec<Result<vip::AddOutcome, vip::VipError>> = resolved
-                    .into_iter()
-                    .map(|r| match r {
-                        Ok(_) => batch.next().expect("one result per address asked for"),
-                        Err(e) => Err(e),
-                    })
-                    .collect();
-                // Neighbours learn the new owner at once; the repeats run
-                // on after the action is confirmed.
-                let up: Vec<Vip> = vips
-                    .iter()
-                    .zip(&added)
-                    .filter(|(_, r)| r.is_ok())
-                    .map(|(v, _)| v.clone())
-                    .collect();
-                let mut targets = nl.targets(&up).await.into_iter();
-                for (&r, a) in resources.iter().zip(&added) {
-                    if a.is_ok() {
-                        match targets.next() {
-                            Some(Ok(t)) => announcer.start((group, r), t),
-                            Some(Err(e)) => warn!("cannot announce: {}", chain(&e)),
-                            None => {}
-                        }
-                    }
-                }
-                let results = added
-                    .into_iter()
-                    .map(|r| r.map(|_| ()).map_err(|e| chain(&e)))
-                    .collect();
-                (vips, results)
-            } else {
-                let results = nl
-                    .del_batch(&vips)
-                    .await
-                    .into_iter()
-                    .map(|r| r.map(|_| ()).map_err(|e| chain(&e)))
-                    .collect();
-                (vips, results)
-            };
+            let (vips, results) =
+                resources::apply_vips(&nl, &announcer, group, op, &resources, vips).await;
             for ((resource, v), result) in resources.into_iter().zip(&vips).zip(results) {
                 let what = format!("{}/{}", v.addr, v.prefix);
                 report(&gkey, &what, op, &result);
@@ -877,69 +741,16 @@ impl Runtime {
         let gkey = self.cfg.groups[group].key.clone();
         let sources = self.sources.clone();
         tokio::spawn(async move {
-            let result = match (&res, op) {
-                (Resource::Unit(u), Op::Start) => match units {
-                    Some(units) => units.start(u).await.map_err(|e| chain(&e)),
-                    None => Err("systemd's manager is not connected".to_string()),
-                },
-                (Resource::Unit(u), Op::Stop) => match units {
-                    Some(units) => units.stop(u).await.map_err(|e| chain(&e)),
-                    None => Err("systemd's manager is not connected".to_string()),
-                },
-                (Resource::Announce { .. }, Op::Start) => {
-                    if let Some(v) = announced(&res) {
-                        match vips.targets(std::slice::from_ref(&v)).await.pop() {
-                            Some(Ok(t)) => announcer.start((group, resource), t),
-                            Some(Err(e)) => warn!("cannot announce: {}", chain(&e)),
-                            None => {}
-                        }
-                    }
-                    Ok(())
-                }
-                (Resource::Announce { .. }, Op::Stop) => {
-                    announcer.cancel((group, resource));
-                    Ok(())
-                }
-                (Resource::SrcAddr(a), Op::Start) => match vips.set_default_source(*a).await {
-                    Ok(before) => {
-                        sources
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .insert((group, resource), before);
-                        Ok(())
-                    }
-                    Err(e) => Err(chain(&e)),
-                },
-                (Resource::SrcAddr(a), Op::Stop) => {
-                    let before = sources
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .remove(&(group, resource))
-                        .flatten();
-                    vips.restore_default_source(*a, before)
-                        .await
-                        .map_err(|e| chain(&e))
-                }
-                (Resource::Mount(m), Op::Start) => match units {
-                    Some(units) => units
-                        .start_mount(
-                            &m.unit(),
-                            &m.what,
-                            &m.path,
-                            m.fstype.as_deref(),
-                            m.options.as_deref(),
-                        )
-                        .await
-                        .map_err(|e| chain(&e)),
-                    None => Err("systemd's manager is not connected".to_string()),
-                },
-                (Resource::Mount(m), Op::Stop) => match units {
-                    Some(units) => units.stop(&m.unit()).await.map_err(|e| chain(&e)),
-                    None => Err("systemd's manager is not connected".to_string()),
-                },
-                // Addresses go through act_vips.
-                (Resource::Vip(_), _) => Ok(()),
-            };
+            let result = resources::apply(
+                &res,
+                (group, resource),
+                op,
+                units.as_ref(),
+                &vips,
+                &announcer,
+                &sources,
+            )
+            .await;
             report(&gkey, &res.describe(), op, &result);
             let _ = tx.send(ActionDone {
                 group,
@@ -951,65 +762,12 @@ impl Runtime {
     }
 
     fn log_event(&mut self, e: &Event) {
-        let name = e.name();
-        let mut fields: Vec<(&str, String)> = vec![("harust_event", name.to_string())];
-        match e {
-            Event::PeerUp { node }
-            | Event::PeerRestarted { node }
-            | Event::PeerDead { node, .. }
-            | Event::LateHeartbeat { node, .. } => fields.push(("harust_node", node.clone())),
-            Event::LinkUp { node, link } | Event::LinkDown { node, link } => {
-                fields.push(("harust_node", node.clone()));
-                fields.push(("harust_link", self.links.link_name(net::LinkId(*link))));
-            }
-            Event::Acquiring { group }
-            | Event::Acquired { group, .. }
-            | Event::Releasing { group, .. }
-            | Event::Released { group }
-            | Event::ResourceRepaired { group, .. }
-            | Event::GroupFailed { group }
-            | Event::Adopted { group }
-            | Event::SplitBrainResolved { group, .. } => {
-                fields.push(("harust_group", group.clone()))
-            }
-            Event::ResourceFailed {
-                group, resource, ..
-            } => {
-                fields.push(("harust_group", group.clone()));
-                if let Some(r) = self.resource_name(group, *resource) {
-                    fields.push(("harust_resource", r));
-                }
-            }
-            Event::Dropped { node: Some(n), .. } => fields.push(("harust_node", n.clone())),
-            Event::MaintenanceOn { by } | Event::MaintenanceOff { by } => {
-                fields.push(("harust_node", by.clone()))
-            }
-            _ => {}
-        }
-        // Priorities mean something: a takeover is NOTICE, a death WARNING,
-        // a resource failure ERR.
-        let (level, notice) = match e {
-            Event::Acquired { .. }
-            | Event::Released { .. }
-            | Event::StandbyRequested { .. }
-            | Event::TakeoverRequested { .. }
-            | Event::PeerUp { .. }
-            | Event::QuorumRegained { .. }
-            | Event::MaintenanceOn { .. }
-            | Event::MaintenanceOff { .. }
-            | Event::Adopted { .. }
-            | Event::CommUp => (log::Level::Info, true),
-            Event::PeerDead { .. }
-            | Event::LateHeartbeat { .. }
-            | Event::LinkDown { .. }
-            | Event::SplitBrainResolved { .. }
-            | Event::PeerRestarted { .. }
-            | Event::PingDown { .. }
-            | Event::QuorumLost { .. }
-            | Event::Dropped { .. } => (log::Level::Warn, false),
-            Event::ResourceFailed { .. } | Event::GroupFailed { .. } => (log::Level::Error, false),
-            _ => (log::Level::Info, false),
-        };
+        let links = &self.links;
+        let entry = events::Entry::of(
+            e,
+            |link| links.link_name(net::LinkId(link)),
+            |group, r| self.resource_name(group, r),
+        );
         let mut text = e.to_string();
         if let Event::Dropped { reason, node } = e {
             let key = format!("drop:{reason}:{}", node.as_deref().unwrap_or(""));
@@ -1019,20 +777,13 @@ impl Runtime {
                 Some(s) => text.push_str(&format!(" ({s} more suppressed)")),
             }
         }
-        if notice {
-            fields.push((crate::systemd::journal::PRIORITY_KEY, "notice".to_string()));
-        }
-        emit(level, &fields, &text);
+        entry.log(&text);
         if !matches!(
             e,
             Event::LateHeartbeat { .. } | Event::LinkUp { .. } | Event::LinkDown { .. }
         ) {
-            let ms = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_millis() as u64;
             self.transitions
-                .push_back((ms, name.to_string(), e.to_string()));
+                .push_back((unix_ms(), entry.name.to_string(), e.to_string()));
             if self.transitions.len() > TRANSITIONS_KEPT {
                 self.transitions.pop_front();
             }
@@ -1067,142 +818,6 @@ impl Runtime {
     }
 }
 
-fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis() as u64
-}
-
-/// Logs a resource action's result.
-fn report(gkey: &str, what: &str, op: Op, result: &Result<(), String>) {
-    match result {
-        Ok(()) => debug!("{op} {what} ({gkey}): done"),
-        Err(e) => {
-            error!(harust_event = "resource-failed", harust_group = gkey, harust_resource = what;
-                "{op} {what} failed: {e}")
-        }
-    }
-}
-
-/// A thread of its own for the address work (netlink requests and dumps,
-/// GARP/NA), so a large group's batch never delays the loop's thread, which
-/// sends and receives the heartbeats; see [`lower_priority`].
-fn resource_worker() -> std::io::Result<tokio::runtime::Handle> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::Builder::new()
-        .name("harust-resources".into())
-        .spawn(move || {
-            lower_priority();
-            match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => {
-                    let _ = tx.send(Ok(rt.handle().clone()));
-                    rt.block_on(std::future::pending::<()>());
-                }
-                Err(e) => {
-                    let _ = tx.send(Err(e));
-                }
-            }
-        })?;
-    rx.recv()
-        .map_err(|_| std::io::Error::other("the resource thread did not start"))?
-}
-
-/// Puts the calling thread below the loop's when the daemon runs with a
-/// real-time policy (`CPUSchedulingPolicy=rr`, which this thread
-/// inherited): back to the normal policy, so a beat due always preempts
-/// address work. Without one, both threads are equal and run side by side.
-fn lower_priority() {
-    let normal = libc::sched_param { sched_priority: 0 };
-    // SAFETY: pid 0 is the calling thread only.
-    if unsafe { libc::sched_setscheduler(0, libc::SCHED_OTHER, &normal) } != 0 {
-        debug!(
-            "resource thread keeps its policy: {}",
-            std::io::Error::last_os_error()
-        );
-    }
-}
-
-/// An error with its causes, `outer: inner: root`, so the log names the
-/// root cause (e.g. the errno from netlink), not just the operation.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
-}
-
-/// Logs `text` with structured fields (only those that apply).
-fn emit(level: log::Level, fields: &[(&str, String)], text: &str) {
-    if level > log::max_level() {
-        return;
-    }
-    let kvs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let kvs: &[(&str, &str)] = &kvs;
-    log::logger().log(
-        &log::Record::builder()
-            .level(level)
-            .target("harust")
-            .args(format_args!("{text}"))
-            .key_values(&kvs)
-            .build(),
-    );
-}
-
-/// The one-line `STATUS=` summary, e.g.
-/// `active: holds 1/2 groups; peers up: node-b`.
-pub fn status_line(v: &View) -> String {
-    let held = v.groups.iter().filter(|g| g.local_state == "held").count();
-    let up: Vec<&str> = v
-        .nodes
-        .iter()
-        .filter(|n| matches!(n.status, "up" | "active"))
-        .map(|n| n.name.as_str())
-        .collect();
-    let peers = if up.is_empty() {
-        "no peer up".to_string()
-    } else {
-        format!("peers up: {}", up.join(", "))
-    };
-    let quorum = match v.quorum {
-        Some(true) => "; quorum",
-        Some(false) => "; NO QUORUM",
-        None => "",
-    };
-    let witness = if v.witness { " (witness)" } else { "" };
-    let maintenance = if v.maintenance { "; MAINTENANCE" } else { "" };
-    format!(
-        "{}{witness}: holds {held}/{} groups; {peers}{quorum}{maintenance}",
-        v.state,
-        v.groups.len()
-    )
-}
-
-/// What a resource announces with GARP/NA once acquired: a VIP, or the
-/// address of a `SendArp`.
-fn announced(r: &Resource) -> Option<Vip> {
-    match r {
-        Resource::Vip(v) => Some(v.clone()),
-        Resource::Announce { addr, iface } => Some(Vip {
-            kind: config::VipKind::IPaddr,
-            addr: IpAddr::V4(*addr),
-            prefix: 32,
-            iface: Some(iface.clone()),
-            label: None,
-            broadcast: None,
-            auto_prefix: false,
-        }),
-        _ => None,
-    }
-}
-
 /// The (group, resource) positions of the resources `pick` selects.
 fn positions<'a>(
     cfg: &'a Config,
@@ -1222,212 +837,9 @@ fn positions<'a>(
         .map(|(g, r, _)| (g, r))
 }
 
-/// Probes the ping targets and reports each reply's target index. The
-/// engine judges silence against `deadping`; this only sends and listens.
-fn spawn_pinger(targets: Vec<Vec<IpAddr>>, deadping: Duration) -> mpsc::Receiver<usize> {
-    let (tx, rx) = mpsc::channel(64);
-    if targets.is_empty() {
-        return rx;
-    }
-    let interval = (deadping / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
-    tokio::spawn(async move {
-        let mut socks = Vec::new();
-        for v6 in [false, true] {
-            if targets.iter().flatten().any(|a| a.is_ipv6() == v6) {
-                match net::ping::Pinger::new(v6) {
-                    Ok(p) => socks.push(p),
-                    Err(e) => error!("cannot open an ICMP socket for ping nodes: {e}"),
-                }
-            }
-        }
-        let mut tick = tokio::time::interval(interval);
-        loop {
-            let recv = async {
-                match socks.as_slice() {
-                    [] => std::future::pending().await,
-                    [a] => a.recv().await,
-                    [a, b, ..] => tokio::select! { r = a.recv() => r, r = b.recv() => r },
-                }
-            };
-            tokio::select! {
-                _ = tick.tick() => {
-                    for addr in targets.iter().flatten() {
-                        for s in socks.iter_mut() {
-                            let _ = s.send(*addr);
-                        }
-                    }
-                }
-                r = recv => {
-                    if let Ok(from) = r {
-                        for (i, t) in targets.iter().enumerate() {
-                            if t.contains(&from) && tx.send(i).await.is_err() {
-                                return;
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    });
-    rx
-}
-
-const MAINTENANCE_FILE: &str = "maintenance";
-
-/// The maintenance mode persisted in `state_dir` (off if never set or
-/// unreadable).
-pub fn load_maintenance(state_dir: &Path) -> engine::Maintenance {
-    std::fs::read_to_string(state_dir.join(MAINTENANCE_FILE))
-        .ok()
-        .and_then(|s| engine::Maintenance::from_field(s.trim()))
-        .unwrap_or_default()
-}
-
-/// Persists the maintenance mode so a restarted daemon knows it before it
-/// hears any peer. Written to a temporary file and renamed: a crash leaves
-/// the old or the new mode, never half of one.
-fn save_maintenance(state_dir: &Path, m: &engine::Maintenance) {
-    let path = state_dir.join(MAINTENANCE_FILE);
-    let tmp = state_dir.join(".maintenance.tmp");
-    if let Err(e) = std::fs::create_dir_all(state_dir)
-        .and_then(|_| std::fs::write(&tmp, m.to_field() + "\n"))
-        .and_then(|_| std::fs::rename(&tmp, &path))
-    {
-        error!(
-            "cannot record maintenance mode in {}: {e}; a restart will not know it",
-            path.display()
-        );
-    }
-}
-
-/// The generation (`hg`) and node UUID, persisted in `state_dir`. The
-/// generation must grow on every start or peers take us for a replay.
-fn identity(state_dir: &Path) -> (u64, [u8; 16]) {
-    let now = SystemTime::now()
+fn unix_ms() -> u64 {
+    SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
-        .as_secs();
-    let gen_path = state_dir.join("generation");
-    let stored = std::fs::read_to_string(&gen_path)
-        .ok()
-        .and_then(|s| s.trim().parse::<u64>().ok())
-        .unwrap_or(0);
-    let generation = (stored + 1).max(now);
-    let uuid_path = state_dir.join("uuid");
-    let uuid = match std::fs::read(&uuid_path) {
-        Ok(b) if b.len() == 16 => b.try_into().unwrap_or([0; 16]),
-        _ => {
-            let mut u = [0u8; 16];
-            if let Ok(b) = std::fs::read("/proc/sys/kernel/random/uuid") {
-                let hex: String = String::from_utf8_lossy(&b)
-                    .chars()
-                    .filter(|c| c.is_ascii_hexdigit())
-                    .collect();
-                for (i, byte) in u.iter_mut().enumerate() {
-                    *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2).unwrap_or("00"), 16)
-                        .unwrap_or(0);
-                }
-            }
-            let _ = std::fs::create_dir_all(state_dir);
-            let _ = std::fs::write(&uuid_path, u);
-            u
-        }
-    };
-    if let Err(e) = std::fs::create_dir_all(state_dir)
-        .and_then(|_| std::fs::write(&gen_path, generation.to_string()))
-    {
-        warn!(
-            "cannot record the generation in {}: {e}; using the clock",
-            gen_path.display()
-        );
-    }
-    (generation, uuid)
-}
-
-/// What `harust release-local` did.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Released {
-    pub addresses: usize,
-    pub units: usize,
-}
-
-/// `harust release-local`: stop every configured unit that runs here and
-/// remove every configured address, each group right to left, last group
-/// first (the order of a release). Run by the unit's ExecStopPost= after
-/// an abnormal exit, so a crashed or hung node neither answers for a VIP
-/// nor runs a service its peer now holds. Goes on past a failure and
-/// reports them all at the end.
-pub async fn release_local(cfg: &Config, systemd_bus: Option<&str>) -> Result<Released> {
-    let vips = Vips::connect().context("cannot open rtnetlink")?;
-    let has_units = cfg
-        .groups
-        .iter()
-        .any(|g| g.resources.iter().any(|r| r.unit_name().is_some()));
-    let mut errors: Vec<String> = Vec::new();
-    let units = if has_units {
-        match Units::connect(systemd_bus).await {
-            Ok(u) => Some(u),
-            Err(e) => {
-                errors.push(format!("cannot reach systemd's manager: {e}"));
-                None
-            }
-        }
-    } else {
-        None
-    };
-    // First the default route's source: deleting an address also deletes
-    // the routes that use it as their source, the default route included.
-    for g in &cfg.groups {
-        for r in &g.resources {
-            if let Resource::SrcAddr(a) = r
-                && vips.is_default_source(*a).await.unwrap_or(false)
-            {
-                match vips.restore_default_source(*a, None).await {
-                    Ok(_) => {
-                        crate::notice!(harust_event = "release-local", harust_group = g.key.as_str();
-                            "took {a}, left by the stopped daemon, off the default route");
-                    }
-                    Err(e) => errors.push(format!("cannot take {a} off the default route: {e}")),
-                }
-            }
-        }
-    }
-    let mut done = Released::default();
-    for g in cfg.groups.iter().rev() {
-        for r in g.resources.iter().rev() {
-            if let Resource::Vip(v) = r {
-                if !vips.present(v).await.unwrap_or(false) {
-                    continue;
-                }
-                match vips.del(v).await {
-                    Ok(_) => {
-                        crate::notice!(harust_event = "release-local", harust_group = g.key.as_str();
-                            "removed {}/{} left behind by the stopped daemon", v.addr, v.prefix);
-                        done.addresses += 1;
-                    }
-                    Err(e) => errors.push(format!("cannot remove {}: {e}", v.addr)),
-                }
-            } else if let (Some(name), Some(u)) = (r.unit_name(), &units) {
-                let running = u
-                    .active_state(&name)
-                    .await
-                    .is_ok_and(|s| !matches!(s.as_str(), "inactive" | "failed"));
-                if !running {
-                    continue;
-                }
-                match u.stop(&name).await {
-                    Ok(()) => {
-                        crate::notice!(harust_event = "release-local", harust_group = g.key.as_str();
-                            "stopped {name}, left running by the stopped daemon");
-                        done.units += 1;
-                    }
-                    Err(e) => errors.push(format!("cannot stop {name}: {e}")),
-                }
-            }
-        }
-    }
-    if !errors.is_empty() {
-        anyhow::bail!("{}", errors.join("; "));
-    }
-    Ok(done)
+        .as_millis() as u64
 }

@@ -349,7 +349,7 @@ async fn release_local_stops_the_units_left_running_right_to_left() {
         units.start(u).await.expect("start");
     }
     let cfg = units_config(&[&["a.service", "b.service"], &["c.service", "idle.service"]]);
-    let done = harust::runtime::release_local(&cfg, Some(um.bus_address()))
+    let done = harust::resources::release_local(&cfg, Some(um.bus_address()))
         .await
         .expect("release-local");
     assert_eq!(done.units, 3, "{done:?}");

@@ -27,8 +27,8 @@ use zbus::interface;
 use zbus::message::Header;
 use zbus::object_server::SignalEmitter;
 
+use crate::control::{Control, Handle, Snapshot};
 use crate::engine::AdminRequest;
-use crate::runtime::{Control, Handle, Snapshot};
 use model::GroupRow;
 
 /// The well-known name, object path and interface (DESIGN.md: fixed).

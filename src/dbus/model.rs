@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
+use crate::control::Snapshot;
 use crate::engine::{AdminRequest, GroupView, Scope, View};
-use crate::runtime::Snapshot;
 
 /// `Nodes`: (name, status) for every node in ha.cf order, this node
 /// included. Status is `local`, `unknown`, `up`, `active` or `dead`.
@@ -126,7 +126,7 @@ pub fn status_json(s: &Snapshot) -> Value {
     json!({
         "node": v.node,
         "state": v.state,
-        "summary": crate::runtime::status_line(v),
+        "summary": crate::control::status_line(v),
         "quorum": quorum(v),
         "maintenance": v.maintenance,
         "maintenance_pending": v.maintenance_pending,
@@ -261,9 +261,9 @@ mod tests {
         v.quorum = Some(false);
         assert_eq!(quorum(&v), "no");
         assert!(
-            crate::runtime::status_line(&v).ends_with("; NO QUORUM"),
+            crate::control::status_line(&v).ends_with("; NO QUORUM"),
             "{}",
-            crate::runtime::status_line(&v)
+            crate::control::status_line(&v)
         );
         let doc = status_json(&snapshot(v));
         assert_eq!(doc["quorum"], "no");

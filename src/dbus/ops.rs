@@ -9,8 +9,8 @@ use zbus::message::Header;
 
 use super::Error;
 use super::model::{self, GroupRow};
+use crate::control::{Control, Snapshot};
 use crate::engine::{AdminError, AdminRequest, Scope};
-use crate::runtime::{Control, Snapshot};
 
 /// Slack on top of two deadtimes for resource actions (units starting).
 const SETTLE_SLACK: Duration = Duration::from_secs(10);

@@ -10,8 +10,8 @@ use zbus::object_server::InterfaceRef;
 
 use super::model;
 use super::{Harust1, Harust1Signals};
+use crate::control::Snapshot;
 use crate::engine::Event;
-use crate::runtime::Snapshot;
 
 /// Counters move with every heartbeat; their PropertiesChanged is sent at
 /// most this often (the getter is always current).

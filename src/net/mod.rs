@@ -31,6 +31,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::os::fd::OwnedFd;
 use std::task::Poll;
 
+use socket2::SockRef;
 use tokio::net::UdpSocket;
 
 use crate::config::Medium;
@@ -39,7 +40,7 @@ use crate::config::Medium;
 pub const DEFAULT_PORT: u16 = 694;
 
 /// `IPTOS_LOWDELAY`, which heartbeat's ucast write socket sets.
-const TOS_LOWDELAY: libc::c_int = 0x10;
+const TOS_LOWDELAY: u32 = 0x10;
 
 /// The largest UDP payload.
 const MAX_DATAGRAM: usize = 65_536;
@@ -168,12 +169,13 @@ fn unspecified(v6: bool) -> IpAddr {
 fn open_reader(name: &str, key: &ReaderKey) -> Result<OwnedFd, NetError> {
     let (v6, port, iface) = key;
     let fd = socket::udp_socket(*v6).map_err(socket_err(name, "creating read socket"))?;
-    socket::set_int(&fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)
+    let sock = SockRef::from(&fd);
+    sock.set_reuse_address(true)
         .map_err(socket_err(name, "setting SO_REUSEADDR"))?;
-    socket::set_int(&fd, libc::SOL_SOCKET, libc::SO_REUSEPORT, 1)
+    sock.set_reuse_port(true)
         .map_err(socket_err(name, "setting SO_REUSEPORT"))?;
     if *v6 {
-        socket::set_int(&fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 1)
+        sock.set_only_v6(true)
             .map_err(socket_err(name, "setting IPV6_V6ONLY"))?;
     }
     socket::bind_to_device(&fd, iface)
@@ -212,16 +214,17 @@ fn open_writer(
         .map_err(socket_err(name, "binding write socket to device"))?;
     match medium {
         Medium::Ucast { .. } => {
-            let (level, opt) = if v6 {
-                (libc::IPPROTO_IPV6, libc::IPV6_TCLASS)
+            let sock = SockRef::from(&fd);
+            if v6 {
+                sock.set_tclass_v6(TOS_LOWDELAY)
             } else {
-                (libc::IPPROTO_IP, libc::IP_TOS)
-            };
-            socket::set_int(&fd, level, opt, TOS_LOWDELAY)
-                .map_err(socket_err(name, "setting IP_TOS lowdelay"))?;
+                sock.set_tos_v4(TOS_LOWDELAY)
+            }
+            .map_err(socket_err(name, "setting IP_TOS lowdelay"))?;
         }
         Medium::Bcast { .. } => {
-            socket::set_int(&fd, libc::SOL_SOCKET, libc::SO_BROADCAST, 1)
+            SockRef::from(&fd)
+                .set_broadcast(true)
                 .map_err(socket_err(name, "setting SO_BROADCAST"))?;
         }
         Medium::Mcast { ttl, loopback, .. } => {

@@ -5,10 +5,14 @@
 
 use std::io;
 use std::mem::MaybeUninit;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::net::{IpAddr, SocketAddr};
 
+use std::time::Duration;
+
+use log::error;
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use tokio::io::unix::AsyncFd;
+use tokio::sync::mpsc;
 
 const ECHO_REQUEST_V4: u8 = 8;
 const ECHO_REPLY_V4: u8 = 0;
@@ -17,7 +21,7 @@ const ECHO_REPLY_V6: u8 = 129;
 
 /// A raw ICMP socket for one address family.
 pub struct Pinger {
-    fd: AsyncFd<OwnedFd>,
+    fd: AsyncFd<Socket>,
     v6: bool,
     ident: u16,
     seq: u16,
@@ -26,23 +30,11 @@ pub struct Pinger {
 impl Pinger {
     pub fn new(v6: bool) -> io::Result<Pinger> {
         let (domain, proto) = if v6 {
-            (libc::AF_INET6, libc::IPPROTO_ICMPV6)
+            (Domain::IPV6, Protocol::ICMPV6)
         } else {
-            (libc::AF_INET, libc::IPPROTO_ICMP)
+            (Domain::IPV4, Protocol::ICMPV4)
         };
-        // SAFETY: plain socket(2); the fd is owned below.
-        let raw = unsafe {
-            libc::socket(
-                domain,
-                libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-                proto,
-            )
-        };
-        if raw < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `raw` is a fresh, valid descriptor we own.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let fd = Socket::new(domain, Type::RAW.nonblocking().cloexec(), Some(proto))?;
         // SAFETY: we own `fd` and it stays open as long as the AsyncFd.
         let fd = unsafe { AsyncFd::register(fd) }.map_err(|e| e.into_parts().1)?;
         Ok(Pinger {
@@ -57,24 +49,21 @@ impl Pinger {
     pub fn send(&mut self, to: IpAddr) -> io::Result<()> {
         self.seq = self.seq.wrapping_add(1);
         let pkt = echo_request(self.v6, self.ident, self.seq);
-        let fd = self.fd.get_ref().as_raw_fd();
-        match to {
-            IpAddr::V4(a) if !self.v6 => sendto(fd, &pkt, SocketAddr::V4(SocketAddrV4::new(a, 0))),
-            IpAddr::V6(a) if self.v6 => {
-                sendto(fd, &pkt, SocketAddr::V6(SocketAddrV6::new(a, 0, 0, 0)))
-            }
-            _ => Err(io::Error::new(
+        if to.is_ipv6() != self.v6 {
+            return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "address family mismatch",
-            )),
+            ));
         }
+        let to = SockAddr::from(SocketAddr::new(to, 0));
+        self.fd.get_ref().send_to(&pkt, &to).map(drop)
     }
 
     /// The source of the next echo reply meant for us.
     pub async fn recv(&self) -> io::Result<IpAddr> {
         loop {
             let mut guard = self.fd.readable().await?;
-            match guard.try_io(|fd| recv_reply(fd.get_ref().as_raw_fd(), self.v6, self.ident)) {
+            match guard.try_io(|fd| recv_reply(fd.get_ref(), self.v6, self.ident)) {
                 Ok(Ok(Some(addr))) => return Ok(addr),
                 Ok(Ok(None)) => continue, // someone else's ICMP
                 Ok(Err(e)) => return Err(e),
@@ -114,82 +103,11 @@ pub fn checksum(data: &[u8]) -> u16 {
     !(sum as u16)
 }
 
-fn sendto(fd: RawFd, buf: &[u8], to: SocketAddr) -> io::Result<()> {
-    let (storage, len) = sockaddr(to);
-    // SAFETY: storage holds a valid sockaddr of `len` bytes.
-    let rc = unsafe {
-        libc::sendto(
-            fd,
-            buf.as_ptr().cast(),
-            buf.len(),
-            0,
-            (&storage as *const libc::sockaddr_storage).cast(),
-            len,
-        )
-    };
-    if rc < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
-}
-
-fn sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
-    // SAFETY: all-zero is a valid sockaddr_storage.
-    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    let len = match addr {
-        SocketAddr::V4(a) => {
-            let sin = libc::sockaddr_in {
-                sin_family: libc::AF_INET as libc::sa_family_t,
-                sin_port: 0,
-                sin_addr: libc::in_addr {
-                    s_addr: u32::from_ne_bytes(a.ip().octets()),
-                },
-                sin_zero: [0; 8],
-            };
-            // SAFETY: sockaddr_in fits in sockaddr_storage.
-            unsafe { std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin) };
-            std::mem::size_of::<libc::sockaddr_in>()
-        }
-        SocketAddr::V6(a) => {
-            let sin6 = libc::sockaddr_in6 {
-                sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                sin6_port: 0,
-                sin6_flowinfo: 0,
-                sin6_addr: libc::in6_addr {
-                    s6_addr: a.ip().octets(),
-                },
-                sin6_scope_id: a.scope_id(),
-            };
-            // SAFETY: sockaddr_in6 fits in sockaddr_storage.
-            unsafe { std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin6) };
-            std::mem::size_of::<libc::sockaddr_in6>()
-        }
-    };
-    (storage, len as libc::socklen_t)
-}
-
-fn recv_reply(fd: RawFd, v6: bool, ident: u16) -> io::Result<Option<IpAddr>> {
+fn recv_reply(sock: &Socket, v6: bool, ident: u16) -> io::Result<Option<IpAddr>> {
     let mut buf = [MaybeUninit::<u8>::uninit(); 1500];
-    // SAFETY: all-zero is a valid sockaddr_storage.
-    let mut from: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    // SAFETY: buf and from are valid for the sizes passed.
-    let n = unsafe {
-        libc::recvfrom(
-            fd,
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            0,
-            (&mut from as *mut libc::sockaddr_storage).cast(),
-            &mut len,
-        )
-    };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: recvfrom initialised the first n bytes.
-    let data: Vec<u8> = buf[..n as usize]
+    let (n, from) = sock.recv_from(&mut buf)?;
+    // SAFETY: recv_from initialised the first n bytes.
+    let data: Vec<u8> = buf[..n]
         .iter()
         .map(|b| unsafe { b.assume_init() })
         .collect();
@@ -204,18 +122,61 @@ fn recv_reply(fd: RawFd, v6: bool, ident: u16) -> io::Result<Option<IpAddr>> {
     if icmp.len() < 8 || icmp[0] != want || u16::from_be_bytes([icmp[4], icmp[5]]) != ident {
         return Ok(None);
     }
-    let addr = if v6 {
-        // SAFETY: the kernel wrote a sockaddr_in6 for an AF_INET6 socket.
-        let sin6: libc::sockaddr_in6 =
-            unsafe { std::ptr::read((&from as *const libc::sockaddr_storage).cast()) };
-        IpAddr::V6(Ipv6Addr::from(sin6.sin6_addr.s6_addr))
-    } else {
-        // SAFETY: the kernel wrote a sockaddr_in for an AF_INET socket.
-        let sin: libc::sockaddr_in =
-            unsafe { std::ptr::read((&from as *const libc::sockaddr_storage).cast()) };
-        IpAddr::V4(Ipv4Addr::from(sin.sin_addr.s_addr.to_ne_bytes()))
+    let Some(from) = from.as_socket() else {
+        return Ok(None);
     };
+    let addr = from.ip();
     Ok(Some(addr))
+}
+
+/// Probes the ping targets and reports each reply's target index. The
+/// engine judges silence against `deadping`; this only sends and listens.
+pub fn spawn_pinger(targets: Vec<Vec<IpAddr>>, deadping: Duration) -> mpsc::Receiver<usize> {
+    let (tx, rx) = mpsc::channel(64);
+    if targets.is_empty() {
+        return rx;
+    }
+    let interval = (deadping / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
+    tokio::spawn(async move {
+        let mut socks = Vec::new();
+        for v6 in [false, true] {
+            if targets.iter().flatten().any(|a| a.is_ipv6() == v6) {
+                match Pinger::new(v6) {
+                    Ok(p) => socks.push(p),
+                    Err(e) => error!("cannot open an ICMP socket for ping nodes: {e}"),
+                }
+            }
+        }
+        let mut tick = tokio::time::interval(interval);
+        loop {
+            let recv = async {
+                match socks.as_slice() {
+                    [] => std::future::pending().await,
+                    [a] => a.recv().await,
+                    [a, b, ..] => tokio::select! { r = a.recv() => r, r = b.recv() => r },
+                }
+            };
+            tokio::select! {
+                _ = tick.tick() => {
+                    for addr in targets.iter().flatten() {
+                        for s in socks.iter_mut() {
+                            let _ = s.send(*addr);
+                        }
+                    }
+                }
+                r = recv => {
+                    if let Ok(from) = r {
+                        for (i, t) in targets.iter().enumerate() {
+                            if t.contains(&from) && tx.send(i).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    });
+    rx
 }
 
 #[cfg(test)]

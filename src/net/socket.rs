@@ -1,12 +1,15 @@
 //! The few socket calls std does not offer: options that must be set before
 //! `bind`, `SO_BINDTODEVICE`, multicast on a given interface index, and the
-//! interface's IPv4 broadcast address. Plain libc, no decisions.
+//! interface's IPv4 broadcast address. socket2 where it has the call, libc
+//! where it does not; no decisions.
 
 use std::ffi::CString;
 use std::io;
 use std::mem;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use socket2::{Domain, InterfaceIndexOrAddress, Protocol, SockRef, Socket, Type};
 
 fn cvt(rc: libc::c_int) -> io::Result<libc::c_int> {
     if rc < 0 {
@@ -18,25 +21,16 @@ fn cvt(rc: libc::c_int) -> io::Result<libc::c_int> {
 
 /// A non-blocking, close-on-exec UDP socket of the address's family.
 pub(crate) fn udp_socket(v6: bool) -> io::Result<OwnedFd> {
-    let family = if v6 { libc::AF_INET6 } else { libc::AF_INET };
-    // SAFETY: plain socket(2); the returned fd is owned exactly once below.
-    let fd = cvt(unsafe {
-        libc::socket(
-            family,
-            libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-            libc::IPPROTO_UDP,
-        )
-    })?;
-    // SAFETY: fd is a fresh descriptor that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    let domain = if v6 { Domain::IPV6 } else { Domain::IPV4 };
+    Socket::new(
+        domain,
+        Type::DGRAM.nonblocking().cloexec(),
+        Some(Protocol::UDP),
+    )
+    .map(OwnedFd::from)
 }
 
-pub(crate) fn setsockopt<T>(
-    fd: &OwnedFd,
-    level: libc::c_int,
-    name: libc::c_int,
-    value: &T,
-) -> io::Result<()> {
+fn setsockopt<T>(fd: &OwnedFd, level: libc::c_int, name: libc::c_int, value: &T) -> io::Result<()> {
     // SAFETY: value points to a live T of the size we pass.
     cvt(unsafe {
         libc::setsockopt(
@@ -50,67 +44,13 @@ pub(crate) fn setsockopt<T>(
     .map(drop)
 }
 
-pub(crate) fn set_int(
-    fd: &OwnedFd,
-    level: libc::c_int,
-    name: libc::c_int,
-    value: libc::c_int,
-) -> io::Result<()> {
-    setsockopt(fd, level, name, &value)
-}
-
 /// `SO_BINDTODEVICE`: the socket sends and receives on `iface` only.
 pub(crate) fn bind_to_device(fd: &OwnedFd, iface: &str) -> io::Result<()> {
-    let name = CString::new(iface).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    let bytes = name.as_bytes_with_nul();
-    // SAFETY: bytes is a NUL-terminated buffer of the given length.
-    cvt(unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_BINDTODEVICE,
-            bytes.as_ptr().cast(),
-            bytes.len() as libc::socklen_t,
-        )
-    })
-    .map(drop)
+    SockRef::from(fd).bind_device(Some(iface.as_bytes()))
 }
 
 pub(crate) fn bind(fd: &OwnedFd, addr: SocketAddr) -> io::Result<()> {
-    // SAFETY: sockaddr_storage is plain old data; all-zero is valid.
-    let mut storage: libc::sockaddr_storage = unsafe { mem::zeroed() };
-    let len = match addr {
-        SocketAddr::V4(a) => {
-            // SAFETY: sockaddr_storage is large enough and suitably aligned.
-            let sin = unsafe { &mut *(&mut storage as *mut _ as *mut libc::sockaddr_in) };
-            sin.sin_family = libc::AF_INET as libc::sa_family_t;
-            sin.sin_port = a.port().to_be();
-            sin.sin_addr = libc::in_addr {
-                s_addr: u32::from(*a.ip()).to_be(),
-            };
-            mem::size_of::<libc::sockaddr_in>()
-        }
-        SocketAddr::V6(a) => {
-            // SAFETY: as above.
-            let sin6 = unsafe { &mut *(&mut storage as *mut _ as *mut libc::sockaddr_in6) };
-            sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
-            sin6.sin6_port = a.port().to_be();
-            sin6.sin6_addr = libc::in6_addr {
-                s6_addr: a.ip().octets(),
-            };
-            sin6.sin6_scope_id = a.scope_id();
-            mem::size_of::<libc::sockaddr_in6>()
-        }
-    };
-    // SAFETY: storage holds a valid sockaddr of length len.
-    cvt(unsafe {
-        libc::bind(
-            fd.as_raw_fd(),
-            &storage as *const _ as *const libc::sockaddr,
-            len as libc::socklen_t,
-        )
-    })
-    .map(drop)
+    SockRef::from(fd).bind(&addr.into())
 }
 
 /// The interface index of `iface` in the caller's network namespace.
@@ -125,26 +65,10 @@ pub(crate) fn ifindex(iface: &str) -> io::Result<u32> {
 
 /// Join `group` on the interface with index `ifindex`.
 pub(crate) fn join_group(fd: &OwnedFd, group: IpAddr, ifindex: u32) -> io::Result<()> {
+    let sock = SockRef::from(fd);
     match group {
-        IpAddr::V4(g) => {
-            let mreq = libc::ip_mreqn {
-                imr_multiaddr: libc::in_addr {
-                    s_addr: u32::from(g).to_be(),
-                },
-                imr_address: libc::in_addr { s_addr: 0 },
-                imr_ifindex: ifindex as libc::c_int,
-            };
-            setsockopt(fd, libc::IPPROTO_IP, libc::IP_ADD_MEMBERSHIP, &mreq)
-        }
-        IpAddr::V6(g) => {
-            let mreq = libc::ipv6_mreq {
-                ipv6mr_multiaddr: libc::in6_addr {
-                    s6_addr: g.octets(),
-                },
-                ipv6mr_interface: ifindex,
-            };
-            setsockopt(fd, libc::IPPROTO_IPV6, libc::IPV6_ADD_MEMBERSHIP, &mreq)
-        }
+        IpAddr::V4(g) => sock.join_multicast_v4_n(&g, &InterfaceIndexOrAddress::Index(ifindex)),
+        IpAddr::V6(g) => sock.join_multicast_v6(&g, ifindex),
     }
 }
 
@@ -157,42 +81,27 @@ pub(crate) fn set_multicast_out(
     ttl: u8,
     loopback: bool,
 ) -> io::Result<()> {
+    let sock = SockRef::from(fd);
     if v6 {
-        set_int(
-            fd,
-            libc::IPPROTO_IPV6,
-            libc::IPV6_MULTICAST_IF,
-            ifindex as libc::c_int,
-        )?;
-        set_int(
-            fd,
-            libc::IPPROTO_IPV6,
-            libc::IPV6_MULTICAST_HOPS,
-            ttl.into(),
-        )?;
-        set_int(
-            fd,
-            libc::IPPROTO_IPV6,
-            libc::IPV6_MULTICAST_LOOP,
-            loopback.into(),
-        )
+        sock.set_multicast_if_v6(ifindex)?;
+        sock.set_multicast_hops_v6(ttl.into())?;
+        sock.set_multicast_loop_v6(loopback)
     } else {
+        // socket2 sets IPv4's outgoing interface by address only; by index
+        // it takes an ip_mreqn.
         let mreq = libc::ip_mreqn {
             imr_multiaddr: libc::in_addr { s_addr: 0 },
             imr_address: libc::in_addr { s_addr: 0 },
             imr_ifindex: ifindex as libc::c_int,
         };
         setsockopt(fd, libc::IPPROTO_IP, libc::IP_MULTICAST_IF, &mreq)?;
-        set_int(fd, libc::IPPROTO_IP, libc::IP_MULTICAST_TTL, ttl.into())?;
-        set_int(
-            fd,
-            libc::IPPROTO_IP,
-            libc::IP_MULTICAST_LOOP,
-            loopback.into(),
-        )
+        sock.set_multicast_ttl_v4(ttl.into())?;
+        sock.set_multicast_loop_v4(loopback)
     }
 }
 
+/// The IPv4 address of a sockaddr from getifaddrs(3), which hands out raw
+/// pointers (socket2 has no reader for them).
 fn sockaddr_v4(sa: *const libc::sockaddr) -> Option<Ipv4Addr> {
     // SAFETY: callers pass a pointer from getifaddrs, null or valid.
     unsafe {

@@ -12,6 +12,7 @@ use tokio::time::Instant;
 
 use super::network::PacketSocket;
 use super::{AnnounceConfig, packet};
+use crate::config::{self, Resource, Vip};
 
 /// Where and how an address is announced: resolved by
 /// [`Vips::targets`](super::Vips::targets).
@@ -160,5 +161,22 @@ async fn run(mut rx: mpsc::UnboundedReceiver<Cmd>, cfg: AnnounceConfig) {
                 }
             }
         }
+    }
+}
+/// What a resource announces with GARP/NA once acquired: a VIP, or the
+/// address of a `SendArp`.
+pub fn announced(r: &Resource) -> Option<Vip> {
+    match r {
+        Resource::Vip(v) => Some(v.clone()),
+        Resource::Announce { addr, iface } => Some(Vip {
+            kind: config::VipKind::IPaddr,
+            addr: IpAddr::V4(*addr),
+            prefix: 32,
+            iface: Some(iface.clone()),
+            label: None,
+            broadcast: None,
+            auto_prefix: false,
+        }),
+        _ => None,
     }
 }

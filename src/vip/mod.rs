@@ -48,7 +48,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::Vip;
 
-pub use announce::{AnnounceTarget, Announcer};
+pub use announce::{AnnounceTarget, Announcer, announced};
 pub use watch::{AddrEvent, AddrWatch, watch};
 
 #[derive(Debug, thiserror::Error)]

@@ -23,7 +23,8 @@ impl PacketSocket {
         Ok(PacketSocket { fd, ifindex })
     }
 
-    /// Sends one complete Ethernet frame (header included).
+    /// Sends one complete Ethernet frame (header included). The
+    /// `sockaddr_ll` is filled by hand: socket2 has no constructor for one.
     pub(crate) fn send(&self, frame: &[u8]) -> io::Result<()> {
         // SAFETY: sockaddr_ll is plain old data; all-zero is valid.
         let mut sll: libc::sockaddr_ll = unsafe { mem::zeroed() };

@@ -14,9 +14,8 @@
 //! a struct is the nested message's text (with head) with its newlines
 //! replaced by a depth-specific byte (SPECIAL_SYMS).
 
-use super::codec::{DecodeError, MAX_DEPTH};
 use super::netstring::{pack_list, parse_list, type_digit};
-use super::{Message, Name, Value, base64, field_name};
+use super::{DecodeError, MAX_DEPTH, Message, Name, Value, base64, field_name};
 
 pub const START: &[u8] = b">>>\n";
 pub const END: &[u8] = b"<<<\n";

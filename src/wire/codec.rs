@@ -13,68 +13,7 @@
 
 use super::classic::{self, AUTH_FIELD};
 use super::netstring;
-use super::{Authenticator, Keyring, Message, Value};
-
-/// Largest message on the wire (`glue:include/clplumbing/ipc.h MAXMSG`).
-pub const MAXMSG: usize = 256 * 1024;
-
-/// Deepest struct nesting accepted. Heartbeat's classic format has
-/// separator bytes for 16 levels (`MAXDEPTH`); we apply the same bound to
-/// netstring so recursion is bounded whatever the input.
-pub const MAX_DEPTH: usize = 16;
-
-/// Why a received datagram was dropped. Each variant is a counter; the
-/// fields are for the log line.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DecodeError {
-    #[error("datagram of {len} bytes is larger than MAXMSG ({MAXMSG})")]
-    TooLarge { len: usize },
-    #[error("datagram truncated")]
-    Truncated,
-    #[error("not a heartbeat message (starts with neither '###' nor '>>>')")]
-    UnknownFormat,
-    #[error("malformed message at byte {offset}: {what}")]
-    Malformed { offset: usize, what: &'static str },
-    #[error("structs nested deeper than {MAX_DEPTH} levels")]
-    TooDeep,
-    #[error("classic message without an auth field")]
-    MissingAuth,
-    #[error("auth key index {0} is not in authkeys")]
-    UnknownKeyIndex(u8),
-    #[error("authentication failed")]
-    BadAuth,
-}
-
-impl DecodeError {
-    /// A stable short name, for counters and structured logs.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            DecodeError::TooLarge { .. } => "too_large",
-            DecodeError::Truncated => "truncated",
-            DecodeError::UnknownFormat => "unknown_format",
-            DecodeError::Malformed { .. } => "malformed",
-            DecodeError::TooDeep => "too_deep",
-            DecodeError::MissingAuth => "missing_auth",
-            DecodeError::UnknownKeyIndex(_) => "unknown_key_index",
-            DecodeError::BadAuth => "bad_auth",
-        }
-    }
-}
-
-/// Why a message cannot be sent as heartbeat would accept it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum EncodeError {
-    #[error("encoded message is {len} bytes, larger than MAXMSG ({MAXMSG})")]
-    TooLarge { len: usize },
-    #[error("field name {0:?} is empty or holds '=', NUL, CR or LF")]
-    BadName(String),
-    #[error("list field {0:?} is empty or has an empty element")]
-    EmptyList(String),
-    #[error("structs nested deeper than {MAX_DEPTH} levels")]
-    TooDeep,
-    #[error("active auth index {0} has no key")]
-    NoActiveKey(u8),
-}
+use super::{Authenticator, DecodeError, EncodeError, Keyring, MAX_DEPTH, MAXMSG, Message, Value};
 
 /// The two formats a datagram can come in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

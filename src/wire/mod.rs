@@ -27,10 +27,74 @@ pub mod replay;
 
 pub use auth::{Authenticator, Keyed, Keyring, Method, Sig};
 pub use codec::{
-    DecodeError, EncodeError, Format, MAX_DEPTH, MAXMSG, Parsed, decode, encode, encode_body,
-    encode_classic, encode_into, parse, seal, try_encode, verify_inner_auth, with_inner_auth,
+    Format, Parsed, decode, encode, encode_body, encode_classic, encode_into, parse, seal,
+    try_encode, verify_inner_auth, with_inner_auth,
 };
 pub use replay::{SeqTracker, Verdict};
+
+// Limits and errors live here, below the formats, so `classic`,
+// `netstring` and `codec` each depend on this module and not on each other.
+
+/// Largest message on the wire (`glue:include/clplumbing/ipc.h MAXMSG`).
+pub const MAXMSG: usize = 256 * 1024;
+
+/// Deepest struct nesting accepted. Heartbeat's classic format has
+/// separator bytes for 16 levels (`MAXDEPTH`); we apply the same bound to
+/// netstring so recursion is bounded whatever the input.
+pub const MAX_DEPTH: usize = 16;
+
+/// Why a received datagram was dropped. Each variant is a counter; the
+/// fields are for the log line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("datagram of {len} bytes is larger than MAXMSG ({MAXMSG})")]
+    TooLarge { len: usize },
+    #[error("datagram truncated")]
+    Truncated,
+    #[error("not a heartbeat message (starts with neither '###' nor '>>>')")]
+    UnknownFormat,
+    #[error("malformed message at byte {offset}: {what}")]
+    Malformed { offset: usize, what: &'static str },
+    #[error("structs nested deeper than {MAX_DEPTH} levels")]
+    TooDeep,
+    #[error("classic message without an auth field")]
+    MissingAuth,
+    #[error("auth key index {0} is not in authkeys")]
+    UnknownKeyIndex(u8),
+    #[error("authentication failed")]
+    BadAuth,
+}
+
+impl DecodeError {
+    /// A stable short name, for counters and structured logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DecodeError::TooLarge { .. } => "too_large",
+            DecodeError::Truncated => "truncated",
+            DecodeError::UnknownFormat => "unknown_format",
+            DecodeError::Malformed { .. } => "malformed",
+            DecodeError::TooDeep => "too_deep",
+            DecodeError::MissingAuth => "missing_auth",
+            DecodeError::UnknownKeyIndex(_) => "unknown_key_index",
+            DecodeError::BadAuth => "bad_auth",
+        }
+    }
+}
+
+/// Why a message cannot be sent as heartbeat would accept it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EncodeError {
+    #[error("encoded message is {len} bytes, larger than MAXMSG ({MAXMSG})")]
+    TooLarge { len: usize },
+    #[error("field name {0:?} is empty or holds '=', NUL, CR or LF")]
+    BadName(String),
+    #[error("list field {0:?} is empty or has an empty element")]
+    EmptyList(String),
+    #[error("structs nested deeper than {MAX_DEPTH} levels")]
+    TooDeep,
+    #[error("active auth index {0} has no key")]
+    NoActiveKey(u8),
+}
 
 /// One field value, typed as heartbeat's `(T)` prefix says (PROTOCOL.md §1.2).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,8 +12,7 @@
 //! type digit, which heartbeat `assert`s on), so that every accepted packet
 //! re-encodes to the same bytes.
 
-use super::codec::{DecodeError, MAX_DEPTH, MAXMSG};
-use super::{Message, Name, Value, field_name};
+use super::{DecodeError, MAX_DEPTH, MAXMSG, Message, Name, Value, field_name};
 
 pub const START: &[u8] = b"###\n";
 pub const END: &[u8] = b"%%%\n";
