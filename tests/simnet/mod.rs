@@ -59,6 +59,8 @@ pub struct Spec {
     pub witnesses: Vec<usize>,
     /// `quorum on`.
     pub quorum: bool,
+    /// Fence devices (ha.cf `fence`, `stonith_host`).
+    pub fences: Vec<harust::config::Fence>,
 }
 
 impl Spec {
@@ -71,6 +73,7 @@ impl Spec {
             ping_nodes: 0,
             witnesses: vec![],
             quorum: false,
+            fences: vec![],
         }
     }
 
@@ -124,6 +127,7 @@ impl Spec {
                 autojoin: false,
                 witnesses: self.witnesses.iter().map(|&w| node_name(w)).collect(),
                 quorum: self.quorum,
+                fences: self.fences.clone(),
             },
             keys: Keyring::single(Method::Crc),
             groups,
