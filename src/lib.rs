@@ -9,6 +9,8 @@ pub mod config;
 pub mod dbus;
 pub mod engine;
 #[cfg(feature = "daemon")]
+pub mod fence;
+#[cfg(feature = "daemon")]
 pub mod net;
 #[cfg(feature = "daemon")]
 pub mod runtime;

@@ -164,6 +164,7 @@ pub struct Runtime {
     units: Option<Units>,
     /// harust-event@.service instances, in order, off the loop.
     hooks: Hooks,
+    fencer: crate::fence::Fencer,
     notifier: Notifier,
     actions_tx: mpsc::UnboundedSender<ActionDone>,
     actions_rx: mpsc::UnboundedReceiver<ActionDone>,
@@ -245,8 +246,14 @@ impl Runtime {
             .groups
             .iter()
             .any(|g| g.resources.iter().any(|r| r.unit_name().is_some()));
-        // A daemon whose groups hold no units never needs the manager.
-        let units = if has_units {
+        // A daemon whose groups hold no units, and that fences nobody,
+        // never needs the manager.
+        let fences = cfg
+            .ha
+            .nodes
+            .iter()
+            .any(|n| cfg.ha.fences_from(&cfg.local_node, n).next().is_some());
+        let units = if has_units || fences {
             Some(
                 Units::connect(opts.systemd_bus.as_deref())
                     .await
@@ -310,6 +317,7 @@ impl Runtime {
             links,
             vips,
             worker,
+            fencer: crate::fence::Fencer::new(units.clone()),
             units,
             hooks,
             notifier,
@@ -435,6 +443,7 @@ impl Runtime {
                     }
                 }
                 Some(c) = self.control_rx.recv() => self.on_control(c),
+                Some((node, result)) = self.fencer.done() => self.feed(Input::FenceDone { node, result }),
                 Some(target) = pings.recv() => self.feed(Input::PingReply { target }),
                 _ = async {
                     match watchdog.as_mut() {
@@ -745,6 +754,7 @@ impl Runtime {
                     let _ = self.events_tx.send(e);
                 }
                 Output::Stopped => changed = true,
+                Output::Fence { node } => self.fencer.start(node, &self.cfg.ha.nodes[node]),
             }
         }
         for (group, op, resources) in batches {
@@ -984,6 +994,10 @@ impl Runtime {
             Event::MaintenanceOn { by } | Event::MaintenanceOff { by } => {
                 fields.push(("harust_node", by.clone()))
             }
+            Event::Fencing { node, .. }
+            | Event::Fenced { node, .. }
+            | Event::FenceFailed { node, .. }
+            | Event::FenceNeeded { node } => fields.push(("harust_node", node.clone())),
             _ => {}
         }
         // Priorities mean something: a takeover is NOTICE, a death WARNING,
@@ -1007,7 +1021,12 @@ impl Runtime {
             | Event::PingDown { .. }
             | Event::QuorumLost { .. }
             | Event::Dropped { .. } => (log::Level::Warn, false),
-            Event::ResourceFailed { .. } | Event::GroupFailed { .. } => (log::Level::Error, false),
+            Event::ResourceFailed { .. }
+            | Event::GroupFailed { .. }
+            | Event::FenceFailed { .. }
+            | Event::FenceNeeded { .. } => (log::Level::Error, false),
+            Event::Fenced { .. } => (log::Level::Info, true),
+            Event::Fencing { .. } => (log::Level::Warn, false),
             _ => (log::Level::Info, false),
         };
         let mut text = e.to_string();
