@@ -62,7 +62,7 @@ impl Fencer {
         tokio::spawn(async move {
             let result = match units {
                 Some(u) => u
-                    .start(&unit)
+                    .run_oneshot(&unit)
                     .await
                     .map_err(|e| format!("{unit}: {}", error_chain(&e))),
                 None => Err("systemd's manager is not connected".to_string()),
