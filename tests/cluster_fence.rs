@@ -432,6 +432,11 @@ fn a_failing_fence_is_retried_and_never_leads_to_a_takeover_until_fence_confirm(
         .unwrap();
     let text = String::from_utf8_lossy(&status.stdout);
     assert!(text.contains("fencing (fence: "), "harust status:\n{text}");
+    assert!(
+        b.status().is_some_and(|s| s.contains("; FENCING node-a")),
+        "STATUS= {:?}",
+        b.status()
+    );
 
     // The operator powers A off by hand, then confirms.
     a.kill(libc::SIGKILL);
