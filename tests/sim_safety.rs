@@ -59,6 +59,7 @@ fn random_quorum_spec(rng: &mut sim::Rng) -> Spec {
         ping_nodes: 0,
         witnesses: if witness { vec![voting] } else { vec![] },
         quorum: true,
+        fences: vec![],
     }
 }
 

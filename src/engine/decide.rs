@@ -152,6 +152,8 @@ impl Engine {
                         && !other_claims
                         && joiners_agree
                         && !self.awaiting_release()
+                        && !self.fencing.blocks()
+                        && !self.fence_holds_back()
                         && !self.claimed_out_of_view(g)
                         && (!self.quorum.enabled || now >= self.view_settles())
                     {

@@ -71,6 +71,7 @@ impl Engine {
     pub(super) fn mark_dead(&mut self, n: NodeId, graceful: bool) {
         if graceful {
             self.peers[n].released_by = None;
+            self.fence_clear(n);
         } else {
             self.record_silence(n);
         }
@@ -424,6 +425,7 @@ impl Engine {
             p.released_by = None;
         }
         if newly_up {
+            self.fence_clear(n);
             let node = self.nodes[n].clone();
             self.event(Event::PeerUp { node });
             // Answer at once so the newcomer need not wait a keepalive.
