@@ -10,7 +10,9 @@ use simnet as sim;
 use std::time::Duration;
 
 use harust::config::{AutoFailback, Fence, FenceAgent};
-use harust::engine::{AdminError, AdminRequest, Event, FENCE_RETRY_FIRST, release_bound};
+use harust::engine::{
+    AdminError, AdminRequest, Event, FENCE_DELAY_OTHERS, FENCE_RETRY_FIRST, release_bound,
+};
 use sim::{NetModel, Sim, Spec, node_name, seeds};
 
 fn settle_time(spec: &Spec) -> Duration {
@@ -70,9 +72,10 @@ fn a_silent_holder_is_fenced_before_its_groups_are_taken() {
         boot(&mut sim);
         let cut = sim.now;
         sim.partition(&[0], &[1]);
-        // Cut off, node-a holds on (quorum off) until it is powered off.
+        // Cut off, node-a holds on (quorum off) until it is powered off;
+        // node-b, not the first node, fences after FENCE_DELAY_OTHERS.
         sim.run_until_cond(
-            safe_wait(&spec) + spec.timings.deadtime,
+            spec.timings.deadtime * 2 + FENCE_DELAY_OTHERS + sim.fence_latency,
             "node-b holds g0",
             |s| s.holders(0) == vec![1],
         );
@@ -149,7 +152,8 @@ fn hearing_the_node_again_cancels_its_fence() {
     sim.fence_works = false;
     boot(&mut sim);
     sim.partition(&[0], &[1]);
-    sim.run_until_cond(safe_wait(&spec), "the first fence to fail", |s| {
+    let first_fence = spec.timings.deadtime * 2 + FENCE_DELAY_OTHERS + sim.fence_latency;
+    sim.run_until_cond(first_fence, "the first fence to fail", |s| {
         first_event(s, 1, |e| matches!(e, Event::FenceFailed { .. })).is_some()
     });
     sim.heal();
@@ -225,5 +229,62 @@ fn never_two_holders_with_fencing_through_partitions_one_way_loss_and_freezes() 
         }
         sim.run_for(settle_time(&spec) + safe_wait(&spec));
         sim.check_settled("after the faults healed");
+    }
+}
+
+/// A witness cluster where every node may fence every other
+/// (`stonith_host * TYPE PARAMS`): the node cut off from the majority
+/// never fences, the majority fences it and takes its group.
+#[test]
+fn a_node_without_quorum_never_fences_the_majority() {
+    for seed in seeds(21_500, 20) {
+        let mut spec = b_fences_a();
+        spec.nodes = 3;
+        spec.witnesses = vec![2];
+        spec.quorum = true;
+        spec.fences = vec![device(None, None)];
+        let mut sim = Sim::new(seed, spec.clone(), NetModel::default());
+        sim.check_exclusive = true;
+        sim.restart_after = Duration::from_secs(600);
+        boot(&mut sim);
+        sim.partition(&[0], &[1, 2]);
+        sim.run_until_cond(
+            safe_wait(&spec) + spec.timings.deadtime * 2,
+            "node-b holds g0",
+            |s| s.holders(0) == vec![1],
+        );
+        sim.check(
+            sim.fenced.iter().all(|&(_, by, _)| by != 0),
+            &format!("node-a, without quorum, fenced nobody: {:?}", sim.fenced),
+        );
+        sim.check(
+            sim.fenced
+                .iter()
+                .any(|&(_, by, target)| by != 0 && target == 0),
+            &format!("the majority fenced node-a: {:?}", sim.fenced),
+        );
+    }
+}
+
+/// Two nodes, quorum off, each may fence the other: in a split both
+/// declare the other dead at once, and without a delay each would power
+/// the other off. The first node fences at once, the other after
+/// FENCE_DELAY_OTHERS, so only node-b goes down and node-a keeps g0.
+#[test]
+fn in_a_two_node_split_only_the_first_node_fences() {
+    for seed in seeds(21_700, 20) {
+        let mut spec = b_fences_a();
+        spec.fences = vec![device(None, None)];
+        let mut sim = Sim::new(seed, spec.clone(), NetModel::default());
+        sim.check_exclusive = true;
+        sim.restart_after = Duration::from_secs(600);
+        boot(&mut sim);
+        sim.partition(&[0], &[1]);
+        sim.run_for(spec.timings.deadtime * 2 + FENCE_DELAY_OTHERS * 2);
+        sim.check(
+            sim.fenced.len() == 1 && sim.fenced[0].1 == 0 && sim.fenced[0].2 == 1,
+            &format!("node-a alone fenced node-b: {:?}", sim.fenced),
+        );
+        sim.check(sim.holders(0) == vec![0], "node-a holds g0");
     }
 }

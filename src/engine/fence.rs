@@ -19,6 +19,14 @@ use crate::config::Config;
 pub const RETRY_FIRST: Duration = Duration::from_secs(5);
 pub const RETRY_MAX: Duration = Duration::from_secs(60);
 
+/// With quorum off, how long a node other than the first `node` line
+/// waits before it fences. In a split of two nodes that may fence each
+/// other, both declare the other dead at about the same time; the first
+/// node's fence then lands first and the other never fires, instead of
+/// each powering the other off. A fence agent that needs longer than this
+/// to power a node off loses the guarantee.
+pub const DELAY_OTHERS: Duration = Duration::from_secs(5);
+
 /// Where the fencing of one peer stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -109,9 +117,16 @@ impl Engine {
         if !self.fencing.needed[n] {
             return;
         }
+        // With quorum on only the majority (or the first node's half)
+        // fences, so nobody needs to wait.
+        let delay = if !self.quorum.enabled && self.me != 0 {
+            DELAY_OTHERS
+        } else {
+            Duration::ZERO
+        };
         self.fencing.state[n] = State::Due {
             failed: 0,
-            at: self.now,
+            at: self.now + delay,
         };
         self.changes += 1;
         if !self.fencing.can[n] {
@@ -130,9 +145,17 @@ impl Engine {
     }
 
     /// Starts the fences that are due. Not in maintenance (a silent peer
-    /// is only reported then) nor while stopping.
+    /// is only reported then), nor while stopping, nor without quorum: a
+    /// node cut off from the majority must not power off the nodes that
+    /// hold the groups (it fences once it is back in a majority, if the
+    /// peer is still silent then). With quorum on, only once the view has
+    /// settled: a node cut off from all others declares them dead one at
+    /// a time, and still counts the ones not yet declared.
     pub(super) fn fence_step(&mut self) {
-        if self.maintenance.on || self.leaving {
+        if self.maintenance.on || self.leaving || !self.has_quorum() {
+            return;
+        }
+        if self.quorum.enabled && self.now < self.view_settles() {
             return;
         }
         for n in 0..self.nodes.len() {

@@ -44,7 +44,10 @@ use crate::config::{AutoFailback, Config, Resource, Timings};
 use crate::wire::Message;
 use crate::wire::replay::{SeqTracker, Verdict};
 use fence::Fencing;
-pub use fence::{RETRY_FIRST as FENCE_RETRY_FIRST, RETRY_MAX as FENCE_RETRY_MAX};
+pub use fence::{
+    DELAY_OTHERS as FENCE_DELAY_OTHERS, RETRY_FIRST as FENCE_RETRY_FIRST,
+    RETRY_MAX as FENCE_RETRY_MAX,
+};
 use proto::Advert;
 use quorum::Quorum;
 pub use quorum::{STOP_ALLOWANCE, release_bound, watchdog_timeout};
