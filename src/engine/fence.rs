@@ -152,10 +152,10 @@ impl Engine {
     /// settled: a node cut off from all others declares them dead one at
     /// a time, and still counts the ones not yet declared.
     pub(super) fn fence_step(&mut self) {
-        if self.maintenance.on || self.leaving || !self.has_quorum() {
+        if self.maintenance.on || self.leaving || !self.fencing.blocks() {
             return;
         }
-        if self.quorum.enabled && self.now < self.view_settles() {
+        if self.quorum.enabled && (self.now < self.view_settles() || !self.has_quorum()) {
             return;
         }
         for n in 0..self.nodes.len() {
