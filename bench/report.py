@@ -25,6 +25,11 @@ METRICS = {
                  ("spread", "  B's first address → its 64th (ip -ts monitor)", "ms"),
                  ("last_addr", "  kill -9 → B's 64th address", "ms"),
                  ("outage", "  client gap: last A answer → first B answer", "ms")],
+    "kill9-mod": [("from_event", "kill -9 → client served by B (100 ms / 1 s; default settings: predicted ≈ deadtime, 1 s)", "ms"),
+                  ("outage", "  client gap: last A answer → first B answer", "ms")],
+    "kill9-quorum": [("from_event", "kill -9 with quorum on (witness) → client served by B (100 ms / 1 s; "
+                      "predicted deadtime + release bound = 1 s + (0.5 + 2 × 0.1 + 2) s = 3.7 s)", "ms"),
+                     ("outage", "  client gap: last A answer → first B answer", "ms")],
     "term": [("outage", "graceful stop: last A answer → first B answer", "ms"),
              ("from_event", "  stop issued → client served by B", "ms"),
              ("lost", "  failed client requests (2 ms probe)", "")],

@@ -69,10 +69,13 @@ harust_available() {
 harust_prepare() {
   local n
   if [ "$WITH_BUS" = 1 ]; then for n in a b; do bus_start "$n" || return 1; done; fi
-  for n in a b; do mkdir -p "$D/harust-$n"; write_hacf "$D/harust-$n"; done
+  # WITNESS=1: node-c, in the client's namespace, votes; HA_EXTRA: more
+  # ha.cf lines (the witness's, quorum on).
+  local nodes=(a b); [ "${WITNESS:-0}" = 0 ] || nodes+=(c)
+  for n in "${nodes[@]}"; do mkdir -p "$D/harust-$n"; write_hacf "$D/harust-$n" "${HA_EXTRA[@]}"; done
   # Validate the generated config once the subcommand exists (it may not yet).
   if "$HARUST" check-config --help >/dev/null 2>&1; then
-    for n in a b; do
+    for n in "${nodes[@]}"; do
       "$HARUST" check-config --config-dir "$D/harust-$n" --node "node-$n" >"$D/check-config-$n.log" 2>&1 \
         || { echo "harust check-config rejected the generated config for node-$n:"; tail -n 3 "$D/check-config-$n.log"; return 1; }
     done

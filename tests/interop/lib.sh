@@ -116,6 +116,10 @@ write_config() {
 		echo "auto_failback $AUTOFB"
 		echo "node node-a"
 		echo "node node-b"
+		# harust's safety settings (docs/SAFETY.md); heartbeat has none.
+		if [[ $role == harust && -n ${HR_HACF_EXTRA:-} ]]; then
+			printf '%s\n' "$HR_HACF_EXTRA"
+		fi
 	} >"$e/ha.cf"
 	case $AUTH in
 	crc) printf 'auth 1\n1 crc\n' >"$e/authkeys" ;;
@@ -126,9 +130,9 @@ write_config() {
 	# the LSB script websvc; harust would map it to websvc.service, which
 	# needs a systemd manager, so its line is the VIP only.
 	if [[ $role == hb ]]; then
-		echo "node-a IPaddr::$VIP/24/$IFN websvc" >"$e/haresources"
+		echo "${GROUP_NODE:-node-a} IPaddr::$VIP/24/$IFN websvc" >"$e/haresources"
 	else
-		echo "node-a IPaddr::$VIP/24/$IFN" >"$e/haresources"
+		echo "${GROUP_NODE:-node-a} IPaddr::$VIP/24/$IFN" >"$e/haresources"
 	fi
 }
 
