@@ -64,7 +64,7 @@ impl Fencer {
                 Some(u) => u
                     .run_oneshot(&unit)
                     .await
-                    .map_err(|e| format!("{unit}: {}", error_chain(&e))),
+                    .map_err(|e| format!("{unit}: {}", crate::events::chain(&e))),
                 None => Err("systemd's manager is not connected".to_string()),
             };
             let _ = tx.send((node, result));
@@ -75,17 +75,6 @@ impl Fencer {
     pub async fn done(&mut self) -> Option<(NodeId, Result<(), String>)> {
         self.rx.recv().await
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(x) = src {
-        s.push_str(": ");
-        s.push_str(&x.to_string());
-        src = x.source();
-    }
-    s
 }
 
 /// `harust fence-run NODE`, run by `harust-fence@NODE.service`: tries this
