@@ -67,8 +67,14 @@ pub fn status_line(v: &View) -> String {
     };
     let witness = if v.witness { " (witness)" } else { "" };
     let maintenance = if v.maintenance { "; MAINTENANCE" } else { "" };
+    let fencing: String = v
+        .nodes
+        .iter()
+        .filter(|n| n.status == "fencing")
+        .map(|n| format!("; FENCING {}", n.name))
+        .collect();
     format!(
-        "{}{witness}: holds {held}/{} groups; {peers}{quorum}{maintenance}",
+        "{}{witness}: holds {held}/{} groups; {peers}{quorum}{maintenance}{fencing}",
         v.state,
         v.groups.len()
     )

@@ -149,6 +149,10 @@ impl Entry {
             Event::MaintenanceOn { by } | Event::MaintenanceOff { by } => {
                 fields.push(("harust_node", by.clone()))
             }
+            Event::Fencing { node, .. }
+            | Event::Fenced { node, .. }
+            | Event::FenceFailed { node, .. }
+            | Event::FenceNeeded { node } => fields.push(("harust_node", node.clone())),
             _ => {}
         }
         // Priorities mean something: a takeover is NOTICE, a death WARNING,
@@ -172,7 +176,12 @@ impl Entry {
             | Event::PingDown { .. }
             | Event::QuorumLost { .. }
             | Event::Dropped { .. } => (log::Level::Warn, false),
-            Event::ResourceFailed { .. } | Event::GroupFailed { .. } => (log::Level::Error, false),
+            Event::ResourceFailed { .. }
+            | Event::GroupFailed { .. }
+            | Event::FenceFailed { .. }
+            | Event::FenceNeeded { .. } => (log::Level::Error, false),
+            Event::Fenced { .. } => (log::Level::Info, true),
+            Event::Fencing { .. } => (log::Level::Warn, false),
             _ => (log::Level::Info, false),
         };
         if notice {

@@ -15,6 +15,8 @@ pub mod engine;
 #[cfg(feature = "daemon")]
 pub mod events;
 #[cfg(feature = "daemon")]
+pub mod fence;
+#[cfg(feature = "daemon")]
 pub mod net;
 #[cfg(feature = "daemon")]
 pub mod resources;

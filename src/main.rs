@@ -24,7 +24,7 @@ const DEFAULT_STATE_DIR: &str = "/var/lib/harust";
     version,
     about,
     long_about = None,
-    after_help = "Exit status of status, standby, takeover, reload and metrics: 0 done; 1 other \
+    after_help = "Exit status of status, standby, takeover, reload, metrics and fence-confirm: 0 done; 1 other \
                   failure (e.g. the bus is unreachable); 2 bad command line; 3 harust is \
                   not running; 4 access denied (Standby, Takeover and Reload need root); \
                   5 refused by the daemon (e.g. no live peer to take over); 6 timed out."
@@ -126,6 +126,27 @@ enum Command {
         /// socket-activated harust-metrics.socket, Accept=yes).
         #[arg(long)]
         http: bool,
+    },
+    /// Confirm that NODE is off (heartbeat's meatware): counts as a
+    /// successful fence of its current death, so this node may take its
+    /// groups over. Only after making sure it is really off or reset.
+    FenceConfirm {
+        /// The node, as in ha.cf's node lines.
+        node: String,
+        #[command(flatten)]
+        bus: BusArg,
+    },
+    /// Fence NODE with this node's devices from ha.cf and fence.d/NODE
+    /// (run by harust-fence@NODE.service; exit status 0 once fenced).
+    FenceRun {
+        /// The node to fence.
+        node: String,
+        /// Directory holding ha.cf, authkeys, haresources and fence.d/.
+        #[arg(long, value_name = "DIR", env = "HARUST_CONFIG_DIR", default_value = DEFAULT_CONFIG_DIR)]
+        config_dir: PathBuf,
+        /// This node's name (default: uname -n).
+        #[arg(long, value_name = "NAME", env = "HARUST_NODE")]
+        local: Option<String>,
     },
     /// Ask the daemon to re-read its configuration.
     Reload {
@@ -261,6 +282,14 @@ fn main() -> ExitCode {
         Command::Standby { scope, bus } => client(harust::dbus::client::standby(bus.bus, scope)),
         Command::Takeover { scope, bus } => client(harust::dbus::client::takeover(bus.bus, scope)),
         Command::Reload { bus } => client(harust::dbus::client::reload(bus.bus)),
+        Command::FenceConfirm { node, bus } => {
+            client(harust::dbus::client::fence_confirm(bus.bus, node))
+        }
+        Command::FenceRun {
+            node,
+            config_dir,
+            local,
+        } => harust::fence::run(&config_dir, &local_node(&local), &node),
         Command::Maintenance { mode, bus } => {
             client(harust::dbus::client::maintenance(bus.bus, mode))
         }

@@ -88,6 +88,7 @@ pub struct Runtime {
     units: Option<Units>,
     /// harust-event@.service instances, in order, off the loop.
     hooks: Hooks,
+    fencer: crate::fence::Fencer,
     notifier: Notifier,
     actions_tx: mpsc::UnboundedSender<ActionDone>,
     actions_rx: mpsc::UnboundedReceiver<ActionDone>,
@@ -166,8 +167,14 @@ impl Runtime {
             .groups
             .iter()
             .any(|g| g.resources.iter().any(|r| r.unit_name().is_some()));
-        // A daemon whose groups hold no units never needs the manager.
-        let units = if has_units {
+        // A daemon whose groups hold no units, and that fences nobody,
+        // never needs the manager.
+        let fences = cfg
+            .ha
+            .nodes
+            .iter()
+            .any(|n| cfg.ha.fences_from(&cfg.local_node, n).next().is_some());
+        let units = if has_units || fences {
             Some(
                 Units::connect(opts.systemd_bus.as_deref())
                     .await
@@ -231,6 +238,7 @@ impl Runtime {
             links,
             vips,
             worker,
+            fencer: crate::fence::Fencer::new(units.clone()),
             units,
             hooks,
             notifier,
@@ -368,6 +376,7 @@ impl Runtime {
                     }
                 }
                 Some(c) = self.control_rx.recv() => self.on_control(c),
+                Some((node, result)) = self.fencer.done() => self.feed(Input::FenceDone { node, result }),
                 Some(target) = pings.recv() => self.feed(Input::PingReply { target }),
                 _ = async {
                     match watchdog.as_mut() {
@@ -678,6 +687,7 @@ impl Runtime {
                     let _ = self.events_tx.send(e);
                 }
                 Output::Stopped => changed = true,
+                Output::Fence { node } => self.fencer.start(node, &self.cfg.ha.nodes[node]),
             }
         }
         for (group, op, resources) in batches {

@@ -856,17 +856,21 @@ impl Parsed {
 
 const PARSER: &str = "tests/data/openmetrics-parse.py";
 
+/// Debian's python3, where apt installs python3-prometheus-client (a
+/// `python3` earlier in PATH, e.g. pyenv's, would not see it).
+const PYTHON: &str = "/usr/bin/python3";
+
 /// python3 with prometheus_client's OpenMetrics parser; loud skip (or
 /// failure under CI=true) without it.
 fn has_parser(test: &str) -> bool {
-    let ok = Command::new("python3")
+    let ok = Command::new(PYTHON)
         .args(["-c", "import prometheus_client.openmetrics.parser"])
         .output()
         .is_ok_and(|o| o.status.success());
     if ok {
         return true;
     }
-    let why = "python3 cannot import prometheus_client (pip install prometheus-client, or apt-get install python3-prometheus-client)";
+    let why = "/usr/bin/python3 cannot import prometheus_client (apt-get install python3-prometheus-client)";
     if std::env::var("CI").as_deref() == Ok("true") {
         panic!("{test} cannot run under CI=true: {why}");
     }
@@ -878,7 +882,7 @@ fn has_parser(test: &str) -> bool {
 /// Runs the real parser on `text`; panics with its complaint if invalid.
 fn parse_openmetrics(text_in: &str) -> Parsed {
     use std::io::Write;
-    let mut child = Command::new("python3")
+    let mut child = Command::new(PYTHON)
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join(PARSER))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

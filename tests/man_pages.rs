@@ -39,6 +39,8 @@ fn generated_pages_are_in_section_8_one_per_subcommand() {
         "harust-metrics.8",
         "harust-check-config.8",
         "harust-release-local.8",
+        "harust-fence-confirm.8",
+        "harust-fence-run.8",
     ] {
         assert!(names.iter().any(|n| n == want), "no {want} in {names:?}");
     }

@@ -304,6 +304,7 @@ fn units_config(groups: &[&[&str]]) -> harust::config::Config {
             autojoin: false,
             witnesses: vec![],
             quorum: false,
+            fences: vec![],
         },
         keys: harust::wire::Keyring::single(harust::wire::Method::Crc),
         groups: groups

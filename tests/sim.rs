@@ -38,6 +38,7 @@ fn random_spec(rng: &mut sim::Rng, failback: AutoFailback) -> Spec {
         ping_nodes: 0,
         witnesses: vec![],
         quorum: false,
+        fences: vec![],
     }
 }
 

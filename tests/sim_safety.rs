@@ -59,6 +59,7 @@ fn random_quorum_spec(rng: &mut sim::Rng) -> Spec {
         ping_nodes: 0,
         witnesses: if witness { vec![voting] } else { vec![] },
         quorum: true,
+        fences: vec![],
     }
 }
 
@@ -343,4 +344,52 @@ fn a_silent_witness_delays_no_takeover() {
         took >= spec.timings.initdead,
         "g0 taken before the witness was declared dead",
     );
+}
+
+/// Chaos seed 4008 (docs/RELIABILITY.md): after a one-way cut heals, the
+/// preferred node, given its group back, keeps it. The holder's beats that
+/// were lost while it still called the preferred node dead come back as
+/// retransmits after the heal; they are old news and must not make the
+/// preferred node yield again (a bounce: the address dropped and re-added).
+#[test]
+fn a_group_given_back_after_a_one_way_cut_does_not_bounce_on_late_retransmits() {
+    for seed in seeds(18_000, 20) {
+        let mut spec = witness_cluster();
+        spec.groups = vec![(1, 1, 0)]; // preferred by node-b
+        let mut sim = Sim::new(seed, spec.clone(), NetModel::default());
+        sim.check_exclusive = true;
+        boot(&mut sim);
+        sim.run_for(settle_time(&spec));
+        sim.check(sim.holders(0) == vec![1], "node-b holds g0 after boot");
+        // node-a no longer hears node-b: it declares node-b dead, node-b
+        // yields, node-a takes g0 after the release wait.
+        sim.cut_one_way(1, 0);
+        sim.run_until_cond(safe_wait(&spec) * 2, "node-a holds g0", |s| {
+            s.holders(0) == vec![0]
+        });
+        // A few of node-a's beats (saying node-b is dead) are lost on the
+        // way to node-b too, then everything heals: node-b asks for them.
+        sim.cut_one_way(0, 1);
+        sim.run_for(spec.timings.keepalive * 3);
+        sim.heal();
+        let healed = sim.now;
+        sim.run_for(settle_time(&spec) + safe_wait(&spec));
+        sim.check_settled("after the heal");
+        sim.check(sim.holders(0) == vec![1], "g0 is back on node-b");
+        let after = |n: usize, f: fn(&Event) -> bool| {
+            sim.nodes[n]
+                .events
+                .iter()
+                .filter(|(t, e)| *t >= healed && f(e))
+                .count()
+        };
+        let released = after(1, |e| matches!(e, Event::Releasing { .. }));
+        let acquired = after(1, |e| matches!(e, Event::Acquired { .. }));
+        sim.check(
+            released == 0 && acquired == 1,
+            &format!(
+                "node-b acquired g0 {acquired} times and released it {released} times after the heal (want once, never)"
+            ),
+        );
+    }
 }

@@ -167,6 +167,7 @@ mod tests {
                 autojoin: false,
                 witnesses: vec![],
                 quorum: false,
+                fences: vec![],
             },
             keys: crate::wire::Keyring::single(crate::wire::Method::Crc),
             groups: vec![],

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use super::diag::{Diagnostic, Diagnostics, Sink, did_you_mean, finish, quote};
 use super::time::{self, TIME_HINT, TimeError, parse_time};
-use super::{AutoFailback, HaCf, Medium, PingGroup, Timings};
+use super::{AutoFailback, Fence, FenceAgent, HaCf, Medium, PingGroup, Timings};
 
 /// heartbeat's registered port (`UDPPORT` in `include/heartbeat.h`).
 pub const DEFAULT_UDPPORT: u16 = 694;
@@ -98,6 +98,7 @@ pub const DIRECTIVES: &[&str] = &[
     // fencing and API
     "stonith",
     "stonith_host",
+    "fence",
     "apiauth",
     // Pacemaker-only
     "crm_daemon_dir",
@@ -119,6 +120,7 @@ const WHOLE_LINE: &[&str] = &[
     "failfast",
     "stonith",
     "stonith_host",
+    "fence",
     "apiauth",
     "env",
 ];
@@ -292,6 +294,7 @@ struct Builder<'r> {
     ping_groups: Vec<PingGroup>,
     witnesses: Vec<(String, usize)>,
     quorum: Option<(bool, usize)>,
+    fences: Vec<Fence>,
     /// Line where each single-valued directive was last set.
     seen: HashMap<String, usize>,
     /// heartbeat's bcast, ucast and ucast6 plugins each read `udpport`
@@ -319,6 +322,7 @@ impl<'r> Builder<'r> {
             ping_groups: Vec::new(),
             witnesses: Vec::new(),
             quorum: None,
+            fences: Vec::new(),
             seen: HashMap::new(),
             latched: HashMap::new(),
         }
@@ -1129,15 +1133,96 @@ impl<'r> Builder<'r> {
                     );
                 }
             }
-            "stonith" | "stonith_host" => {
+            "stonith" => {
                 if args.is_empty() {
                     self.d.error(line, format!("{name}: missing arguments"));
                     return;
                 }
                 self.d.warning(
                     line,
-                    format!("{name}: harust does not fence (STONITH) nodes; this line is ignored"),
+                    "stonith: heartbeat's single-device form is not used by harust; \
+                     this line is ignored (use stonith_host FROM TYPE, or fence NODE AGENT \
+                     with its credentials in fence.d/NODE)",
                 );
+            }
+            "stonith_host" => {
+                let [from, kind, params @ ..] = args else {
+                    self.d.error(
+                        line,
+                        "stonith_host: expected FROM TYPE PARAMS... (FROM is a node or *, TYPE a \
+                         STONITH device type from `stonith -L`)",
+                    );
+                    return;
+                };
+                if params.is_empty() {
+                    self.d.error(
+                        line,
+                        format!(
+                            "stonith_host: no parameters for {kind}: heartbeat's form takes them \
+                             on this line; to keep them out of ha.cf write `fence NODE stonith:{kind}` \
+                             and put them in fence.d/NODE as name=value lines"
+                        ),
+                    );
+                    return;
+                }
+                self.d.warning(
+                    line,
+                    format!(
+                        "stonith_host: the parameters of {kind} are in ha.cf, which every user \
+                         may read; move them to fence.d/NODE (mode 0600) with \
+                         `fence NODE stonith:{kind}`"
+                    ),
+                );
+                self.fences.push(Fence {
+                    target: None,
+                    from: (*from != "*").then(|| from.to_ascii_lowercase()),
+                    agent: FenceAgent::Stonith {
+                        kind: kind.to_string(),
+                        inline: Some(params.join(" ")),
+                    },
+                    line,
+                });
+            }
+            "fence" => {
+                let [node, agent] = args else {
+                    self.d.error(
+                        line,
+                        "fence: expected NODE AGENT (AGENT: a fence-agents command such as \
+                         fence_ipmilan, or stonith:TYPE for a cluster-glue STONITH plugin)",
+                    );
+                    return;
+                };
+                let agent = if let Some(kind) = agent.strip_prefix("stonith:") {
+                    if kind.is_empty() {
+                        self.d.error(
+                            line,
+                            "fence: stonith: needs a device type (stonith:external/ipmi)",
+                        );
+                        return;
+                    }
+                    FenceAgent::Stonith {
+                        kind: kind.to_string(),
+                        inline: None,
+                    }
+                } else if agent.starts_with("fence_") || agent.starts_with('/') {
+                    FenceAgent::Agent(agent.to_string())
+                } else {
+                    self.d.error(
+                        line,
+                        format!(
+                            "fence: unknown agent {}: name a fence-agents command (fence_ipmilan, \
+                             fence_virsh, …, or an absolute path) or stonith:TYPE",
+                            quote(agent)
+                        ),
+                    );
+                    return;
+                };
+                self.fences.push(Fence {
+                    target: Some(node.to_ascii_lowercase()),
+                    from: None,
+                    agent,
+                    line,
+                });
             }
             "apiauth" => {
                 if args.len() < 2 {
@@ -1353,6 +1438,7 @@ impl<'r> Builder<'r> {
             );
         }
         let quorum = self.check_quorum(&nodes);
+        self.check_fences(&nodes);
         let timings = self.timings();
         let ha = match timings {
             Some(timings) if !self.d.has_errors() => Some(HaCf {
@@ -1367,6 +1453,7 @@ impl<'r> Builder<'r> {
                 autojoin: false,
                 witnesses: self.witnesses.iter().map(|(w, _)| w.clone()).collect(),
                 quorum,
+                fences: self.fences.clone(),
             }),
             _ => None,
         };
@@ -1418,6 +1505,27 @@ impl<'r> Builder<'r> {
             );
         }
         quorum
+    }
+
+    /// The nodes named by `fence` and `stonith_host` lines must exist.
+    fn check_fences(&mut self, nodes: &[String]) {
+        for f in &self.fences {
+            let (what, n) = match (&f.target, &f.from) {
+                (Some(t), _) => ("fence", t),
+                (None, Some(from)) => ("stonith_host", from),
+                (None, None) => continue,
+            };
+            if !nodes.contains(n) {
+                self.d.error(
+                    f.line,
+                    format!(
+                        "{what}: {} is not a node{}",
+                        quote(n),
+                        did_you_mean(n, nodes.iter().map(String::as_str)),
+                    ),
+                );
+            }
+        }
     }
 
     /// Defaults and cross-checks from `hb:config.c init_config`.

@@ -11,6 +11,7 @@ use crate::wire::Keyring;
 pub mod authkeys;
 pub mod diag;
 pub mod digest;
+pub mod fencekeys;
 pub mod hacf;
 pub mod haresources;
 pub mod presence;
@@ -108,6 +109,60 @@ pub struct HaCf {
     /// `quorum on|off`: hold a group only with a strict majority of the
     /// nodes in view. Defaults to on when a witness is configured.
     pub quorum: bool,
+    /// Fence devices (`stonith_host`, `fence`), in ha.cf order.
+    pub fences: Vec<Fence>,
+}
+
+/// A fence device from ha.cf (docs/SAFETY.md, "Fencing").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fence {
+    /// The node it fences; `None`: any peer (heartbeat's `stonith_host`,
+    /// whose device knows which hosts it controls).
+    pub target: Option<String>,
+    /// The node that may run it; `None`: any node but the target.
+    pub from: Option<String>,
+    pub agent: FenceAgent,
+    /// Its line in ha.cf.
+    pub line: usize,
+}
+
+/// What runs a fence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FenceAgent {
+    /// A cluster-glue STONITH plugin, run as `stonith -t KIND ... -T reset
+    /// NODE`. `inline` holds heartbeat's `stonith_host` parameters (its
+    /// `-p` string); without them the parameters come from the
+    /// credentials file as name=value, passed in the environment (`-E`).
+    Stonith {
+        kind: String,
+        inline: Option<String>,
+    },
+    /// A fence-agents command (`fence_ipmilan`, …): its options from the
+    /// credentials file on its standard input, with `action=reboot`.
+    Agent(String),
+}
+
+impl Fence {
+    /// Whether this device may fence `node`.
+    pub fn fences(&self, node: &str) -> bool {
+        self.target.as_deref().is_none_or(|t| t == node) && self.from.as_deref() != Some(node)
+    }
+
+    /// Whether `local` may run it against `node`.
+    pub fn runs_on(&self, local: &str, node: &str) -> bool {
+        local != node && self.fences(node) && self.from.as_deref().is_none_or(|f| f == local)
+    }
+
+    /// Whether it needs the credentials file of its target.
+    pub fn needs_credentials(&self) -> bool {
+        !matches!(
+            self.agent,
+            FenceAgent::Stonith {
+                inline: Some(_),
+                ..
+            }
+        )
+    }
 }
 
 /// Which kind of heartbeat resource agent a VIP line names.
@@ -223,6 +278,21 @@ pub struct Config {
 }
 
 impl HaCf {
+    /// Whether some node may fence `node` when it dies: its groups are
+    /// then taken only after a fence.
+    pub fn fencing_for(&self, node: &str) -> bool {
+        self.fences.iter().any(|f| f.fences(node))
+    }
+
+    /// The devices `local` may run against `node`, in ha.cf order.
+    pub fn fences_from<'a>(
+        &'a self,
+        local: &'a str,
+        node: &'a str,
+    ) -> impl Iterator<Item = &'a Fence> {
+        self.fences.iter().filter(move |f| f.runs_on(local, node))
+    }
+
     /// The ping-node deadtime in effect: `deadping`, or `deadtime` when
     /// unset (`hb:config.c init_config`).
     pub fn effective_deadping(&self) -> Duration {
@@ -280,6 +350,10 @@ pub fn load_with_owner(
         }
         None => (None, Vec::new()),
     };
+
+    if let Some(ha) = &ha {
+        check_fence_credentials(dir, &ha_shown, ha, &local, authkeys_owner, &mut diags);
+    }
 
     let ak_path = dir.join(AUTHKEYS);
     let ak_shown = ak_path.display().to_string();
@@ -350,6 +424,41 @@ pub fn load_with_owner(
             })
         }
         _ => Err(Diagnostics(diags)),
+    }
+}
+
+/// Every node this one may fence with a device that takes its parameters
+/// from a credentials file must have that file, safe and well formed; a
+/// missing one is reported at the ha.cf line that needs it.
+fn check_fence_credentials(
+    dir: &Path,
+    ha_shown: &str,
+    ha: &HaCf,
+    local: &str,
+    owner: u32,
+    diags: &mut Vec<Diagnostic>,
+) {
+    for node in ha.nodes.iter().filter(|n| *n != local) {
+        let Some(f) = ha.fences_from(local, node).find(|f| f.needs_credentials()) else {
+            continue;
+        };
+        let path = fencekeys::path(dir, node);
+        if !path.exists() {
+            diags.push(Diagnostic {
+                path: ha_shown.to_string(),
+                line: Some(f.line),
+                severity: Severity::Error,
+                message: format!(
+                    "fencing {node}: no credentials file {} (the agent's options as name=value \
+                     lines, mode 0600, owned by root)",
+                    path.display()
+                ),
+            });
+            continue;
+        }
+        if let Err(e) = fencekeys::load(&path, owner) {
+            diags.extend(e);
+        }
     }
 }
 

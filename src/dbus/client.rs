@@ -197,6 +197,13 @@ pub async fn maintenance(bus: Option<String>, on: bool) -> Result<String, Client
     .to_string())
 }
 
+pub async fn fence_confirm(bus: Option<String>, node: String) -> Result<String, ClientError> {
+    let () = call_api(&bus, QUICK, "FenceConfirm", &(node.as_str(),)).await?;
+    Ok(format!(
+        "{node} confirmed off: its groups may be taken over"
+    ))
+}
+
 pub async fn reload(bus: Option<String>) -> Result<String, ClientError> {
     let () = call_api(&bus, QUICK, "Reload", &()).await?;
     Ok("configuration reloaded".to_string())
@@ -318,7 +325,11 @@ pub fn render_status(v: &Value, now_ms: u64) -> String {
                 None if s(n, "status") == "local" => "-".into(),
                 None => "never".into(),
             };
-            [s(n, "name").into(), s(n, "status").into(), heard]
+            let status = match n["fence"].as_str() {
+                Some(f) => format!("{} (fence: {f})", s(n, "status")),
+                None => s(n, "status").into(),
+            };
+            [s(n, "name").into(), status, heard]
         })
         .collect();
     out.push_str(&table(["NODE", "STATUS", "LAST BEAT"], &rows));

@@ -72,7 +72,7 @@ const COUNTERS: &[(&str, &str)] = &[
     ),
 ];
 const NODE_STATES: &[&str] = &["starting", "active", "standby", "leaving", "stopped"];
-const PEER_STATES: &[&str] = &["unknown", "up", "active", "dead"];
+const PEER_STATES: &[&str] = &["unknown", "up", "active", "dead", "fencing"];
 const GROUP_STATES: &[&str] = &[
     "idle",
     "acquiring",
@@ -185,7 +185,7 @@ pub fn render(p: &Props, now_ms: u64) -> String {
         o.family(
             "harust_peer_state",
             "stateset",
-            "Each peer's state as this node sees it: unknown (never heard), up (heard), active (heard and in the cluster), dead.",
+            "Each peer's state as this node sees it: unknown (never heard), up (heard), active (heard and in the cluster), dead, fencing (dead and not fenced yet: nothing of its is taken over).",
         );
         for (peer, status) in &peers {
             o.stateset("harust_peer_state", &[("peer", peer)], PEER_STATES, status);

@@ -55,6 +55,9 @@ pub enum Error {
     Timeout(String),
     /// Maintenance mode is on: nothing may move until it is turned off.
     Maintenance(String),
+    /// FenceConfirm: the node is not waiting for a fence (alive, stopped
+    /// gracefully, without a fence device, or not a node).
+    NotFencing(String),
 }
 
 /// The object at [`PATH`]. Its methods only parse and delegate to [`ops`];
@@ -103,6 +106,34 @@ impl Harust1 {
         #[zbus(connection)] conn: &zbus::Connection,
     ) -> Result<(), Error> {
         let request = AdminRequest::Maintenance(on);
+        ops::log_caller(conn, &hdr, request).await;
+        ops::admin(&self.control, &self.snapshot, request)
+            .await
+            .map(|_| ())
+    }
+
+    /// heartbeat's meatware: the operator confirms that `node` is off (or
+    /// was reset); it counts as a successful fence of its current death,
+    /// so its groups may be taken over.
+    async fn fence_confirm(
+        &self,
+        node: &str,
+        #[zbus(header)] hdr: Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+    ) -> Result<(), Error> {
+        let index = self
+            .snapshot
+            .borrow()
+            .view
+            .nodes
+            .iter()
+            .position(|n| n.name.eq_ignore_ascii_case(node));
+        let Some(index) = index else {
+            return Err(Error::NotFencing(format!(
+                "{node} is not a node of this cluster"
+            )));
+        };
+        let request = AdminRequest::FenceConfirm(index);
         ops::log_caller(conn, &hdr, request).await;
         ops::admin(&self.control, &self.snapshot, request)
             .await

@@ -135,6 +135,7 @@ pub fn status_json(s: &Snapshot) -> Value {
         "nodes": v.nodes.iter().map(|n| json!({
             "name": n.name,
             "status": n.status,
+            "fence": n.fence,
             "last_heard_ms_ago": n.last_heard_ms_ago,
             "links": n.links.iter().map(|(l, up)| json!({
                 "link": link_name(s, *l),
@@ -169,7 +170,7 @@ fn in_scope(g: &GroupView, me: &str, request: AdminRequest) -> bool {
         AdminRequest::Standby(Scope::Foreign) | AdminRequest::Takeover(Scope::Foreign) => !local,
         AdminRequest::Standby(Scope::Failback) => !local,
         AdminRequest::Takeover(Scope::Failback) => local,
-        AdminRequest::Maintenance(_) => false,
+        AdminRequest::Maintenance(_) | AdminRequest::FenceConfirm(_) => false,
     }
 }
 
@@ -190,6 +191,10 @@ pub fn settled(v: &View, request: AdminRequest) -> bool {
     if let AdminRequest::Maintenance(on) = request {
         return v.maintenance == on;
     }
+    // A confirmation only records what the operator did.
+    if let AdminRequest::FenceConfirm(_) = request {
+        return true;
+    }
     at_rest(v)
         && v.groups
             .iter()
@@ -201,7 +206,7 @@ pub fn settled(v: &View, request: AdminRequest) -> bool {
                             && g.holder.as_deref().is_some_and(|h| h != v.node))
                 }
                 AdminRequest::Takeover(_) => matches!(g.local_state, "held" | "failed"),
-                AdminRequest::Maintenance(_) => true,
+                AdminRequest::Maintenance(_) | AdminRequest::FenceConfirm(_) => true,
             })
 }
 
@@ -230,12 +235,14 @@ mod tests {
                     status: "local",
                     last_heard_ms_ago: None,
                     links: vec![],
+                    fence: None,
                 },
                 NodeView {
                     name: "node-b".into(),
                     status: "active",
                     last_heard_ms_ago: Some(4),
                     links: vec![(0, true), (1, false)],
+                    fence: None,
                 },
             ],
             groups,

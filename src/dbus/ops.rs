@@ -35,6 +35,7 @@ impl From<AdminError> for Error {
             AdminError::NotReady => Error::NotReady(msg),
             AdminError::ShuttingDown => Error::ShuttingDown(msg),
             AdminError::Maintenance => Error::Maintenance(msg),
+            AdminError::NotFencing(_) => Error::NotFencing(msg),
         }
     }
 }
@@ -102,6 +103,7 @@ fn describe(request: AdminRequest) -> String {
         AdminRequest::Maintenance(on) => {
             format!("maintenance {}", if on { "on" } else { "off" })
         }
+        AdminRequest::FenceConfirm(n) => format!("fence-confirm of node #{n}"),
     }
 }
 

@@ -255,6 +255,10 @@ async fn emit(
         Event::QuorumLost { .. } | Event::QuorumRegained { .. } => ("", ""),
         Event::MaintenanceOn { by } | Event::MaintenanceOff { by } => (by.as_str(), ""),
         Event::Adopted { group } => ("", group.as_str()),
+        Event::Fencing { node, .. }
+        | Event::Fenced { node, .. }
+        | Event::FenceFailed { node, .. }
+        | Event::FenceNeeded { node } => (node.as_str(), ""),
     };
     s.transition(e.name(), node, group, &e.to_string()).await
 }

@@ -29,6 +29,9 @@ impl Engine {
         } else if let AdminRequest::Maintenance(on) = req {
             self.set_maintenance_here(on);
             Ok(())
+        } else if let AdminRequest::FenceConfirm(n) = req {
+            // Also in maintenance: it only records what the operator did.
+            self.fence_confirm(n)
         } else if self.maintenance.on {
             Err(AdminError::Maintenance)
         } else if !self.comm_up {
@@ -37,7 +40,7 @@ impl Engine {
             match req {
                 AdminRequest::Standby(scope) => self.standby(scope),
                 AdminRequest::Takeover(scope) => self.takeover(scope),
-                AdminRequest::Maintenance(_) => Ok(()),
+                AdminRequest::Maintenance(_) | AdminRequest::FenceConfirm(_) => Ok(()),
             }
         };
         self.out.push(Output::Reply { id, result });

@@ -20,6 +20,7 @@ impl Engine {
             let p = &self.peers[n];
             p.live()
                 && (p.active || joiners)
+                && !(self.quorum.enabled && p.advert.quorum == Some(false))
                 && !p.advert.leaving
                 && !p.advert.failed.contains(&g)
                 && (!strict || !p.advert.standby.contains(&g))
@@ -141,6 +142,8 @@ impl Engine {
                         && !other_claims
                         && joiners_agree
                         && !self.awaiting_release()
+                        && !self.fencing.blocks()
+                        && !self.fence_holds_back()
                         && !self.claimed_out_of_view(g)
                         && (!self.quorum.enabled || now >= self.view_settles())
                     {

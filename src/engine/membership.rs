@@ -71,6 +71,7 @@ impl Engine {
     pub(super) fn mark_dead(&mut self, n: NodeId, graceful: bool) {
         if graceful {
             self.peers[n].released_by = None;
+            self.fence_clear(n);
         } else {
             self.record_silence(n);
         }
@@ -164,6 +165,12 @@ impl Engine {
                 }
             }
         }
+        // A retransmitted message that fills a gap is older than one
+        // already taken in: what it says of the sender's state (its advert,
+        // st=) is stale. After a one-way cut heals, such a beat still says
+        // we are dead, and taking it in made us yield a group just given
+        // back (chaos seed 4008, docs/RELIABILITY.md).
+        let late = matches!(verdict, Verdict::Filled);
         let in_order = match verdict {
             Verdict::Replay => {
                 self.counters.replays += 1;
@@ -225,10 +232,11 @@ impl Engine {
             return;
         }
         match kind.as_str() {
-            "status" => self.on_status(now, n, &msg),
+            "status" => self.on_status(now, n, &msg, late),
             "resource" => {
                 let info = msg.get_str("info").unwrap_or("");
                 match Advert::from_message(&msg, &self.groups_keys()) {
+                    Some(_) if late => {}
                     Some(a) => self.set_advert(n, a),
                     // heartbeat announces a stop or a standby before it
                     // releases: it holds what it held until `shutdone` or
@@ -373,8 +381,13 @@ impl Engine {
         }
     }
 
-    pub(super) fn on_status(&mut self, now: Time, n: NodeId, msg: &Message) {
+    /// A status beat; `late` for a retransmit that filled a gap, whose
+    /// state is older than what the sender has said since.
+    pub(super) fn on_status(&mut self, now: Time, n: NodeId, msg: &Message, late: bool) {
         self.counters.beats_received += 1;
+        if late {
+            return;
+        }
         let p = &mut self.peers[n];
         if let Some(dt) = msg.get_hex("dt")
             && dt > 0
@@ -424,6 +437,7 @@ impl Engine {
             p.released_by = None;
         }
         if newly_up {
+            self.fence_clear(n);
             let node = self.nodes[n].clone();
             self.event(Event::PeerUp { node });
             // Answer at once so the newcomer need not wait a keepalive.

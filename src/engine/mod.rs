@@ -25,6 +25,7 @@
 
 mod admin;
 mod decide;
+mod fence;
 mod hb_peer;
 mod holding;
 mod membership;
@@ -42,6 +43,11 @@ pub use types::*;
 use crate::config::{AutoFailback, Config, Resource, Timings};
 use crate::wire::Message;
 use crate::wire::replay::{SeqTracker, Verdict};
+use fence::Fencing;
+pub use fence::{
+    DELAY_OTHERS as FENCE_DELAY_OTHERS, RETRY_FIRST as FENCE_RETRY_FIRST,
+    RETRY_MAX as FENCE_RETRY_MAX,
+};
 use proto::Advert;
 use quorum::Quorum;
 pub use quorum::{STOP_ALLOWANCE, release_bound, watchdog_timeout};
@@ -288,6 +294,7 @@ pub struct Engine {
     ping_up: Vec<bool>,
     deadping: Duration,
     quorum: Quorum,
+    fencing: Fencing,
     /// Whether we had quorum at the last step, once comm is up.
     had_quorum: Option<bool>,
     /// The voters in view at the last step, and since when (quorum on).
@@ -411,6 +418,7 @@ impl Engine {
             ping,
             deadping: cfg.ha.effective_deadping(),
             quorum: Quorum::new(cfg),
+            fencing: Fencing::new(cfg),
             had_quorum: None,
             view: (Vec::new(), now),
             release_bound: release_bound(cfg.ha.timings.keepalive, cfg.ha.timings.deadtime),
@@ -452,6 +460,7 @@ impl Engine {
                     t.1 = Some(now);
                 }
             }
+            Input::FenceDone { node, result } => self.on_fence_done(node, result),
             Input::Shutdown => {
                 if !self.leaving {
                     self.leaving = true;
@@ -465,6 +474,7 @@ impl Engine {
         }
         self.timers(now);
         self.track_quorum();
+        self.fence_step();
         self.decide(now);
         self.hb_progress(now);
         self.advertise_if_changed();
@@ -531,6 +541,9 @@ impl Engine {
                 d = d.min(t);
             }
         }
+        if let Some(t) = self.fencing.next_deadline(self.now) {
+            d = d.min(t);
+        }
         if let Some(ask) = &self.hb_ask
             && !ask.granted
         {
@@ -554,6 +567,14 @@ impl Engine {
                 } else {
                     match p.state {
                         PeerState::Unknown => "unknown",
+                        PeerState::Dead
+                            if matches!(
+                                self.fence_state(i),
+                                Some(s) if s != "fenced"
+                            ) =>
+                        {
+                            "fencing"
+                        }
                         PeerState::Dead => "dead",
                         PeerState::Up if p.active => "active",
                         PeerState::Up => "up",
@@ -563,6 +584,7 @@ impl Engine {
                     .last_heard
                     .map(|t| now.saturating_sub(t).as_millis() as u64),
                 links: p.links.iter().map(|(l, (_, up))| (*l, *up)).collect(),
+                fence: self.fence_state(i),
             })
             .collect();
         let groups = (0..self.groups.len())

@@ -242,7 +242,7 @@ impl Engine {
     /// With quorum on, whether a peer that went silent may still hold
     /// something: nothing is taken until its release bound has passed.
     pub(super) fn awaiting_release(&self) -> bool {
-        self.quorum.enabled
+        (self.quorum.enabled || self.fencing.enabled())
             && self
                 .peers
                 .iter()
@@ -259,6 +259,7 @@ impl Engine {
             // It never holds anything (configuration checks that).
             return;
         }
+        self.fence_on_silence(n);
         let p = &self.peers[n];
         let rb = p.advert.release_bound.unwrap_or(self.release_bound);
         let from = p.last_heard.unwrap_or(self.now);

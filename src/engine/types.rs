@@ -58,6 +58,9 @@ pub enum AdminRequest {
     Takeover(Scope),
     /// Cluster-wide maintenance mode on or off.
     Maintenance(bool),
+    /// The operator confirms that node `NodeId` is off (heartbeat's
+    /// meatware): it counts as a successful fence of its current death.
+    FenceConfirm(NodeId),
 }
 
 /// The cluster's maintenance mode as this node knows it. Every change
@@ -107,6 +110,10 @@ pub enum AdminError {
     NotReady,
     #[error("the cluster is in maintenance mode: nothing moves until `harust maintenance off`")]
     Maintenance,
+    #[error(
+        "node {0} is not waiting for a fence (it is alive, stopped gracefully, or has no fence device)"
+    )]
+    NotFencing(String),
 }
 
 /// A resource action direction.
@@ -169,6 +176,11 @@ pub enum Input {
     },
     /// Graceful stop: hand everything over, then `Output::Stopped`.
     Shutdown,
+    /// The result of an `Output::Fence`.
+    FenceDone {
+        node: NodeId,
+        result: Result<(), String>,
+    },
 }
 
 /// What the engine asks its adapters to do.
@@ -200,6 +212,11 @@ pub enum Output {
     Event(Event),
     /// The graceful stop is complete; the runtime may exit.
     Stopped,
+    /// Fence node `node` (power it off or reset it); the result comes
+    /// back as `Input::FenceDone`.
+    Fence {
+        node: NodeId,
+    },
 }
 
 /// Something worth logging, counting or signalling. Names are node and
@@ -303,6 +320,28 @@ pub enum Event {
     Adopted {
         group: String,
     },
+    /// A silent node is being fenced (its fence unit started).
+    Fencing {
+        node: String,
+        attempt: u32,
+    },
+    /// A silent node was fenced, by a device (`by` is `None`) or confirmed
+    /// by an operator.
+    Fenced {
+        node: String,
+        by: Option<String>,
+    },
+    /// A fence failed; it is tried again after `retry_in`, and nothing
+    /// of the node's is taken meanwhile.
+    FenceFailed {
+        node: String,
+        reason: String,
+        retry_in: Duration,
+    },
+    /// A silent node must be fenced and this node has no device for it.
+    FenceNeeded {
+        node: String,
+    },
 }
 
 impl Event {
@@ -334,6 +373,10 @@ impl Event {
             Event::MaintenanceOn { .. } => "maintenance-on",
             Event::MaintenanceOff { .. } => "maintenance-off",
             Event::Adopted { .. } => "adopted",
+            Event::Fencing { .. } => "fencing",
+            Event::Fenced { .. } => "fenced",
+            Event::FenceFailed { .. } => "fence-failed",
+            Event::FenceNeeded { .. } => "fence-needed",
         }
     }
 }
@@ -431,6 +474,31 @@ impl fmt::Display for Event {
                 f,
                 "maintenance mode: adopted group {group}, whose resources are up here"
             ),
+            Event::Fencing { node, attempt } => {
+                write!(f, "fencing node {node} (attempt {attempt})")
+            }
+            Event::Fenced { node, by: None } => {
+                write!(f, "node {node} was fenced; its groups may be taken over")
+            }
+            Event::Fenced { node, by: Some(by) } => write!(
+                f,
+                "node {node} confirmed off by the {by}; its groups may be taken over"
+            ),
+            Event::FenceFailed {
+                node,
+                reason,
+                retry_in,
+            } => write!(
+                f,
+                "fencing node {node} failed: {reason}; its groups are not taken over; \
+                 trying again in {} s (or run `harust fence-confirm {node}` once it is off)",
+                retry_in.as_secs()
+            ),
+            Event::FenceNeeded { node } => write!(
+                f,
+                "node {node} must be fenced before its groups are taken over, and this node has \
+                 no fence device for it; run `harust fence-confirm {node}` once it is off"
+            ),
         }
     }
 }
@@ -473,8 +541,12 @@ pub struct View {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct NodeView {
     pub name: String,
-    /// `local`, `unknown`, `up`, `active`, `dead`.
+    /// `local`, `unknown`, `up`, `active`, `dead`, `fencing` (dead, and
+    /// not fenced yet).
     pub status: &'static str,
+    /// How its fencing stands, if it is silent and has a fence device:
+    /// `pending`, `running`, `retrying`, `waiting-confirm`, `fenced`.
+    pub fence: Option<&'static str>,
     pub last_heard_ms_ago: Option<u64>,
     pub links: Vec<(LinkId, bool)>,
 }

@@ -45,7 +45,8 @@ impl Hook {
     /// The hook `e` runs, if it runs one: group transitions (acquiring,
     /// acquired, releasing, released, group-failed) and cluster events
     /// (peer-up, peer-dead, split-brain-resolved, quorum-lost,
-    /// quorum-regained, maintenance-on, maintenance-off).
+    /// quorum-regained, maintenance-on, maintenance-off, fenced,
+    /// fence-failed, fence-needed).
     pub fn for_event(e: &Event) -> Option<Hook> {
         let subject = match e {
             Event::Acquiring { group }
@@ -61,6 +62,10 @@ impl Hook {
             }
             // The node whose operator changed the mode.
             Event::MaintenanceOn { by } | Event::MaintenanceOff { by } => by.clone(),
+            // The node being fenced.
+            Event::Fenced { node, .. }
+            | Event::FenceFailed { node, .. }
+            | Event::FenceNeeded { node } => node.clone(),
             _ => return None,
         };
         Some(Hook {

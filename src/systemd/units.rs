@@ -356,6 +356,19 @@ impl Units {
         self.run_job(unit, JobKind::Start).await
     }
 
+    /// Run a `Type=oneshot` unit without `RemainAfterExit=` (a fence):
+    /// its start job is `done` only once its `ExecStart=` succeeded, and
+    /// it is `inactive` again by then.
+    pub async fn run_oneshot(&self, unit: &str) -> Result<(), UnitError> {
+        match self.start(unit).await {
+            Err(UnitError::WrongState {
+                state: ActiveState::Inactive,
+                ..
+            }) => Ok(()),
+            r => r,
+        }
+    }
+
     /// Stop `unit` and wait until systemd confirms it is `inactive` or
     /// `failed`.
     pub async fn stop(&self, unit: &str) -> Result<(), UnitError> {

@@ -110,6 +110,7 @@ pub fn config(failback: AutoFailback) -> Config {
             autojoin: false,
             witnesses: vec![],
             quorum: false,
+            fences: vec![],
         },
         keys: Keyring::single(Method::Crc),
         groups: vec![

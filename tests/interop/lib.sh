@@ -116,6 +116,10 @@ write_config() {
 		echo "auto_failback $AUTOFB"
 		echo "node node-a"
 		echo "node node-b"
+		# harust's safety settings (docs/SAFETY.md); heartbeat has none.
+		if [[ $role == harust && -n ${HR_HACF_EXTRA:-} ]]; then
+			printf '%s\n' "$HR_HACF_EXTRA"
+		fi
 	} >"$e/ha.cf"
 	case $AUTH in
 	crc) printf 'auth 1\n1 crc\n' >"$e/authkeys" ;;
@@ -126,9 +130,9 @@ write_config() {
 	# the LSB script websvc; harust would map it to websvc.service, which
 	# needs a systemd manager, so its line is the VIP only.
 	if [[ $role == hb ]]; then
-		echo "node-a IPaddr::$VIP/24/$IFN websvc" >"$e/haresources"
+		echo "${GROUP_NODE:-node-a} IPaddr::$VIP/24/$IFN websvc" >"$e/haresources"
 	else
-		echo "node-a IPaddr::$VIP/24/$IFN" >"$e/haresources"
+		echo "${GROUP_NODE:-node-a} IPaddr::$VIP/24/$IFN" >"$e/haresources"
 	fi
 }
 
@@ -317,7 +321,7 @@ client_page() { ip netns exec "$(ns c)" curl -s -m 1 "http://$VIP/" 2>/dev/null 
 # hb_sees NODE PEER STATE : cl_status on heartbeat node NODE reports PEER as STATE.
 hb_sees() { [[ $(cl_status "$1" nodestatus "$2") == "$3" ]]; }
 # hr_sees NODE PEER : harust on NODE logged PEER up (since its last boot).
-hr_sees() { hr_log "$1" | awk '/^=== boot/{b=""} {b=b $0 "\n"} END{printf "%s", b}' | grep -q "node $2 is up"; }
+hr_sees() { hr_log "$1" | awk '/^=== boot/{b=""} {b=b $0 "\n"} END{printf "%s", b}' | grep "node $2 is up" >/dev/null; }
 
 # Lines of a heartbeat log that mean a protocol problem.
 HB_BAD='ERROR|CRIT|flow control|lost packet|hist queue|Irretrievably|replay|[Aa]uthenticat|Bad |bad |Both machines own|[Uu]nknown message|nak_rexmit'

@@ -273,6 +273,13 @@ impl UserManager {
         Some(um)
     }
 
+    /// A process in the manager's mount namespace (its `unshare`), for
+    /// `nsenter --target PID --mount`: what is mounted there is seen by
+    /// the units it runs, and by nothing on the host.
+    pub fn mount_ns_pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The session bus address (`unix:path=…`), reachable from the test.
     pub fn bus_address(&self) -> &str {
         &self.bus_address

@@ -59,6 +59,8 @@ pub struct Spec {
     pub witnesses: Vec<usize>,
     /// `quorum on`.
     pub quorum: bool,
+    /// Fence devices (ha.cf `fence`, `stonith_host`).
+    pub fences: Vec<harust::config::Fence>,
 }
 
 impl Spec {
@@ -71,6 +73,7 @@ impl Spec {
             ping_nodes: 0,
             witnesses: vec![],
             quorum: false,
+            fences: vec![],
         }
     }
 
@@ -124,6 +127,7 @@ impl Spec {
                 autojoin: false,
                 witnesses: self.witnesses.iter().map(|&w| node_name(w)).collect(),
                 quorum: self.quorum,
+                fences: self.fences.clone(),
             },
             keys: Keyring::single(Method::Crc),
             groups,
@@ -176,6 +180,12 @@ enum Ev {
     Restart {
         node: usize,
     },
+    /// A fence run by `node` (as of `epoch`) against `target` ends.
+    FenceDone {
+        node: usize,
+        epoch: u64,
+        target: usize,
+    },
 }
 
 pub struct SimNode {
@@ -214,6 +224,13 @@ pub struct Sim {
     pub restart_after: Duration,
     /// Check "never two holders" after every step (see [`Sim::exclusive`]).
     pub check_exclusive: bool,
+    /// Whether fence devices work: a working one resets its target (the
+    /// machine goes down, resources and all, and boots again after
+    /// `restart_after`); a broken one fails without touching it.
+    pub fence_works: bool,
+    pub fence_latency: Duration,
+    /// Every fence that powered a node off: (when, by, target).
+    pub fenced: Vec<(Duration, usize, usize)>,
     queue: BinaryHeap<Reverse<(Duration, u64, usize)>>,
     slab: Vec<Option<Ev>>,
     order: u64,
@@ -252,6 +269,9 @@ impl Sim {
             stop_post: 50 * MS,
             restart_after: Duration::from_millis(500),
             check_exclusive: false,
+            fence_works: true,
+            fence_latency: Duration::from_millis(300),
+            fenced: Vec::new(),
             queue: BinaryHeap::new(),
             slab: Vec::new(),
             order: 0,
@@ -499,6 +519,19 @@ impl Sim {
                 let now = self.now;
                 self.nodes[n].events.push((now, e));
             }
+            Output::Fence { node: target } => {
+                self.log(format!("{} -> FENCE {}", node_name(n), node_name(target)));
+                let epoch = self.nodes[n].epoch;
+                let at = self.now + self.fence_latency;
+                self.push(
+                    at,
+                    Ev::FenceDone {
+                        node: n,
+                        epoch,
+                        target,
+                    },
+                );
+            }
             Output::Stopped => {
                 self.log(format!("{} -> STOPPED", node_name(n)));
                 self.nodes[n].engine = None;
@@ -597,6 +630,32 @@ impl Sim {
                 if self.nodes[node].engine.is_none() {
                     self.start(node);
                 }
+            }
+            Ev::FenceDone {
+                node,
+                epoch,
+                target,
+            } => {
+                if self.nodes[node].epoch != epoch {
+                    return; // the daemon that asked is gone
+                }
+                let result = if self.fence_works {
+                    self.frozen.remove(&target);
+                    self.crash_machine(target);
+                    self.fenced.push((self.now, node, target));
+                    let at = self.now + self.restart_after;
+                    self.push(at, Ev::Restart { node: target });
+                    Ok(())
+                } else {
+                    Err("simulated fence device failure".to_string())
+                };
+                self.input(
+                    node,
+                    Input::FenceDone {
+                        node: target,
+                        result,
+                    },
+                );
             }
             Ev::PingRound => {
                 for n in 0..self.nodes.len() {

@@ -78,6 +78,9 @@ pub struct HaConfig {
     /// `quorum on|off`; `None` writes no line (the default: on exactly
     /// when a witness is configured).
     pub quorum: Option<&'static str>,
+    /// More files in the configuration directory (path relative to it,
+    /// text), written mode 0600: e.g. `fence.d/node-a`.
+    pub files: Vec<(String, String)>,
 }
 
 impl HaConfig {
@@ -99,7 +102,14 @@ impl HaConfig {
             extra: Vec::new(),
             witnesses: Vec::new(),
             quorum: None,
+            files: Vec::new(),
         }
+    }
+
+    /// One more file in the configuration directory, mode 0600.
+    pub fn file(mut self, path: &str, text: &str) -> Self {
+        self.files.push((path.to_owned(), text.to_owned()));
+        self
     }
 
     pub fn timings(mut self, keepalive_ms: u64, deadtime_ms: u64, initdead_ms: u64) -> Self {
@@ -230,6 +240,12 @@ impl HaConfig {
         let keys = dir.join("authkeys");
         fs::write(&keys, self.authkeys()).expect("writing authkeys");
         fs::set_permissions(&keys, fs::Permissions::from_mode(0o600)).expect("chmod authkeys");
+        for (path, text) in &self.files {
+            let p = dir.join(path);
+            fs::create_dir_all(p.parent().expect("a file in a directory")).expect("mkdir");
+            fs::write(&p, text).expect("writing a configuration file");
+            fs::set_permissions(&p, fs::Permissions::from_mode(0o600)).expect("chmod 600");
+        }
     }
 }
 
