@@ -214,7 +214,7 @@ def render(argv):
         m = meta[st]
         w("- `%s`: %s, %s; CPU %s; load average %s. Command: `%s`. Versions: keepalived `%s`, heartbeat `%s`, harust `%s`. Cells: %s." % (
             st, m.get("date", "?"), m.get("machine", "?"), m.get("cpu", "?"),
-            m.get("loadavg", "not recorded (the machine is shared with other sessions)"), m.get("command", "?").strip(),
+            m.get("loadavg", "not recorded"), m.get("command", "?").strip(),
             m.get("keepalived", "?"), m.get("heartbeat", "?"), m.get("harust", "?"),
             ", ".join(sorted(used.get(st, [])))))
     w("")
