@@ -20,7 +20,6 @@ impl Engine {
             let p = &self.peers[n];
             p.live()
                 && (p.active || joiners)
-                && !(self.quorum.enabled && p.advert.quorum == Some(false))
                 && !p.advert.leaving
                 && !p.advert.failed.contains(&g)
                 && (!strict || !p.advert.standby.contains(&g))
