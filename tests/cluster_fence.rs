@@ -20,7 +20,6 @@ mod sdsupport;
 mod support;
 
 use std::fs;
-use std::future::Future;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -32,20 +31,12 @@ use std::time::{Duration, Instant};
 use sdsupport::UserManager;
 use support::daemon::{Daemon, HaConfig, Launch};
 use support::netns::run_ok;
-use support::{Node, Topology, wait_until};
+use support::{Node, Topology, block_on, wait_until};
 
 const VIP: &str = "198.18.1.100";
 const LONG: Duration = Duration::from_secs(20);
 const PLUGINS: &str = "/usr/lib/stonith/plugins/external";
 const STONITH: &str = "/usr/sbin/stonith";
-
-fn block_on<F: Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("building a tokio runtime")
-        .block_on(f)
-}
 
 /// The external plugin: cluster-glue calls it with an action, the
 /// device's parameters in the environment (here `pdu`, the switch's

@@ -19,7 +19,6 @@ mod sdsupport;
 mod support;
 
 use std::fs;
-use std::future::Future;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -29,7 +28,7 @@ use std::time::{Duration, Instant};
 use sdsupport::UserManager;
 use support::daemon::{Daemon, HaConfig, Launch};
 use support::netns::{has_tool, run_ok};
-use support::{Netns, Node, Topology, wait_until};
+use support::{Netns, Node, Topology, block_on, wait_until};
 
 const VIP: &str = "198.18.1.100";
 /// Bound for anything not timed: starting daemons and managers, unit jobs.
@@ -39,14 +38,6 @@ const SLEEPER: &str = "[Service]\nExecStart=/bin/sleep infinity\nRestart=no\n";
 
 fn vip_resource() -> String {
     format!("IPaddr2::{VIP}/24/eth0")
-}
-
-fn block_on<F: Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("building a tokio runtime")
-        .block_on(f)
 }
 
 /// The tools these tests use to observe, beyond what the helpers check.
