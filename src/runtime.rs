@@ -69,6 +69,30 @@ const GUARD_AFTER: Duration = Duration::from_millis(1);
 /// How often moving counters alone are republished.
 const COUNTERS_EVERY: Duration = Duration::from_secs(1);
 
+/// Quiet reads (see [`Engine::quiet`]) only where a beat is frequent
+/// enough for its wake-ups to matter, and a keepalive's delay of a peer's
+/// request small: up to this keepalive.
+pub const QUIET_KEEPALIVE_MAX: Duration = Duration::from_millis(50);
+/// At most this many waiting datagrams are read per wake-up; more is a
+/// flood, read as it comes for a deadtime.
+const QUIET_READ_MAX: usize = 64;
+
+/// What woke the loop.
+enum Wake {
+    Stop,
+    Reload,
+    Action(ActionDone),
+    Datagram(net::LinkId, std::net::SocketAddr),
+    Tick,
+    Guard,
+    Addr(AddrEvent),
+    Unit(crate::systemd::UnitEvent),
+    Control(Control),
+    Fence(usize, Result<(), String>),
+    Ping(usize),
+    Watchdog,
+}
+
 struct ActionDone {
     group: usize,
     resource: usize,
@@ -120,6 +144,12 @@ pub struct Runtime {
     sources: Sources,
     /// The maintenance mode as last written to the state dir.
     maintenance_saved: engine::Maintenance,
+    /// The time of the last input fed to the engine.
+    fed_at: Duration,
+    /// The keepalive allows quiet reads ([`QUIET_KEEPALIVE_MAX`]).
+    quiet_allowed: bool,
+    /// No quiet reads before this (after a flood).
+    quiet_after: Duration,
 }
 
 impl Runtime {
@@ -132,6 +162,7 @@ impl Runtime {
             info!("{n}");
         }
         let cfg = loaded.config;
+        let quiet_allowed = cfg.ha.timings.keepalive <= QUIET_KEEPALIVE_MAX;
         // A shared ha.cf lists every node's address; heartbeat then sends
         // to itself too. We skip our own: it only costs a decode per beat.
         let media: Vec<config::Medium> = cfg
@@ -264,6 +295,9 @@ impl Runtime {
             peer_config: HashMap::new(),
             sources: Arc::default(),
             maintenance_saved,
+            fed_at: Duration::ZERO,
+            quiet_allowed,
+            quiet_after: Duration::ZERO,
         })
     }
 
@@ -341,53 +375,71 @@ impl Runtime {
                 // its deadline, not its place in the wheel (a wake-up there).
                 guard.set(tokio::time::sleep_until(deadline + GUARD_AFTER));
             }
-            tokio::select! {
+            let wake = tokio::select! {
                 biased;
-                _ = sigterm.recv() => self.begin_stop(&mut stopping),
-                _ = sigint.recv() => self.begin_stop(&mut stopping),
-                _ = sighup.recv() => { let _ = self.reload(); }
-                Some(done) = self.actions_rx.recv() => {
-                    self.feed(Input::ResourceDone {
-                        group: done.group,
-                        resource: done.resource,
-                        op: done.op,
-                        result: done.result,
-                    });
-                }
-                Some((link, from)) = self.links.recv_into(&mut self.rx_buf) => {
-                    let buf = std::mem::take(&mut self.rx_buf);
-                    self.on_datagram(link, from, &buf);
-                    self.rx_buf = buf;
-                }
+                _ = sigterm.recv() => Wake::Stop,
+                _ = sigint.recv() => Wake::Stop,
+                _ = sighup.recv() => Wake::Reload,
+                Some(done) = self.actions_rx.recv() => Wake::Action(done),
+                Some((link, from)) = self.links.recv_into(&mut self.rx_buf) => Wake::Datagram(link, from),
                 _ = &mut timer => {
                     armed = None;
-                    self.feed(Input::Tick);
+                    Wake::Tick
                 }
-                _ = &mut guard => {}
-                Some(ev) = addr_events.next() => self.on_addr_event(ev),
+                _ = &mut guard => Wake::Guard,
+                Some(ev) = addr_events.next() => Wake::Addr(ev),
                 Some(ev) = async {
                     match unit_events.as_mut() {
                         Some(s) => s.next().await,
                         None => std::future::pending().await,
                     }
-                } => {
-                    if ev.is_down() {
-                        self.on_unit_down(&ev.unit, ev.active_state.as_str(), ev.result.as_deref());
-                    }
-                }
-                Some(c) = self.control_rx.recv() => self.on_control(c),
-                Some((node, result)) = self.fencer.done() => self.feed(Input::FenceDone { node, result }),
-                Some(target) = pings.recv() => self.feed(Input::PingReply { target }),
+                } => Wake::Unit(ev),
+                Some(c) = self.control_rx.recv() => Wake::Control(c),
+                Some((node, result)) = self.fencer.done() => Wake::Fence(node, result),
+                Some(target) = pings.recv() => Wake::Ping(target),
                 _ = async {
                     match watchdog.as_mut() {
                         Some(w) => { w.tick().await; }
                         None => std::future::pending().await,
                     }
-                } => {
-                    // From the loop itself: a stuck loop stops the pings.
+                } => Wake::Watchdog,
+            };
+            // What arrived while quiet comes first, at its arrival times,
+            // so whatever woke us sees the engine as of now.
+            self.read_waiting();
+            match wake {
+                Wake::Stop => self.begin_stop(&mut stopping),
+                Wake::Reload => {
+                    let _ = self.reload();
+                }
+                Wake::Action(done) => self.feed(Input::ResourceDone {
+                    group: done.group,
+                    resource: done.resource,
+                    op: done.op,
+                    result: done.result,
+                }),
+                Wake::Datagram(link, from) => {
+                    let buf = std::mem::take(&mut self.rx_buf);
+                    self.on_datagram(link, from, &buf, self.now());
+                    self.rx_buf = buf;
+                }
+                Wake::Tick => self.feed(Input::Tick),
+                Wake::Guard => {}
+                Wake::Addr(ev) => self.on_addr_event(ev),
+                Wake::Unit(ev) => {
+                    if ev.is_down() {
+                        self.on_unit_down(&ev.unit, ev.active_state.as_str(), ev.result.as_deref());
+                    }
+                }
+                Wake::Control(c) => self.on_control(c),
+                Wake::Fence(node, result) => self.feed(Input::FenceDone { node, result }),
+                Wake::Ping(target) => self.feed(Input::PingReply { target }),
+                // From the loop itself: a stuck loop stops the pings.
+                Wake::Watchdog => {
                     let _ = self.notifier.watchdog();
                 }
             }
+            self.settle_links();
             if self.engine.is_stopped() {
                 break;
             }
@@ -397,6 +449,54 @@ impl Runtime {
         self.hooks.finish(HOOKS_AT_EXIT).await;
         info!("stopped");
         Ok(())
+    }
+
+    /// Reads what waits in the quiet sockets (nothing when woken), each
+    /// datagram fed at its arrival time: a beat read a keepalive late
+    /// still counts from when it came, so deadtime is judged exactly.
+    fn read_waiting(&mut self) {
+        if !self.links.is_quiet() {
+            return;
+        }
+        let now = self.now();
+        let wall = std::time::SystemTime::now();
+        let mut read = 0;
+        while read < QUIET_READ_MAX
+            && let Some((link, from, at)) = self.links.try_recv_into(&mut self.rx_buf)
+        {
+            read += 1;
+            let age = at.and_then(|t| wall.duration_since(t).ok());
+            // Never before what was fed already: the engine's time only
+            // moves forward (a clock step could say otherwise).
+            let at = age
+                .map_or(now, |a| now.saturating_sub(a))
+                .max(self.fed_at)
+                .min(now);
+            let buf = std::mem::take(&mut self.rx_buf);
+            self.on_datagram(link, from, &buf, at);
+            self.rx_buf = buf;
+        }
+        if read == QUIET_READ_MAX {
+            // A flood: let every datagram wake us again for a while.
+            self.quiet_after = self.now() + self.cfg.ha.timings.deadtime;
+        }
+    }
+
+    /// Goes quiet while the engine is ([`Engine::quiet`]) and back to
+    /// waking on every datagram as soon as it is not.
+    fn settle_links(&mut self) {
+        let quiet = self.quiet_allowed && self.engine.quiet() && self.now() >= self.quiet_after;
+        if quiet == self.links.is_quiet() {
+            return;
+        }
+        // On an error the links stay quiet and are read at each wake-up;
+        // the next turn tries again.
+        if let Err(e) = self.links.set_quiet(quiet)
+            && self.drops.allow("register").is_some()
+        {
+            warn!("cannot register the media's sockets with the event loop: {e}");
+        }
+        self.engine.set_reads_deferred(self.links.is_quiet());
     }
 
     fn begin_stop(&mut self, stopping: &mut bool) {
@@ -475,12 +575,18 @@ impl Runtime {
         present
     }
 
-    fn on_datagram(&mut self, link: net::LinkId, from: std::net::SocketAddr, payload: &[u8]) {
+    fn on_datagram(
+        &mut self,
+        link: net::LinkId,
+        from: std::net::SocketAddr,
+        payload: &[u8],
+        at: Duration,
+    ) {
         match wire::decode(payload, &self.keyed) {
             Ok(msg) => {
                 let digest = self.new_config_digest(&msg);
                 let replays = self.engine.counters().replays;
-                self.feed(Input::Packet { link: link.0, msg });
+                self.feed_at(at, Input::Packet { link: link.0, msg });
                 // Only from a message the engine took (not a replay).
                 if let Some((peer, theirs)) = digest
                     && self.engine.counters().replays == replays
@@ -496,7 +602,7 @@ impl Runtime {
                         "dropped packet from {from} on {}: {e}{}", self.links.link_name(link),
                         if suppressed > 0 { format!(" ({suppressed} more suppressed)") } else { String::new() });
                 }
-                self.feed(Input::BadPacket { link: link.0, kind });
+                self.feed_at(at, Input::BadPacket { link: link.0, kind });
             }
         }
     }
@@ -616,6 +722,8 @@ impl Runtime {
                 self.cfg.keys = new.keys.clone();
                 self.keyed = wire::Keyed::new(&self.cfg.keys);
                 self.engine.set_timings(new.ha.timings);
+                self.cfg.ha.timings = new.ha.timings;
+                self.quiet_allowed = new.ha.timings.keepalive <= QUIET_KEEPALIVE_MAX;
                 // Peers compare what runs here: the new timings, the rest
                 // as started.
                 let mut running = self.cfg.clone();
@@ -635,7 +743,12 @@ impl Runtime {
 
     /// One engine step and everything it asks for.
     fn feed(&mut self, input: Input) {
-        let now = self.now();
+        self.feed_at(self.now(), input);
+    }
+
+    /// Feeds `input` as of `now`, which is never before the last input's.
+    fn feed_at(&mut self, now: Duration, input: Input) {
+        self.fed_at = now;
         let outputs = self.engine.handle(now, input);
         let mut changed = false;
         // A group's address actions of this step, run as one batch each.

@@ -7,7 +7,7 @@ use simnet as sim;
 use std::time::Duration;
 
 use harust::config::AutoFailback;
-use harust::engine::{AdminError, AdminRequest, Event, Scope};
+use harust::engine::{AdminError, AdminRequest, Event, QUIET_HOLDOFF, Scope};
 use sim::{MS, NetModel, Sim, Spec, node_name, seeds, timings};
 
 fn lossy(rng: &mut sim::Rng) -> NetModel {
@@ -70,6 +70,8 @@ fn cluster_settles_with_one_holder_per_group() {
         let spec = random_spec(&mut rng, failback);
         let net = lossy(&mut rng);
         let mut sim = Sim::new(seed, spec.clone(), net);
+        // Half the runs read as the runtime does while quiet (tests/sim_quiet.rs).
+        sim.quiet_reads = seed % 2 == 1;
         boot(&mut sim, spec.timings.initdead);
         sim.run_for(settle_time(&spec));
         sim.check_settled("after boot");
@@ -109,9 +111,15 @@ fn failover_within_deadtime_plus_keepalive_when_holder_dies() {
         spec.timings.warntime = spec.timings.deadtime / 2;
         spec.timings.initdead = spec.timings.deadtime * 2;
         let mut sim = Sim::new(seed, spec.clone(), NetModel::default());
+        // Half the runs read as the runtime does while quiet (tests/sim_quiet.rs).
+        sim.quiet_reads = seed % 2 == 1;
         boot(&mut sim, Duration::ZERO);
         sim.run_for(settle_time(&spec));
         sim.check_settled("before the kill");
+        if sim.quiet_reads {
+            // Idle long enough for the reads to go quiet.
+            sim.run_for(QUIET_HOLDOFF.max(spec.timings.deadtime * 10) + spec.timings.keepalive);
+        }
         let g = rng.below(spec.groups.len() as u64) as usize;
         let victim = sim.holders(g)[0];
         if rng.chance(0.5) {
@@ -181,9 +189,15 @@ fn partition_heal_leaves_exactly_one_holder() {
         let failback = failback_mode(&mut rng);
         let spec = random_spec(&mut rng, failback);
         let mut sim = Sim::new(seed, spec.clone(), lossy(&mut rng));
+        // Half the runs read as the runtime does while quiet (tests/sim_quiet.rs).
+        sim.quiet_reads = seed % 2 == 1;
         boot(&mut sim, Duration::ZERO);
         sim.run_for(settle_time(&spec));
         sim.check_settled("before the partition");
+        if sim.quiet_reads {
+            // Idle long enough for the reads to go quiet.
+            sim.run_for(QUIET_HOLDOFF.max(spec.timings.deadtime * 10) + spec.timings.keepalive);
+        }
         let cut = 1 + rng.below(spec.nodes as u64 - 1) as usize;
         let a: Vec<usize> = (0..cut).collect();
         let b: Vec<usize> = (cut..spec.nodes).collect();

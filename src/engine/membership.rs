@@ -342,6 +342,7 @@ impl Engine {
     ) {
         match kind {
             PROBE => {
+                self.disturbed();
                 if let Some(nonce) = msg.get_str("hr_nonce") {
                     let mut m = Message::new(PROBE_ACK);
                     m.add_str("dest", &self.nodes[n].clone())
@@ -362,6 +363,7 @@ impl Engine {
                 }
             }
             "NS_rexmit" => {
+                self.disturbed();
                 let (Some(first), Some(last)) = (msg.get_dec("firstseq"), msg.get_dec("lastseq"))
                 else {
                     return self.drop_packet("bad NS_rexmit", Some(self.nodes[n].clone()));
@@ -480,6 +482,7 @@ impl Engine {
             p.probes.pop_front();
         }
         p.next_probe = Some(now + interval);
+        self.disturbed();
         let mut m = Message::new(PROBE);
         m.add_str("dest", &self.nodes[n].clone())
             .add_hex("hr_nonce", nonce);
@@ -541,6 +544,7 @@ impl Engine {
                 .add_str("firstseq", &s.to_string())
                 .add_str("lastseq", &s.to_string());
             self.counters.retransmits_requested += 1;
+            self.disturbed();
             self.send(m);
         }
     }

@@ -64,6 +64,8 @@ const PROBE: &str = "NS_hr_probe";
 const PROBE_ACK: &str = "NS_hr_probe_ack";
 /// Recent probe nonces remembered per peer.
 const PROBES_KEPT: usize = 16;
+/// How long after the last event or sign of loss reads may go quiet.
+pub const QUIET_HOLDOFF: Duration = Duration::from_secs(5);
 /// How many sent messages are kept for retransmission (heartbeat MAXMSGHIST).
 const HISTORY: usize = 500;
 /// Do not resend one seq more often than this (heartbeat: max_rexmit_delay − 10 ms).
@@ -316,6 +318,11 @@ pub struct Engine {
     /// Resources of groups found only partly up at a start in maintenance:
     /// left alone, removed once maintenance ends (unless held by then).
     deferred: BTreeSet<(GroupId, usize)>,
+    /// The runtime reads peers' messages at its own wake-ups only
+    /// ([`Engine::quiet`]): lateness is then judged at our own beats.
+    reads_deferred: bool,
+    /// The last event or sign of loss (see [`Engine::quiet`]).
+    disturbed_at: Option<Time>,
     out: Vec<Output>,
 }
 
@@ -427,6 +434,8 @@ impl Engine {
             maintenance: Maintenance::default(),
             adopting: false,
             deferred: BTreeSet::new(),
+            reads_deferred: false,
+            disturbed_at: None,
             out: Vec::new(),
         }
     }
@@ -507,7 +516,12 @@ impl Engine {
                     for (t, _) in p.rexmit.values() {
                         d = d.min(*t);
                     }
-                    if let Some(t) = self.probe_due(i) {
+                    // Deferred reads: a beat may already wait unread, so
+                    // lateness is judged when we wake anyway, at our own
+                    // next beat; a late peer ends the quiet (see `quiet`).
+                    if let Some(t) = self.probe_due(i)
+                        && !self.reads_deferred
+                    {
                         d = d.min(t);
                     }
                 }
@@ -740,6 +754,56 @@ impl Engine {
             .collect()
     }
 
+    /// Whether nothing is under way that a peer's next message would move
+    /// along: every group settled, every peer known and on time, nothing
+    /// asked, retransmitted, probed, fenced or settling. Only then may the
+    /// runtime read peers' messages at its own wake-ups rather than at once
+    /// ([`set_reads_deferred`](Self::set_reads_deferred)), which delays a
+    /// message by at most a keepalive and halves an idle node's wake-ups.
+    pub fn quiet(&self) -> bool {
+        let late = self.timings.keepalive + self.timings.keepalive / 5;
+        let peers_on_time = self.peers.iter().enumerate().all(|(i, p)| {
+            i == self.me
+                || match p.state {
+                    PeerState::Unknown => false,
+                    PeerState::Dead => true,
+                    PeerState::Up => {
+                        p.rexmit.is_empty()
+                            && p.next_probe.is_none()
+                            && p.last_heard.is_some_and(|h| h + late > self.now)
+                    }
+                }
+        });
+        let calm = self
+            .disturbed_at
+            .is_none_or(|t| t + QUIET_HOLDOFF.max(self.timings.deadtime * 10) <= self.now);
+        calm && self.is_stable()
+            && !self.leaving
+            && !self.stopped
+            && peers_on_time
+            && self.hb_ask.is_none()
+            && self.hb_asker.is_none()
+            && !self.hb_report_due
+            && self.ip_requested.is_empty()
+            && self.ip_request_from.is_empty()
+            && self.repairing.is_empty()
+            && !self.fencing.blocks()
+            && !(self.quorum.enabled && self.view_settles() > self.now)
+    }
+
+    /// Something happened, or a message went missing: no quiet reads for
+    /// a while, so a lossy link keeps probes answered at once.
+    fn disturbed(&mut self) {
+        self.disturbed_at = Some(self.now);
+    }
+
+    /// Set by the runtime while it reads peers' messages only when it
+    /// wakes for something else: liveness probes then wait for our own
+    /// next beat instead of waking us between beats.
+    pub fn set_reads_deferred(&mut self, on: bool) {
+        self.reads_deferred = on;
+    }
+
     /// Whether every group is idle, held or failed and comm is up.
     pub fn is_stable(&self) -> bool {
         self.comm_up
@@ -799,6 +863,7 @@ impl Engine {
     }
 
     fn event(&mut self, e: Event) {
+        self.disturbed();
         self.changes += 1;
         self.out.push(Output::Event(e));
     }

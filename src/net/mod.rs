@@ -95,7 +95,11 @@ struct Link {
 
 /// A read socket and the media it serves.
 struct ReadSocket {
-    socket: UdpSocket,
+    /// Non-blocking; read directly while the links are quiet.
+    socket: std::net::UdpSocket,
+    /// A duplicate registered with tokio, so a datagram wakes the loop;
+    /// `None` while quiet (dropping it takes the socket out of epoll).
+    woken: Option<UdpSocket>,
     iface: String,
     media: Vec<usize>,
 }
@@ -111,6 +115,9 @@ pub struct Links {
     /// The reader to try first next time, so one busy socket cannot
     /// starve the others.
     next: usize,
+    quiet: bool,
+    /// Every read socket gives arrival times.
+    can_quiet: bool,
 }
 
 impl fmt::Debug for Links {
@@ -237,9 +244,10 @@ fn open_writer(
     Ok((fd, dest))
 }
 
-fn tokio_socket(name: &str, fd: OwnedFd) -> Result<UdpSocket, NetError> {
-    UdpSocket::from_std(std::net::UdpSocket::from(fd))
-        .map_err(socket_err(name, "registering socket with tokio"))
+/// A tokio handle on a duplicate of `socket`: a failed registration
+/// leaves `socket` itself open.
+fn tokio_socket(socket: &std::net::UdpSocket) -> io::Result<UdpSocket> {
+    UdpSocket::from_std(socket.try_clone()?)
 }
 
 /// The medium a datagram from `from` read on a socket shared by `media` is
@@ -259,6 +267,7 @@ impl Links {
     /// tokio runtime; the sockets live in the caller's network namespace.
     pub async fn open(media: &[Medium]) -> Result<Links, NetError> {
         let mut links = Vec::with_capacity(media.len());
+        let mut stamped_all = true;
         let mut readers: BTreeMap<ReaderKey, Reader> = BTreeMap::new();
         for (i, medium) in media.iter().enumerate() {
             let name = medium_name(medium);
@@ -297,8 +306,18 @@ impl Links {
 
         let mut sockets = Vec::with_capacity(readers.len());
         for ((_, _, iface), reader) in readers {
+            // Without arrival times, quiet reads would judge a peer by
+            // when we read it; the links then simply stay woken.
+            let stamped = socket::set_timestamps(&reader.fd).is_ok();
+            let socket = std::net::UdpSocket::from(reader.fd);
+            let woken = Some(
+                tokio_socket(&socket)
+                    .map_err(socket_err(&iface, "registering socket with tokio"))?,
+            );
+            stamped_all &= stamped;
             sockets.push(ReadSocket {
-                socket: tokio_socket(&iface, reader.fd)?,
+                socket,
+                woken,
                 iface,
                 media: reader.media,
             });
@@ -309,7 +328,71 @@ impl Links {
             readers: sockets,
             buf: vec![0u8; MAX_DATAGRAM],
             next: 0,
+            quiet: false,
+            can_quiet: stamped_all,
         })
+    }
+
+    /// Whether datagrams wait to be read by [`try_recv_into`](Self::try_recv_into)
+    /// instead of waking [`recv_into`](Self::recv_into).
+    pub fn is_quiet(&self) -> bool {
+        self.quiet
+    }
+
+    /// Quiet: an arriving datagram no longer wakes the loop; it waits in
+    /// the socket, with its arrival time, until the caller reads it at
+    /// its next wake-up. Woken: every datagram wakes [`recv_into`](Self::recv_into).
+    /// Quiet is refused (the links stay woken) where the kernel gives no
+    /// arrival times. If registering fails, the links stay quiet, each
+    /// socket open and readable by [`try_recv_into`](Self::try_recv_into).
+    pub fn set_quiet(&mut self, quiet: bool) -> io::Result<()> {
+        let quiet = quiet && self.can_quiet;
+        if quiet == self.quiet {
+            return Ok(());
+        }
+        if quiet {
+            for r in &mut self.readers {
+                r.woken = None;
+            }
+        } else {
+            for r in &mut self.readers {
+                if r.woken.is_none() {
+                    r.woken = Some(tokio_socket(&r.socket)?);
+                }
+            }
+        }
+        self.quiet = quiet;
+        Ok(())
+    }
+
+    /// A datagram that has arrived, without waiting, from any medium:
+    /// its medium, sender and arrival time (`None` if the kernel gave
+    /// none). `None` when every socket is empty.
+    pub fn try_recv_into(
+        &mut self,
+        payload: &mut Vec<u8>,
+    ) -> Option<(LinkId, SocketAddr, Option<std::time::SystemTime>)> {
+        let n = self.readers.len();
+        for k in 0..n {
+            let i = (self.next + k) % n;
+            let r = &self.readers[i];
+            // A few tries, as in recv_into: an error is logged and the
+            // socket read again.
+            for _ in 0..4 {
+                match socket::recv_stamped(&r.socket, &mut self.buf) {
+                    Ok((len, from, at)) => {
+                        self.next = i + 1;
+                        let link = LinkId(credit(&self.all, &r.media, from.ip()));
+                        payload.clear();
+                        payload.extend_from_slice(&self.buf[..len]);
+                        return Some((link, from, at));
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => log::warn!("reading UDP on {}: {e}", r.iface),
+                }
+            }
+        }
+        None
     }
 
     /// How many media are open; `LinkId`s run from 0 to this.
@@ -408,9 +491,10 @@ impl Links {
                 // A few tries: after an error (e.g. the interface went
                 // down) the socket must be polled again to register for
                 // wake-up.
+                let Some(socket) = &r.woken else { continue };
                 for _ in 0..4 {
                     let mut rb = tokio::io::ReadBuf::new(&mut self.buf);
-                    match r.socket.poll_recv_from(cx, &mut rb) {
+                    match socket.poll_recv_from(cx, &mut rb) {
                         Poll::Ready(Ok(from)) => {
                             self.next = i + 1;
                             let link = LinkId(credit(&self.all, &r.media, from.ip()));

@@ -1,15 +1,20 @@
 //! The few socket calls std does not offer: options that must be set before
 //! `bind`, `SO_BINDTODEVICE`, multicast on a given interface index, and the
-//! interface's IPv4 broadcast address. socket2 where it has the call, libc
-//! where it does not; no decisions.
+//! interface's IPv4 broadcast address, and a read that returns the
+//! kernel's arrival time. socket2 where it has the call, libc where it does
+//! not; no decisions.
 
 use std::ffi::CString;
 use std::io;
-use std::mem;
+use std::mem::{self, MaybeUninit};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::time::{Duration, SystemTime};
 
-use socket2::{Domain, InterfaceIndexOrAddress, Protocol, SockRef, Socket, Type};
+use socket2::{
+    Domain, InterfaceIndexOrAddress, MaybeUninitSlice, MsgHdrMut, Protocol, SockAddr,
+    SockAddrStorage, SockRef, Socket, Type,
+};
 
 fn cvt(rc: libc::c_int) -> io::Result<libc::c_int> {
     if rc < 0 {
@@ -51,6 +56,79 @@ pub(crate) fn bind_to_device(fd: &OwnedFd, iface: &str) -> io::Result<()> {
 
 pub(crate) fn bind(fd: &OwnedFd, addr: SocketAddr) -> io::Result<()> {
     SockRef::from(fd).bind(&addr.into())
+}
+
+/// `SO_TIMESTAMPNS`: each datagram carries the time the kernel received
+/// it, so one read late is still judged by when it came.
+pub(crate) fn set_timestamps(fd: &OwnedFd) -> io::Result<()> {
+    setsockopt(
+        fd,
+        libc::SOL_SOCKET,
+        libc::SO_TIMESTAMPNS,
+        &1 as &libc::c_int,
+    )
+}
+
+/// One datagram without waiting (`WouldBlock` when there is none): its
+/// length, sender and, if the socket has [`set_timestamps`], arrival time.
+pub(crate) fn recv_stamped<S: AsFd>(
+    socket: &S,
+    buf: &mut [u8],
+) -> io::Result<(usize, SocketAddr, Option<SystemTime>)> {
+    // One cmsghdr and a timespec, aligned for both.
+    let mut control = [MaybeUninit::<u64>::uninit(); 8];
+    // SAFETY: a u64 array is a valid byte array of 8 times its length.
+    let control_bytes = unsafe {
+        std::slice::from_raw_parts_mut(
+            control.as_mut_ptr().cast::<MaybeUninit<u8>>(),
+            mem::size_of_val(&control),
+        )
+    };
+    let storage = SockAddrStorage::zeroed();
+    let len = storage.size_of();
+    // SAFETY: an all-zero storage of its full size; recvmsg fills it and
+    // as_socket reads it by its family.
+    let mut addr = unsafe { SockAddr::new(storage, len) };
+    let mut bufs = [MaybeUninitSlice::new(as_uninit(buf))];
+    let mut msg = MsgHdrMut::new()
+        .with_addr(&mut addr)
+        .with_buffers(&mut bufs)
+        .with_control(control_bytes);
+    let n = SockRef::from(socket).recvmsg(&mut msg, libc::MSG_DONTWAIT)?;
+    let control_len = msg.control_len();
+    let from = addr
+        .as_socket()
+        .ok_or_else(|| io::Error::other("datagram from a non-IP address"))?;
+    // SAFETY: the kernel wrote control_len bytes of cmsgs at control's
+    // start; we read headers within that length only.
+    let at = unsafe { timestamp(control.as_ptr().cast::<u8>(), control_len) };
+    Ok((n, from, at))
+}
+
+/// The `SCM_TIMESTAMPNS` among `len` bytes of cmsgs at `control`.
+unsafe fn timestamp(control: *const u8, len: usize) -> Option<SystemTime> {
+    let mut mh: libc::msghdr = unsafe { mem::zeroed() };
+    mh.msg_control = control as *mut libc::c_void;
+    mh.msg_controllen = len as _;
+    // SAFETY: mh describes the caller's buffer; CMSG_* stay within it.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(&mh);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_TIMESTAMPNS {
+                let ts = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::timespec>());
+                let d = Duration::new(u64::try_from(ts.tv_sec).ok()?, ts.tv_nsec as u32);
+                return SystemTime::UNIX_EPOCH.checked_add(d);
+            }
+            c = libc::CMSG_NXTHDR(&mh, c);
+        }
+    }
+    None
+}
+
+fn as_uninit(buf: &mut [u8]) -> &mut [MaybeUninit<u8>] {
+    // SAFETY: initialised bytes are valid MaybeUninit bytes, and nothing
+    // de-initialises them through this view (the kernel only writes).
+    unsafe { &mut *(buf as *mut [u8] as *mut [MaybeUninit<u8>]) }
 }
 
 /// The interface index of `iface` in the caller's network namespace.

@@ -202,6 +202,12 @@ pub struct SimNode {
     pub acquisitions: usize,
     /// The maintenance mode in the state dir, as the runtime persists it.
     pub maintenance: Maintenance,
+    /// Inputs the daemon woke for (packets read while awake included).
+    pub wakes: u64,
+    /// Quiet reads ([`Sim::quiet_reads`]) in force, and what waits unread
+    /// with its arrival time.
+    deferred: bool,
+    inbox: Vec<(Duration, Message)>,
 }
 
 pub struct Sim {
@@ -231,6 +237,10 @@ pub struct Sim {
     pub fence_latency: Duration,
     /// Every fence that powered a node off: (when, by, target).
     pub fenced: Vec<(Duration, usize, usize)>,
+    /// Model the runtime's quiet reads: while a node's engine is quiet,
+    /// packets wait in its socket and are read, at their arrival times,
+    /// only when it wakes for something else.
+    pub quiet_reads: bool,
     queue: BinaryHeap<Reverse<(Duration, u64, usize)>>,
     slab: Vec<Option<Ev>>,
     order: u64,
@@ -253,6 +263,9 @@ impl Sim {
                 broken: BTreeSet::new(),
                 acquisitions: 0,
                 maintenance: Maintenance::default(),
+                wakes: 0,
+                deferred: false,
+                inbox: Vec::new(),
             })
             .collect();
         let mut sim = Sim {
@@ -272,6 +285,7 @@ impl Sim {
             fence_works: true,
             fence_latency: Duration::from_millis(300),
             fenced: Vec::new(),
+            quiet_reads: false,
             queue: BinaryHeap::new(),
             slab: Vec::new(),
             order: 0,
@@ -355,6 +369,8 @@ impl Sim {
     /// kill -9 of the daemon: resources stay up on the machine.
     pub fn crash_daemon(&mut self, n: usize) {
         self.nodes[n].engine = None;
+        self.nodes[n].inbox.clear();
+        self.nodes[n].deferred = false;
         self.nodes[n].epoch += 1;
         self.log(format!("{} CRASH daemon (resources stay)", node_name(n)));
     }
@@ -438,11 +454,33 @@ impl Sim {
         if self.frozen.contains(&n) {
             return;
         }
+        if self.nodes[n].engine.is_none() {
+            return;
+        }
+        self.nodes[n].wakes += 1;
+        // As the runtime's read_waiting: what waited comes first.
+        for (at, msg) in std::mem::take(&mut self.nodes[n].inbox) {
+            self.handle(n, at, Input::Packet { link: 0, msg });
+        }
+        self.handle(n, self.now, input);
+        self.settle(n);
+    }
+
+    /// The runtime's settle_links: quiet reads while the engine is quiet.
+    fn settle(&mut self, n: usize) {
+        let quiet = self.quiet_reads && self.nodes[n].engine.as_ref().is_some_and(|e| e.quiet());
+        if let Some(e) = self.nodes[n].engine.as_mut() {
+            e.set_reads_deferred(quiet);
+        }
+        self.nodes[n].deferred = quiet;
+    }
+
+    fn handle(&mut self, n: usize, now: Duration, input: Input) {
         let Some(engine) = self.nodes[n].engine.as_mut() else {
             return;
         };
         let summary = summarize_input(&input);
-        let outs = engine.handle(self.now, input);
+        let outs = engine.handle(now, input);
         self.nodes[n].maintenance = engine.maintenance().clone();
         if !summary.is_empty() {
             self.log(format!("{} <- {summary}", node_name(n)));
@@ -669,7 +707,10 @@ impl Sim {
                 self.push(at, Ev::PingRound);
             }
             Ev::Deliver { to, msg } => {
-                if self.nodes[to].engine.is_some() {
+                if self.nodes[to].deferred && !self.frozen.contains(&to) {
+                    let now = self.now;
+                    self.nodes[to].inbox.push((now, msg));
+                } else if self.nodes[to].engine.is_some() {
                     self.input(to, Input::Packet { link: 0, msg });
                 }
             }

@@ -1,0 +1,142 @@
+//! Quiet reads (issue 12, idle cost): while nothing is under way, the
+//! runtime leaves a peer's messages in the socket until it wakes for its
+//! own beat, and feeds them at their kernel arrival times. The simulation
+//! models exactly that (`Sim::quiet_reads`); these tests pin what it buys
+//! (one wake-up per keepalive) and what it must not cost (false deaths
+//! under loss, slower failover, a stuck hand-over).
+
+mod simnet;
+use simnet as sim;
+
+use std::time::Duration;
+
+use harust::config::AutoFailback;
+use harust::engine::{AdminRequest, QUIET_HOLDOFF, Scope};
+use sim::{MS, NetModel, Sim, Spec, seeds, timings};
+
+fn fast_pair(seed: u64, quiet: bool) -> Sim {
+    let mut spec = Spec::two_node(AutoFailback::On);
+    spec.timings = timings(10, 30);
+    let mut sim = Sim::new(seed, spec.clone(), NetModel::default());
+    sim.quiet_reads = quiet;
+    sim.start(0);
+    sim.start(1);
+    sim.run_for(spec.timings.initdead + spec.timings.deadtime * 3);
+    sim.check_settled("after boot");
+    // Reads go quiet only once nothing has happened for a while.
+    sim.run_for(QUIET_HOLDOFF + 100 * MS);
+    for n in 0..2 {
+        let quiet_now = sim.nodes[n].engine.as_ref().is_some_and(|e| e.quiet());
+        sim.check(quiet_now, &format!("node {n} is not quiet when idle"));
+    }
+    sim
+}
+
+fn wakes_per_second(sim: &mut Sim, n: usize) -> f64 {
+    let before = sim.nodes[n].wakes;
+    sim.run_for(Duration::from_secs(10));
+    (sim.nodes[n].wakes - before) as f64 / 10.0
+}
+
+/// The point of quiet reads: an idle node wakes once per keepalive, where
+/// reading every beat as it comes wakes it twice (its own beat, the
+/// peer's), plus the liveness-probe checks between beats.
+#[test]
+fn an_idle_node_wakes_once_per_keepalive() {
+    for seed in seeds(31_000, 6) {
+        let mut woken = fast_pair(seed, false);
+        let mut quiet = fast_pair(seed, true);
+        for n in 0..2 {
+            let w = wakes_per_second(&mut woken, n);
+            let q = wakes_per_second(&mut quiet, n);
+            quiet.check(
+                q <= 105.0,
+                &format!("node {n} woke {q:.0} times a second at keepalive 10 ms (want about 100)"),
+            );
+            woken.check(
+                w >= 180.0,
+                &format!("reading at once woke node {n} only {w:.0} times a second: the measure does not tell"),
+            );
+        }
+    }
+}
+
+/// Lateness is judged at our own beats while quiet, and a quiet peer
+/// answers a probe only at its next beat; so any sign of loss ends the
+/// quiet for a while (`QUIET_HOLDOFF`), and the loss tolerance holds.
+#[test]
+fn no_false_failover_under_heavy_loss_with_quiet_reads() {
+    for (seed, pct) in [(31_101, 10u64), (31_102, 20), (31_103, 20)] {
+        let mut sim = fast_pair(seed, true);
+        let deaths = sim.peer_deaths();
+        sim.net = NetModel {
+            loss: pct as f64 / 100.0,
+            ..NetModel::default()
+        };
+        sim.run_for(Duration::from_secs(200));
+        sim.check(
+            sim.peer_deaths() == deaths,
+            &format!("a live node was declared dead at {pct} % loss with quiet reads"),
+        );
+        sim.check(sim.holders(0) == vec![0], "the group moved");
+    }
+}
+
+/// When node `n` holds group 0 after `sim` is told something at `from`.
+fn held_by(sim: &mut Sim, n: usize, from: Duration) -> Duration {
+    let deadline = from + Duration::from_secs(2);
+    while sim.holders(0) != vec![n] {
+        sim.check(sim.now < deadline, &format!("node {n} never took group 0"));
+        sim.run_for(MS / 10);
+    }
+    sim.now - from
+}
+
+/// Arrival times make death detection exact: a beat read a keepalive late
+/// still counts from when it came, so failover after a crash is as fast
+/// as reading every beat at once.
+#[test]
+fn failover_after_a_crash_is_as_fast_with_quiet_reads() {
+    for seed in seeds(31_200, 20) {
+        let mut took = [Duration::ZERO; 2];
+        for (i, quiet) in [false, true].into_iter().enumerate() {
+            let mut sim = fast_pair(seed, quiet);
+            // A random phase between the two nodes' beats.
+            sim.run_for(Duration::from_micros(seed % 10_000));
+            let at = sim.now;
+            sim.crash_machine(0);
+            took[i] = held_by(&mut sim, 1, at);
+        }
+        assert!(
+            took[1] <= took[0] + MS,
+            "seed {seed}: failover took {:?} with quiet reads, {:?} without",
+            took[1],
+            took[0]
+        );
+    }
+}
+
+/// A hand-over asked for on the holder reaches the quiet peer at its next
+/// beat at the latest: at most a keepalive later than reading at once.
+#[test]
+fn a_standby_reaches_a_quiet_peer_within_a_keepalive() {
+    for seed in seeds(31_300, 20) {
+        let mut took = [Duration::ZERO; 2];
+        for (i, quiet) in [false, true].into_iter().enumerate() {
+            let mut sim = fast_pair(seed, quiet);
+            sim.run_for(Duration::from_micros(seed % 10_000));
+            let at = sim.now;
+            sim.admin(0, AdminRequest::Standby(Scope::All));
+            took[i] = held_by(&mut sim, 1, at);
+            // And it settles back to reading at once... and quiet again.
+            sim.run_for(Duration::from_secs(1));
+            sim.check_settled("after the standby");
+        }
+        assert!(
+            took[1] <= took[0] + 10 * MS,
+            "seed {seed}: the standby took {:?} with quiet reads, {:?} without",
+            took[1],
+            took[0]
+        );
+    }
+}
