@@ -88,7 +88,7 @@ fn can_run(test: &str) -> bool {
 }
 
 /// Test files the fence unit reads: not under /tmp, which the unit's
-/// PrivateTmp= hides.
+/// PrivateTmp= hides (and bound into the unit, in case the checkout is).
 fn scratch(tag: &str) -> tempfile::TempDir {
     tempfile::Builder::new()
         .prefix(&format!("harust-{tag}-"))
@@ -140,11 +140,15 @@ fn manager(scratch: &Path, config: &Path) -> Option<UserManager> {
              StandardOutput=append:{}\nStandardError=append:{}\n\
              # These three fail with 226/NAMESPACE under the test's user manager\n\
              # (found by trial); the rest of the shipped sandbox stays.\n\
-             ProtectHome=no\nProtectKernelTunables=no\nProtectKernelLogs=no\n",
+             ProtectHome=no\nProtectKernelTunables=no\nProtectKernelLogs=no\n\
+             # A checkout under /tmp would be hidden by PrivateTmp=.\n\
+             BindReadOnlyPaths={}\nBindPaths={}\n",
             config.display(),
             env!("CARGO_BIN_EXE_harust"),
             fence_log(scratch).display(),
             fence_log(scratch).display(),
+            env!("CARGO_BIN_EXE_harust"),
+            scratch.display(),
         ),
     )
     .unwrap();
