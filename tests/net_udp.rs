@@ -5,7 +5,7 @@ mod support;
 
 use std::net::IpAddr;
 use std::sync::mpsc as std_mpsc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use harust::config::Medium;
 use harust::net::{Datagram, LinkId, Links};
@@ -334,4 +334,69 @@ fn ucast_is_sent_lowdelay_and_bcast_with_tos_zero_like_heartbeat() {
     assert!(lines[0].contains("tos 0x10"), "ucast: {}", lines[0]);
     assert!(lines[1].contains("tos 0x0,"), "bcast: {}", lines[1]);
     assert!(text.contains("198.18.1.255.694"), "{text}");
+}
+
+/// Quiet links (the runtime's quiet reads): a datagram waits in the
+/// socket, wakes nothing, and is read later with the kernel's arrival
+/// time; back to woken, datagrams wake `recv` again.
+#[test]
+fn quiet_links_keep_datagrams_with_their_arrival_times() {
+    require_privileged!("quiet_links_keep_datagrams_with_their_arrival_times");
+    let (a, b) = pair("quiet", 1);
+    let (ready_tx, ready_rx) = std_mpsc::channel();
+    let (sent_tx, sent_rx) = std_mpsc::channel::<(SystemTime, SystemTime)>();
+    let rx = b.spawn(move || async move {
+        let mut links = Links::open(&[ucast("eth0", "198.18.1.1")])
+            .await
+            .expect("opening receiver links");
+        links.set_quiet(true).expect("going quiet");
+        assert!(links.is_quiet(), "the kernel gives no arrival times here");
+        ready_tx.send(()).unwrap();
+        let (before, after) = sent_rx.recv_timeout(DEADLINE).expect("the first send");
+        // Quiet: nothing wakes recv, the datagram waits in the socket.
+        assert!(
+            tokio::time::timeout(Duration::from_millis(200), links.recv())
+                .await
+                .is_err(),
+            "a quiet link woke recv"
+        );
+        let mut payload = Vec::new();
+        let (link, from, at) = links
+            .try_recv_into(&mut payload)
+            .expect("the datagram waiting in the socket");
+        assert_eq!(payload, b"quiet");
+        assert_eq!(link, LinkId(0));
+        assert_eq!(from.ip(), ip("198.18.1.1"));
+        let at = at.expect("an arrival time");
+        assert!(
+            before <= at && at <= after,
+            "arrival {at:?} outside the send window {before:?}..{after:?}"
+        );
+        assert!(links.try_recv_into(&mut payload).is_none());
+        links.set_quiet(false).expect("waking again");
+        ready_tx.send(()).unwrap();
+        tokio::time::timeout(DEADLINE, links.recv())
+            .await
+            .expect("a woken link's datagram")
+            .expect("a datagram")
+    });
+    ready_rx
+        .recv_timeout(DEADLINE)
+        .expect("the receiver to go quiet");
+    let before = SystemTime::now();
+    send_all(
+        &a,
+        vec![ucast("eth0", "198.18.1.2")],
+        vec![b"quiet".to_vec()],
+    );
+    sent_tx.send((before, SystemTime::now())).unwrap();
+    ready_rx
+        .recv_timeout(DEADLINE)
+        .expect("the receiver to wake");
+    send_all(
+        &a,
+        vec![ucast("eth0", "198.18.1.2")],
+        vec![b"woken".to_vec()],
+    );
+    assert_eq!(rx.join().unwrap().payload, b"woken");
 }
