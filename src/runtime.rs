@@ -73,6 +73,10 @@ const COUNTERS_EVERY: Duration = Duration::from_secs(1);
 /// enough for its wake-ups to matter, and a keepalive's delay of a peer's
 /// request small: up to this keepalive.
 pub const QUIET_KEEPALIVE_MAX: Duration = Duration::from_millis(50);
+fn quiet_allowed(t: &config::Timings) -> bool {
+    t.keepalive <= QUIET_KEEPALIVE_MAX
+}
+
 /// At most this many waiting datagrams are read per wake-up; more is a
 /// flood, read as it comes for a deadtime.
 const QUIET_READ_MAX: usize = 64;
@@ -162,7 +166,7 @@ impl Runtime {
             info!("{n}");
         }
         let cfg = loaded.config;
-        let quiet_allowed = cfg.ha.timings.keepalive <= QUIET_KEEPALIVE_MAX;
+        let quiet_allowed = quiet_allowed(&cfg.ha.timings);
         // A shared ha.cf lists every node's address; heartbeat then sends
         // to itself too. We skip our own: it only costs a decode per beat.
         let media: Vec<config::Medium> = cfg
@@ -723,7 +727,7 @@ impl Runtime {
                 self.keyed = wire::Keyed::new(&self.cfg.keys);
                 self.engine.set_timings(new.ha.timings);
                 self.cfg.ha.timings = new.ha.timings;
-                self.quiet_allowed = new.ha.timings.keepalive <= QUIET_KEEPALIVE_MAX;
+                self.quiet_allowed = quiet_allowed(&new.ha.timings);
                 // Peers compare what runs here: the new timings, the rest
                 // as started.
                 let mut running = self.cfg.clone();

@@ -67,29 +67,25 @@ fn an_idle_node_wakes_once_per_keepalive() {
 #[test]
 fn no_false_failover_under_heavy_loss_with_quiet_reads() {
     for (seed, pct) in [(31_101, 10u64), (31_102, 20), (31_103, 20)] {
-        let mut sim = fast_pair(seed, true);
-        let deaths = sim.peer_deaths();
-        sim.net = NetModel {
-            loss: pct as f64 / 100.0,
-            ..NetModel::default()
-        };
-        sim.run_for(Duration::from_secs(200));
-        sim.check(
-            sim.peer_deaths() == deaths,
-            &format!("a live node was declared dead at {pct} % loss with quiet reads"),
-        );
-        sim.check(sim.holders(0) == vec![0], "the group moved");
+        fast_pair(seed, true).check_no_false_failover_under_loss(pct, 200, "with quiet reads");
     }
 }
 
-/// When node `n` holds group 0 after `sim` is told something at `from`.
-fn held_by(sim: &mut Sim, n: usize, from: Duration) -> Duration {
+/// A settled pair (quiet reads or not) at a phase between the two nodes'
+/// beats chosen by `seed`; `act` is done to it, and the pair is returned
+/// with how long node-b then took to hold group 0.
+fn until_b_holds(seed: u64, quiet: bool, act: impl FnOnce(&mut Sim)) -> (Sim, Duration) {
+    let mut sim = fast_pair(seed, quiet);
+    sim.run_for(Duration::from_micros(seed % 10_000));
+    let from = sim.now;
+    act(&mut sim);
     let deadline = from + Duration::from_secs(2);
-    while sim.holders(0) != vec![n] {
-        sim.check(sim.now < deadline, &format!("node {n} never took group 0"));
+    while sim.holders(0) != vec![1] {
+        sim.check(sim.now < deadline, "node-b never took group 0");
         sim.run_for(MS / 10);
     }
-    sim.now - from
+    let took = sim.now - from;
+    (sim, took)
 }
 
 /// Arrival times make death detection exact: a beat read a keepalive late
@@ -98,15 +94,7 @@ fn held_by(sim: &mut Sim, n: usize, from: Duration) -> Duration {
 #[test]
 fn failover_after_a_crash_is_as_fast_with_quiet_reads() {
     for seed in seeds(31_200, 20) {
-        let mut took = [Duration::ZERO; 2];
-        for (i, quiet) in [false, true].into_iter().enumerate() {
-            let mut sim = fast_pair(seed, quiet);
-            // A random phase between the two nodes' beats.
-            sim.run_for(Duration::from_micros(seed % 10_000));
-            let at = sim.now;
-            sim.crash_machine(0);
-            took[i] = held_by(&mut sim, 1, at);
-        }
+        let took = [false, true].map(|quiet| until_b_holds(seed, quiet, |s| s.crash_machine(0)).1);
         assert!(
             took[1] <= took[0] + MS,
             "seed {seed}: failover took {:?} with quiet reads, {:?} without",
@@ -121,17 +109,15 @@ fn failover_after_a_crash_is_as_fast_with_quiet_reads() {
 #[test]
 fn a_standby_reaches_a_quiet_peer_within_a_keepalive() {
     for seed in seeds(31_300, 20) {
-        let mut took = [Duration::ZERO; 2];
-        for (i, quiet) in [false, true].into_iter().enumerate() {
-            let mut sim = fast_pair(seed, quiet);
-            sim.run_for(Duration::from_micros(seed % 10_000));
-            let at = sim.now;
-            sim.admin(0, AdminRequest::Standby(Scope::All));
-            took[i] = held_by(&mut sim, 1, at);
-            // And it settles back to reading at once... and quiet again.
+        let took = [false, true].map(|quiet| {
+            let (mut sim, took) = until_b_holds(seed, quiet, |s| {
+                s.admin(0, AdminRequest::Standby(Scope::All));
+            });
+            // And the pair settles on node-b.
             sim.run_for(Duration::from_secs(1));
             sim.check_settled("after the standby");
-        }
+            took
+        });
         assert!(
             took[1] <= took[0] + 10 * MS,
             "seed {seed}: the standby took {:?} with quiet reads, {:?} without",

@@ -489,6 +489,11 @@ impl Engine {
         self.send(m);
     }
 
+    /// Silence after which a peer's beat counts as late (1.2 keepalives).
+    pub(super) fn late_after(&self) -> Duration {
+        self.timings.keepalive + self.timings.keepalive / 5
+    }
+
     pub(super) fn probe_interval(&self) -> Duration {
         (self.timings.keepalive / 5).max(Duration::from_millis(1))
     }
@@ -500,7 +505,7 @@ impl Engine {
             return None;
         }
         let heard = p.last_heard?;
-        let late = heard + self.timings.keepalive + self.timings.keepalive / 5;
+        let late = heard + self.late_after();
         Some(p.next_probe.unwrap_or(late).max(late))
     }
 

@@ -761,7 +761,7 @@ impl Engine {
     /// ([`set_reads_deferred`](Self::set_reads_deferred)), which delays a
     /// message by at most a keepalive and halves an idle node's wake-ups.
     pub fn quiet(&self) -> bool {
-        let late = self.timings.keepalive + self.timings.keepalive / 5;
+        let late = self.late_after();
         let peers_on_time = self.peers.iter().enumerate().all(|(i, p)| {
             i == self.me
                 || match p.state {

@@ -843,6 +843,22 @@ impl Sim {
         self.now - start
     }
 
+    /// Runs `secs` at `pct` % loss each way and checks that nobody was
+    /// declared dead and group 0 stayed on node 0.
+    pub fn check_no_false_failover_under_loss(&mut self, pct: u64, secs: u64, what: &str) {
+        let deaths = self.peer_deaths();
+        self.net = NetModel {
+            loss: pct as f64 / 100.0,
+            ..NetModel::default()
+        };
+        self.run_for(Duration::from_secs(secs));
+        self.check(
+            self.peer_deaths() == deaths,
+            &format!("a live node was declared dead at {pct} % loss, {what}"),
+        );
+        self.check(self.holders(0) == vec![0], "the group moved");
+    }
+
     pub fn peer_deaths(&self) -> usize {
         self.nodes
             .iter()
