@@ -3,7 +3,7 @@
 # them: harust, Debian's keepalived 2.2.7 and Debian's heartbeat 3.0.6, each
 # as a pair (node-a preferred, node-b backup) in the lab of scripts/lib/netns.sh.
 #
-# Each implementation X has X_available, X_prepare, X_start NODE, X_pids NODE,
+# Each implementation X (and the `floor` row, a bare beat loop) has X_available, X_prepare, X_start NODE, X_pids NODE,
 # X_stop NODE, X_settled, X_logs NODE, X_standby NODE and X_takeover NODE.
 # They read the caller's globals: ROOT, HARUST, NSINIT, D (the run's
 # directory), IMPL, SCEN, WITH_BUS, VIP, IP_A, IP_B, and the timings that
@@ -178,6 +178,30 @@ keepalived_logs() { tail -n 15 "$D/keepalived-$1.log" 2>/dev/null; }
 # the nearest equivalent of a standby: drop A's priority below B's (and back)
 keepalived_standby() { echo 60 >"$D/standby-$1"; }
 keepalived_takeover() { echo 0 >"$D/standby-$1"; }
+
+# ------------------------------------------------------------------ floor
+# Not a daemon: bench/idle_floor.rs, the bare cost of one beat sent and one
+# read per keepalive, for the idle scenarios only. The VIP is put on node-a
+# by hand so that the harness's checks hold.
+FLOOR=${FLOOR:-$ROOT/target/release/examples/idle-floor}
+floor_available() {
+  [ -x "$FLOOR" ] || { echo "idle-floor not built (cargo build --release --example idle-floor)"; return 1; }
+}
+floor_prepare() { ip -n "$(ns_name a)" addr add "$VIP/24" dev "$NS_IF"; }
+floor_start() {
+  local self=$IP_A peer=$IP_B ms
+  [ "$1" = a ] || { self=$IP_B; peer=$IP_A; }
+  # KEEPALIVE is heartbeat's syntax: "10ms" or whole seconds
+  if [[ $KEEPALIVE == *ms ]]; then ms=${KEEPALIVE%ms}; else ms=$((KEEPALIVE * 1000)); fi
+  ns_bg "$1" "$D/floor-$1.log" "$FLOOR" "$self:694" "$peer:694" "$ms"
+  echo "$NS_LASTPID" >"$D/floor-$1.pid"
+}
+floor_pids() { [ -s "$D/floor-$1.pid" ] && pid_tree "$(cat "$D/floor-$1.pid")"; return 0; }
+floor_stop() { kill_pids TERM "$(cat "$D/floor-$1.pid")"; }
+floor_settled() { return 0; }
+floor_logs() { tail -n 5 "$D/floor-$1.log" 2>/dev/null; }
+floor_standby() { return 1; }
+floor_takeover() { return 1; }
 
 # ------------------------------------------------------------------ heartbeat
 # Each node gets private /etc/ha.d, /var/lib/heartbeat, /run and /var/log and
