@@ -336,9 +336,9 @@ fn ucast_is_sent_lowdelay_and_bcast_with_tos_zero_like_heartbeat() {
     assert!(text.contains("198.18.1.255.694"), "{text}");
 }
 
-/// Quiet links (the runtime's quiet reads): a datagram waits in the
-/// socket, wakes nothing, and is read later with the kernel's arrival
-/// time; back to woken, datagrams wake `recv` again.
+/// Quiet links (the runtime's quiet reads): datagrams wait in the
+/// socket, wake nothing, and are read later, in order, each with the
+/// kernel's arrival time; back to woken, datagrams wake `recv` again.
 #[test]
 fn quiet_links_keep_datagrams_with_their_arrival_times() {
     require_privileged!("quiet_links_keep_datagrams_with_their_arrival_times");
@@ -360,18 +360,26 @@ fn quiet_links_keep_datagrams_with_their_arrival_times() {
                 .is_err(),
             "a quiet link woke recv"
         );
+        // Three waiting: read two at a time, in order, each with its own
+        // arrival time, then none (the round is over).
         let mut payload = Vec::new();
-        let (link, from, at) = links
-            .try_recv_into(&mut payload)
-            .expect("the datagram waiting in the socket");
-        assert_eq!(payload, b"quiet");
-        assert_eq!(link, LinkId(0));
-        assert_eq!(from.ip(), ip("198.18.1.1"));
-        let at = at.expect("an arrival time");
-        assert!(
-            before <= at && at <= after,
-            "arrival {at:?} outside the send window {before:?}..{after:?}"
-        );
+        let mut last = before;
+        for want in [&b"quiet-1"[..], b"quiet-2", b"quiet-3"] {
+            let (link, from, at) = links
+                .try_recv_into(&mut payload)
+                .expect("a datagram waiting in the socket");
+            assert_eq!(payload, want);
+            assert_eq!(link, LinkId(0));
+            assert_eq!(from.ip(), ip("198.18.1.1"));
+            let at = at.expect("an arrival time");
+            assert!(
+                last <= at && at <= after,
+                "arrival {at:?} outside {last:?}..{after:?}"
+            );
+            last = at;
+        }
+        assert!(links.try_recv_into(&mut payload).is_none());
+        // A new round reads the socket again.
         assert!(links.try_recv_into(&mut payload).is_none());
         links.set_quiet(false).expect("waking again");
         ready_tx.send(()).unwrap();
@@ -387,7 +395,11 @@ fn quiet_links_keep_datagrams_with_their_arrival_times() {
     send_all(
         &a,
         vec![ucast("eth0", "198.18.1.2")],
-        vec![b"quiet".to_vec()],
+        vec![
+            b"quiet-1".to_vec(),
+            b"quiet-2".to_vec(),
+            b"quiet-3".to_vec(),
+        ],
     );
     sent_tx.send((before, SystemTime::now())).unwrap();
     ready_rx

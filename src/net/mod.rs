@@ -112,6 +112,13 @@ pub struct Links {
     all: Vec<Medium>,
     readers: Vec<ReadSocket>,
     buf: Vec<u8>,
+    /// The second datagram of a quiet read ([`try_recv_into`](Self::try_recv_into)),
+    /// handed out by the next call; empty until a first quiet read.
+    spare: Vec<u8>,
+    spare_meta: Option<(usize, LinkId, SocketAddr, Option<std::time::SystemTime>)>,
+    /// Readers found empty in a row by quiet reads: when every one is,
+    /// the round is over.
+    drained: usize,
     /// The reader to try first next time, so one busy socket cannot
     /// starve the others.
     next: usize,
@@ -327,6 +334,9 @@ impl Links {
             all: media.to_vec(),
             readers: sockets,
             buf: vec![0u8; MAX_DATAGRAM],
+            spare: Vec::new(),
+            spare_meta: None,
+            drained: 0,
             next: 0,
             quiet: false,
             can_quiet: stamped_all,
@@ -367,31 +377,60 @@ impl Links {
 
     /// A datagram that has arrived, without waiting, from any medium:
     /// its medium, sender and arrival time (`None` if the kernel gave
-    /// none). `None` when every socket is empty.
+    /// none). `None` once every socket has been found empty, which ends
+    /// the round: the next call starts reading them again. Each socket is
+    /// read two datagrams at a time, so a round that finds one beat costs
+    /// one system call per socket.
     pub fn try_recv_into(
         &mut self,
         payload: &mut Vec<u8>,
     ) -> Option<(LinkId, SocketAddr, Option<std::time::SystemTime>)> {
+        if let Some((len, link, from, at)) = self.spare_meta.take() {
+            payload.clear();
+            payload.extend_from_slice(&self.spare[..len]);
+            return Some((link, from, at));
+        }
         let n = self.readers.len();
-        for k in 0..n {
-            let i = (self.next + k) % n;
+        if self.spare.len() < MAX_DATAGRAM {
+            self.spare.resize(MAX_DATAGRAM, 0);
+        }
+        while self.drained < n {
+            let i = self.next % n;
+            self.next = i + 1;
             let r = &self.readers[i];
             // A few tries, as in recv_into: an error is logged and the
             // socket read again.
+            let mut got = None;
             for _ in 0..4 {
-                match socket::recv_stamped(&r.socket, &mut self.buf) {
-                    Ok((len, from, at)) => {
-                        self.next = i + 1;
-                        let link = LinkId(credit(&self.all, &r.media, from.ip()));
-                        payload.clear();
-                        payload.extend_from_slice(&self.buf[..len]);
-                        return Some((link, from, at));
+                match socket::recv_pair(&r.socket, &mut self.buf, &mut self.spare) {
+                    Ok(pair) => {
+                        got = Some(pair);
+                        break;
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) => log::warn!("reading UDP on {}: {e}", r.iface),
                 }
             }
+            let Some(((len, from, at), second)) = got else {
+                self.drained += 1;
+                continue;
+            };
+            let link = LinkId(credit(&self.all, &r.media, from.ip()));
+            match second {
+                // Two: there may be more; this reader comes first again.
+                Some((len2, from2, at2)) => {
+                    self.next = i;
+                    self.drained = 0;
+                    let link2 = LinkId(credit(&self.all, &r.media, from2.ip()));
+                    self.spare_meta = Some((len2, link2, from2, at2));
+                }
+                None => self.drained += 1,
+            }
+            payload.clear();
+            payload.extend_from_slice(&self.buf[..len]);
+            return Some((link, from, at));
         }
+        self.drained = 0;
         None
     }
 
@@ -482,6 +521,12 @@ impl Links {
     pub async fn recv_into(&mut self, payload: &mut Vec<u8>) -> Option<(LinkId, SocketAddr)> {
         if self.readers.is_empty() {
             return std::future::pending().await;
+        }
+        // What a quiet read left over comes first, in order.
+        if let Some((len, link, from, _)) = self.spare_meta.take() {
+            payload.clear();
+            payload.extend_from_slice(&self.spare[..len]);
+            return Some((link, from));
         }
         std::future::poll_fn(|cx| {
             let n = self.readers.len();

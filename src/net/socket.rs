@@ -1,19 +1,18 @@
 //! The few socket calls std does not offer: options that must be set before
 //! `bind`, `SO_BINDTODEVICE`, multicast on a given interface index, and the
-//! interface's IPv4 broadcast address, and a read that returns the
-//! kernel's arrival time. socket2 where it has the call, libc where it does
+//! interface's IPv4 broadcast address, and a read of up to two datagrams
+//! at once (`recvmmsg`), each with the kernel's arrival time. socket2 where it has the call, libc where it does
 //! not; no decisions.
 
 use std::ffi::CString;
 use std::io;
-use std::mem::{self, MaybeUninit};
+use std::mem;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::{Duration, SystemTime};
 
 use socket2::{
-    Domain, InterfaceIndexOrAddress, MaybeUninitSlice, MsgHdrMut, Protocol, SockAddr,
-    SockAddrStorage, SockRef, Socket, Type,
+    Domain, InterfaceIndexOrAddress, Protocol, SockAddr, SockAddrStorage, SockRef, Socket, Type,
 };
 
 fn cvt(rc: libc::c_int) -> io::Result<libc::c_int> {
@@ -69,40 +68,77 @@ pub(crate) fn set_timestamps(fd: &OwnedFd) -> io::Result<()> {
     )
 }
 
-/// One datagram without waiting (`WouldBlock` when there is none): its
-/// length, sender and, if the socket has [`set_timestamps`], arrival time.
-pub(crate) fn recv_stamped<S: AsFd>(
+/// What [`recv_pair`] read into each of its two buffers.
+pub(crate) type Stamped = (usize, SocketAddr, Option<SystemTime>);
+
+/// Up to two datagrams without waiting, in one `recvmmsg`: into `first`,
+/// then `second`. Fewer than two means the socket was empty after them,
+/// so a quiet read of one beat costs one system call, not a second one
+/// that ends in `EAGAIN`. `WouldBlock` when there is none.
+pub(crate) fn recv_pair<S: AsFd>(
     socket: &S,
-    buf: &mut [u8],
-) -> io::Result<(usize, SocketAddr, Option<SystemTime>)> {
-    // One cmsghdr and a timespec, aligned for both.
-    let mut control = [MaybeUninit::<u64>::uninit(); 8];
-    // SAFETY: a u64 array is a valid byte array of 8 times its length.
-    let control_bytes = unsafe {
-        std::slice::from_raw_parts_mut(
-            control.as_mut_ptr().cast::<MaybeUninit<u8>>(),
-            mem::size_of_val(&control),
+    first: &mut [u8],
+    second: &mut [u8],
+) -> io::Result<(Stamped, Option<Stamped>)> {
+    // SAFETY: all-zero msghdrs, addresses and control buffers are valid;
+    // each header below points at its own live buffers.
+    let mut addrs: [libc::sockaddr_storage; 2] = unsafe { mem::zeroed() };
+    let mut control = [[0u64; 8]; 2];
+    let mut iov = [
+        libc::iovec {
+            iov_base: first.as_mut_ptr().cast(),
+            iov_len: first.len(),
+        },
+        libc::iovec {
+            iov_base: second.as_mut_ptr().cast(),
+            iov_len: second.len(),
+        },
+    ];
+    let mut msgs: [libc::mmsghdr; 2] = unsafe { mem::zeroed() };
+    for (k, m) in msgs.iter_mut().enumerate() {
+        m.msg_hdr.msg_name = (&mut addrs[k] as *mut libc::sockaddr_storage).cast();
+        m.msg_hdr.msg_namelen = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        m.msg_hdr.msg_iov = &mut iov[k];
+        m.msg_hdr.msg_iovlen = 1;
+        m.msg_hdr.msg_control = control[k].as_mut_ptr().cast();
+        m.msg_hdr.msg_controllen = mem::size_of_val(&control[k]) as _;
+    }
+    // SAFETY: msgs describes two messages whose buffers outlive the call.
+    let n = cvt(unsafe {
+        libc::recvmmsg(
+            socket.as_fd().as_raw_fd(),
+            msgs.as_mut_ptr(),
+            2,
+            libc::MSG_DONTWAIT,
+            std::ptr::null_mut(),
         )
-    };
-    let storage = SockAddrStorage::zeroed();
-    let len = storage.size_of();
-    // SAFETY: an all-zero storage of its full size; recvmsg fills it and
-    // as_socket reads it by its family.
-    let mut addr = unsafe { SockAddr::new(storage, len) };
-    let mut bufs = [MaybeUninitSlice::new(as_uninit(buf))];
-    let mut msg = MsgHdrMut::new()
-        .with_addr(&mut addr)
-        .with_buffers(&mut bufs)
-        .with_control(control_bytes);
-    let n = SockRef::from(socket).recvmsg(&mut msg, libc::MSG_DONTWAIT)?;
-    let control_len = msg.control_len();
-    let from = addr
+    })?;
+    let one = |k: usize| -> io::Result<Stamped> {
+        let m = &msgs[k];
+        // SAFETY: the kernel wrote msg_namelen bytes of address into a
+        // storage of its full size.
+        let from = unsafe {
+            let mut storage = SockAddrStorage::zeroed();
+            *storage.view_as::<libc::sockaddr_storage>() = addrs[k];
+            SockAddr::new(storage, m.msg_hdr.msg_namelen)
+        }
         .as_socket()
         .ok_or_else(|| io::Error::other("datagram from a non-IP address"))?;
-    // SAFETY: the kernel wrote control_len bytes of cmsgs at control's
-    // start; we read headers within that length only.
-    let at = unsafe { timestamp(control.as_ptr().cast::<u8>(), control_len) };
-    Ok((n, from, at))
+        // SAFETY: the kernel wrote msg_controllen bytes of cmsgs at the
+        // start of this message's control buffer.
+        let at = unsafe {
+            timestamp(
+                control[k].as_ptr().cast::<u8>(),
+                m.msg_hdr.msg_controllen as usize,
+            )
+        };
+        Ok((m.msg_len as usize, from, at))
+    };
+    match n {
+        0 => Err(io::ErrorKind::WouldBlock.into()),
+        1 => Ok((one(0)?, None)),
+        _ => Ok((one(0)?, Some(one(1)?))),
+    }
 }
 
 /// The `SCM_TIMESTAMPNS` among `len` bytes of cmsgs at `control`.
@@ -123,12 +159,6 @@ unsafe fn timestamp(control: *const u8, len: usize) -> Option<SystemTime> {
         }
     }
     None
-}
-
-fn as_uninit(buf: &mut [u8]) -> &mut [MaybeUninit<u8>] {
-    // SAFETY: initialised bytes are valid MaybeUninit bytes, and nothing
-    // de-initialises them through this view (the kernel only writes).
-    unsafe { &mut *(buf as *mut [u8] as *mut [MaybeUninit<u8>]) }
 }
 
 /// The interface index of `iface` in the caller's network namespace.
