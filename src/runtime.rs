@@ -63,9 +63,15 @@ pub struct Options {
 const TRANSITIONS_KEPT: usize = 32;
 /// How long queued event hooks may still run once the daemon has stopped.
 const HOOKS_AT_EXIT: Duration = Duration::from_secs(30);
-/// How far the loop's guard timer trails the engine's deadline: one tick
-/// of tokio's timer wheel.
-const GUARD_AFTER: Duration = Duration::from_millis(1);
+/// How far the loop's guard timer trails the engine's deadline: half a
+/// keepalive, at least one tick (1 ms) of tokio's timer wheel. It must
+/// outlive the wake-up's lateness, which is often over a tick (tokio and
+/// epoll round up to whole milliseconds), or both fire together and
+/// setting the next deadline wakes tokio again. And it must come before
+/// the next deadline, usually a keepalive on.
+fn guard_after(keepalive: Duration) -> Duration {
+    (keepalive / 2).max(Duration::from_millis(1))
+}
 /// How often moving counters alone are republished.
 const COUNTERS_EVERY: Duration = Duration::from_secs(1);
 
@@ -361,11 +367,14 @@ impl Runtime {
         // tokio also wakes itself when a timer is set earlier than the
         // earliest one left in its wheel, which after our timer fired is
         // none: an eventfd write and one more epoll_wait per beat. A guard
-        // one tick (1 ms) after each deadline is still in the wheel when
+        // half a keepalive after each deadline is still in the wheel when
         // the deadline's timer fires, so setting the next one costs nothing.
         // It fires only when the loop runs late, and then does nothing.
+        // (Its distance is read at start; a reload that changes the
+        // keepalive only makes that saving less likely.)
         let guard = tokio::time::sleep_until(far());
         tokio::pin!(guard);
+        let guard_after = guard_after(self.cfg.ha.timings.keepalive);
         loop {
             let deadline = self
                 .engine
@@ -377,7 +386,7 @@ impl Runtime {
                 armed = Some(deadline);
                 // A fresh entry: resetting a pending one later only moves
                 // its deadline, not its place in the wheel (a wake-up there).
-                guard.set(tokio::time::sleep_until(deadline + GUARD_AFTER));
+                guard.set(tokio::time::sleep_until(deadline + guard_after));
             }
             let wake = tokio::select! {
                 biased;
