@@ -46,7 +46,7 @@ ns_addr() {  # a|b|c|vip -> IPv4 address
 
 ns_add() {  # create one namespace and remember it for cleanup
   local ns; ns=$(ns_name "$1")
-  if ip netns list | awk '{print $1}' | grep -qxF "$ns"; then
+  if [[ $'\n'"$(ip netns list | awk '{print $1}')"$'\n' == *$'\n'"$ns"$'\n'* ]]; then
     echo "ns_add: namespace $ns already exists (stale run with the same PID?)" >&2
     return 1
   fi
@@ -93,7 +93,11 @@ ns_track() { NS_PIDS+=("$@"); }
 
 # ns_has_addr NODE ADDR: is ADDR configured on NODE's interface?
 ns_has_addr() {
-  ip -n "$(ns_name "$1")" -o -4 addr show dev "$NS_IF" 2>/dev/null | grep -qF " $2/"
+  # captured, not piped into grep -q: under pipefail, grep quitting at the
+  # first match can end ip with SIGPIPE and fail the test (64 addresses)
+  local have
+  have=$(ip -n "$(ns_name "$1")" -o -4 addr show dev "$NS_IF" 2>/dev/null) || return 1
+  [[ $have == *" $2/"* ]]
 }
 
 # wait_for TIMEOUT_S INTERVAL_S CMD...: poll CMD until it succeeds; 1 on timeout.
