@@ -1,8 +1,8 @@
 //! The few socket calls std does not offer: options that must be set before
-//! `bind`, `SO_BINDTODEVICE`, multicast on a given interface index, and the
-//! interface's IPv4 broadcast address, and a read of up to two datagrams
-//! at once (`recvmmsg`), each with the kernel's arrival time. socket2 where it has the call, libc where it does
-//! not; no decisions.
+//! `bind`, `SO_BINDTODEVICE`, multicast on a given interface index, the
+//! interface's IPv4 broadcast address, and a read of up to two datagrams at
+//! once (`recvmmsg`), each with the kernel's arrival time. socket2 where it
+//! has the call, libc where it does not; no decisions.
 
 use std::ffi::CString;
 use std::io;
