@@ -342,7 +342,12 @@ impl Engine {
     ) {
         match kind {
             PROBE => {
-                self.disturbed();
+                // Likewise, only a peer that probes again (a keepalive/5
+                // later) has missed our answer or our beat.
+                let last = self.peers[n].probed_at.replace(now);
+                if last.is_some_and(|t| now.saturating_sub(t) <= self.late_after()) {
+                    self.disturbed();
+                }
                 if let Some(nonce) = msg.get_str("hr_nonce") {
                     let mut m = Message::new(PROBE_ACK);
                     m.add_str("dest", &self.nodes[n].clone())
@@ -477,12 +482,18 @@ impl Engine {
         let nonce = next_rand(&mut self.rng);
         let interval = self.probe_interval();
         let p = &mut self.peers[n];
+        // The first probe is what a stall of a few milliseconds on either
+        // side costs, and the peer's next beat answers it; a second one
+        // means that beat is missing too, which looks like loss.
+        let again = p.next_probe.is_some();
         p.probes.push_back(nonce);
         if p.probes.len() > PROBES_KEPT {
             p.probes.pop_front();
         }
         p.next_probe = Some(now + interval);
-        self.disturbed();
+        if again {
+            self.disturbed();
+        }
         let mut m = Message::new(PROBE);
         m.add_str("dest", &self.nodes[n].clone())
             .add_hex("hr_nonce", nonce);

@@ -220,6 +220,8 @@ struct Peer {
     /// next probe is due while its beats are late.
     probes: VecDeque<u64>,
     next_probe: Option<Time>,
+    /// When it last probed us.
+    probed_at: Option<Time>,
     /// The generation that said `shutdone`: its late beats do not revive it.
     gone: Option<u64>,
     /// A heartbeat peer's holdings are unknown until its first `resource`
@@ -377,6 +379,7 @@ impl Engine {
                 resent: BTreeMap::new(),
                 probes: VecDeque::new(),
                 next_probe: None,
+                probed_at: None,
                 gone: None,
                 reported: false,
                 active_since: None,
@@ -863,7 +866,11 @@ impl Engine {
     }
 
     fn event(&mut self, e: Event) {
-        self.disturbed();
+        // A late beat came after all: a stall, not a change. `quiet` keeps
+        // a peer that is still late from being read quietly.
+        if !matches!(e, Event::LateHeartbeat { .. }) {
+            self.disturbed();
+        }
         self.changes += 1;
         self.out.push(Output::Event(e));
     }

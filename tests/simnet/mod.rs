@@ -204,10 +204,11 @@ pub struct SimNode {
     pub maintenance: Maintenance,
     /// Inputs the daemon woke for (packets read while awake included).
     pub wakes: u64,
-    /// Quiet reads ([`Sim::quiet_reads`]) in force, and what waits unread
-    /// with its arrival time.
+    /// Quiet reads ([`Sim::quiet_reads`]) in force, and what waits unread:
+    /// with its arrival time when read quietly (the kernel's timestamp),
+    /// without when read awake (fed when read, as the runtime does).
     deferred: bool,
-    inbox: Vec<(Duration, Message)>,
+    inbox: Vec<(Option<Duration>, Message)>,
 }
 
 pub struct Sim {
@@ -460,6 +461,7 @@ impl Sim {
         self.nodes[n].wakes += 1;
         // As the runtime's read_waiting: what waited comes first.
         for (at, msg) in std::mem::take(&mut self.nodes[n].inbox) {
+            let at = at.unwrap_or(self.now);
             self.handle(n, at, Input::Packet { link: 0, msg });
         }
         self.handle(n, self.now, input);
@@ -707,9 +709,10 @@ impl Sim {
                 self.push(at, Ev::PingRound);
             }
             Ev::Deliver { to, msg } => {
-                if self.nodes[to].deferred && !self.frozen.contains(&to) {
-                    let now = self.now;
-                    self.nodes[to].inbox.push((now, msg));
+                // A stopped daemon's datagrams wait in its socket.
+                if self.nodes[to].deferred || self.frozen.contains(&to) {
+                    let at = self.nodes[to].deferred.then_some(self.now);
+                    self.nodes[to].inbox.push((at, msg));
                 } else if self.nodes[to].engine.is_some() {
                     self.input(to, Input::Packet { link: 0, msg });
                 }
