@@ -388,11 +388,12 @@ impl Runtime {
                 // its deadline, not its place in the wheel (a wake-up there).
                 guard.set(tokio::time::sleep_until(deadline + guard_after));
             }
+            // In order of priority: a beat waiting comes before the
+            // deadline that would call its sender late. The branches before
+            // the one that fires are polled at every wake, so the signals
+            // come after the timer, which is what wakes an idle node.
             let wake = tokio::select! {
                 biased;
-                _ = sigterm.recv() => Wake::Stop,
-                _ = sigint.recv() => Wake::Stop,
-                _ = sighup.recv() => Wake::Reload,
                 Some(done) = self.actions_rx.recv() => Wake::Action(done),
                 Some((link, from)) = self.links.recv_into(&mut self.rx_buf) => Wake::Datagram(link, from),
                 _ = &mut timer => {
@@ -400,6 +401,9 @@ impl Runtime {
                     Wake::Tick
                 }
                 _ = &mut guard => Wake::Guard,
+                _ = sigterm.recv() => Wake::Stop,
+                _ = sigint.recv() => Wake::Stop,
+                _ = sighup.recv() => Wake::Reload,
                 Some(ev) = addr_events.next() => Wake::Addr(ev),
                 Some(ev) = async {
                     match unit_events.as_mut() {

@@ -412,3 +412,46 @@ fn quiet_links_keep_datagrams_with_their_arrival_times() {
     );
     assert_eq!(rx.join().unwrap().payload, b"woken");
 }
+
+/// The write socket is connected (its route is looked up once, not per
+/// beat), so the kernel reports a peer's closed port (ICMP port
+/// unreachable, while its daemon restarts) on the next send, which then
+/// sends nothing. The beat must still go out.
+#[test]
+fn a_send_after_the_peers_port_was_closed_still_goes_out() {
+    require_privileged!("a_send_after_the_peers_port_was_closed_still_goes_out");
+    let (a, b) = pair("refused", 1);
+    let (refused_tx, refused_rx) = std_mpsc::channel();
+    let (go_tx, go_rx) = std_mpsc::channel::<()>();
+    let sender = a.spawn(move || async move {
+        let links = Links::open(&[ucast("eth0", "198.18.1.2")])
+            .await
+            .expect("opening sender links");
+        // Nobody listens on b: it answers with a port unreachable.
+        assert!(links.send(b"into the void").await.is_empty());
+        // A socket of our own sends after it: once its error is in, the
+        // one for the link's datagram is too.
+        let probe = std::net::UdpSocket::bind("198.18.1.1:0").unwrap();
+        probe.connect(("198.18.1.2", PORT)).unwrap();
+        probe.send(b"probe").unwrap();
+        let until = std::time::Instant::now() + DEADLINE;
+        while probe.take_error().unwrap().is_none() {
+            assert!(
+                std::time::Instant::now() < until,
+                "no port unreachable came back from b"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        refused_tx.send(()).unwrap();
+        go_rx.recv_timeout(DEADLINE).unwrap();
+        links.send(b"after the restart").await
+    });
+    refused_rx
+        .recv_timeout(DEADLINE)
+        .expect("the sender to see the port unreachable");
+    let rx = receiver(&b, vec![ucast("eth0", "198.18.1.1")], 1);
+    go_tx.send(()).unwrap();
+    let errors = sender.join().unwrap();
+    assert!(errors.is_empty(), "send errors: {errors:?}");
+    assert_eq!(rx.join().unwrap()[0].payload, b"after the restart");
+}

@@ -84,6 +84,7 @@ impl Engine {
             *up = false;
         }
         p.advert = Advert::default();
+        p.advert_raw.clear();
         p.reported = false;
         p.hb_stable = false;
         p.active_since = None;
@@ -195,6 +196,7 @@ impl Engine {
                 }
                 // A restarted peer holds nothing until it says so.
                 self.peers[n].advert = Advert::default();
+                self.peers[n].advert_raw.clear();
                 self.peers[n].active = false;
                 self.peers[n].reported = false;
                 self.peers[n].hb_stable = false;
@@ -246,6 +248,7 @@ impl Engine {
                 }
                 if info == "shutdown" {
                     self.peers[n].advert.leaving = true;
+                    self.peers[n].advert_raw.clear();
                     self.changes += 1;
                 }
             }
@@ -415,12 +418,19 @@ impl Engine {
         if p.active && p.active_since.is_none() {
             p.active_since = Some(now);
         }
-        if let Some(a) = Advert::from_message(msg, &self.groups_keys()) {
-            self.set_advert(n, a);
+        let mut raw = std::mem::take(&mut self.raw_scratch);
+        Advert::raw_fields(msg, &mut raw);
+        if raw != self.peers[n].advert_raw {
+            if let Some(a) = Advert::from_message(msg, &self.groups_keys()) {
+                self.set_advert(n, a);
+                std::mem::swap(&mut raw, &mut self.peers[n].advert_raw);
+            }
         }
+        self.raw_scratch = raw;
     }
 
     pub(super) fn set_advert(&mut self, n: NodeId, a: Advert) {
+        self.peers[n].advert_raw.clear();
         if let Some(m) = &a.maintenance {
             self.apply_maintenance(m.clone());
         }

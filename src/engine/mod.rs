@@ -214,6 +214,9 @@ struct Peer {
     rexmit: BTreeMap<u64, (Time, u32)>,
     links: BTreeMap<LinkId, (Time, bool)>,
     advert: Advert,
+    /// The raw fields `advert` was read from by the last status
+    /// ([`Advert::raw_fields`]); empty when `advert` came from elsewhere.
+    advert_raw: Vec<u8>,
     /// Last time we resent each seq to this peer.
     resent: BTreeMap<u64, Time>,
     /// Nonces of our recent liveness probes to this peer, and when the
@@ -259,6 +262,8 @@ pub struct Engine {
     history: VecDeque<(u64, std::sync::Arc<Message>)>,
     peers: Vec<Peer>,
     next_beat: Time,
+    /// Reused by `on_status` for a peer's raw advert fields.
+    raw_scratch: Vec<u8>,
     first_status_sent: bool,
     reconciled: bool,
     cleanup: BTreeSet<(GroupId, usize)>,
@@ -376,6 +381,7 @@ impl Engine {
                 rexmit: BTreeMap::new(),
                 links: BTreeMap::new(),
                 advert: Advert::default(),
+                advert_raw: Vec::new(),
                 resent: BTreeMap::new(),
                 probes: VecDeque::new(),
                 next_probe: None,
@@ -404,6 +410,7 @@ impl Engine {
             history: VecDeque::new(),
             peers,
             next_beat: now,
+            raw_scratch: Vec::new(),
             first_status_sent: false,
             config_digest: None,
             reconciled: false,

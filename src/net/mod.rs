@@ -93,6 +93,20 @@ struct Link {
     dest: SocketAddr,
 }
 
+impl Link {
+    fn send(&self, payload: &[u8]) -> io::Result<()> {
+        match self.socket.send(payload) {
+            // A connected socket reports an ICMP port unreachable (a peer
+            // between two daemons) on its next send, which then sends
+            // nothing; that clears the error, so the payload goes again.
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                self.socket.send(payload).map(drop)
+            }
+            r => r.map(drop),
+        }
+    }
+}
+
 /// A read socket and the media it serves.
 struct ReadSocket {
     /// Non-blocking; read directly while the links are quiet.
@@ -248,6 +262,10 @@ fn open_writer(
             ))?;
         }
     }
+    // Connected, the socket keeps its route: no lookup per beat sent.
+    SockRef::from(&fd)
+        .connect(&dest.into())
+        .map_err(socket_err(name, "connecting the write socket"))?;
     Ok((fd, dest))
 }
 
@@ -462,8 +480,8 @@ impl Links {
             what: "no such link",
             source: io::ErrorKind::NotFound.into(),
         })?;
-        match link.socket.send_to(payload, link.dest) {
-            Ok(_) => Ok(()),
+        match link.send(payload) {
+            Ok(()) => Ok(()),
             Err(source) => Err(NetError::Send {
                 link: link.name.clone(),
                 dest: link.dest,
@@ -490,7 +508,7 @@ impl Links {
     pub fn try_send(&self, payload: &[u8]) -> Vec<(LinkId, NetError)> {
         let mut errors = Vec::new();
         for (i, link) in self.links.iter().enumerate() {
-            if let Err(source) = link.socket.send_to(payload, link.dest) {
+            if let Err(source) = link.send(payload) {
                 errors.push((
                     LinkId(i),
                     NetError::Send {
