@@ -455,3 +455,81 @@ fn a_send_after_the_peers_port_was_closed_still_goes_out() {
     assert!(errors.is_empty(), "send errors: {errors:?}");
     assert_eq!(rx.join().unwrap()[0].payload, b"after the restart");
 }
+
+/// `Links` opened in `ns` on a thread of its own: `send` sends on every
+/// link and returns the errors.
+struct Sender {
+    payloads: std_mpsc::Sender<Vec<u8>>,
+    errors: std_mpsc::Receiver<Vec<String>>,
+}
+
+impl Sender {
+    fn open(ns: &Netns, media: Vec<Medium>) -> Sender {
+        let (p_tx, p_rx) = std_mpsc::channel::<Vec<u8>>();
+        let (e_tx, e_rx) = std_mpsc::channel();
+        // Detached: it ends when `payloads` is dropped.
+        let _ = ns.spawn(move || async move {
+            let links = Links::open(&media).await.expect("opening sender links");
+            while let Ok(p) = p_rx.recv() {
+                let errors = links.send(&p).await;
+                let _ = e_tx.send(errors.iter().map(|(_, e)| e.to_string()).collect());
+            }
+        });
+        Sender {
+            payloads: p_tx,
+            errors: e_rx,
+        }
+    }
+
+    fn send(&self, payload: &[u8]) -> Vec<String> {
+        self.payloads
+            .send(payload.to_vec())
+            .expect("the sender to run");
+        self.errors
+            .recv_timeout(DEADLINE)
+            .expect("the sender to answer (did opening the links fail?)")
+    }
+}
+
+/// An interface down when the daemon starts is no error: the write socket
+/// cannot be connected (no route), its sends fail while the link is down
+/// and go out once it is up.
+#[test]
+fn a_link_down_at_start_sends_once_it_is_up() {
+    require_privileged!("a_link_down_at_start_sends_once_it_is_up");
+    let (a, b) = pair("linkdown", 1);
+    a.exec_ok(&["ip", "link", "set", "eth0", "down"]);
+    let tx = Sender::open(&a, vec![ucast("eth0", "198.18.1.2")]);
+    assert!(
+        !tx.send(b"while down").is_empty(),
+        "a send on a link that is down reported no error"
+    );
+    a.exec_ok(&["ip", "link", "set", "eth0", "up"]);
+    a.wait_oper_up("eth0");
+    b.wait_oper_up("eth0");
+    let rx = receiver(&b, vec![ucast("eth0", "198.18.1.1")], 1);
+    let errors = tx.send(b"up again");
+    assert!(errors.is_empty(), "send errors: {errors:?}");
+    assert_eq!(rx.join().unwrap()[0].payload, b"up again");
+}
+
+/// The connected write socket fixed its source address at start; a node
+/// renumbered while running still sends, from its new address.
+#[test]
+fn a_renumbered_node_sends_from_its_new_address() {
+    require_privileged!("a_renumbered_node_sends_from_its_new_address");
+    let (a, b) = pair("renumber", 1);
+    let rx = receiver(&b, vec![ucast("eth0", "198.18.1.1")], 2);
+    let tx = Sender::open(&a, vec![ucast("eth0", "198.18.1.2")]);
+    assert!(tx.send(b"before").is_empty());
+    a.exec_ok(&["ip", "addr", "del", "198.18.1.1/24", "dev", "eth0"]);
+    a.exec_ok(&["ip", "addr", "add", "198.18.1.3/24", "dev", "eth0"]);
+    let errors = tx.send(b"after");
+    assert!(errors.is_empty(), "send errors: {errors:?}");
+    let got = rx.join().unwrap();
+    assert_eq!(
+        (got[0].from.ip(), got[1].from.ip()),
+        (ip("198.18.1.1"), ip("198.18.1.3"))
+    );
+    assert_eq!(got[1].payload, b"after");
+}

@@ -29,6 +29,7 @@ use std::fmt;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::Poll;
 
 use socket2::SockRef;
@@ -91,18 +92,39 @@ struct Link {
     /// and a registered socket would wake the loop after every send.
     socket: std::net::UdpSocket,
     dest: SocketAddr,
+    /// Connected to `dest`, the socket keeps its route and source address
+    /// and a send looks up nothing. Not while there is no route to `dest`
+    /// (an interface down at start), nor after a send failed for another
+    /// reason than the peer's closed port: the source address chosen at
+    /// connect time may be gone (the node was renumbered).
+    connected: AtomicBool,
 }
 
 impl Link {
     fn send(&self, payload: &[u8]) -> io::Result<()> {
+        if !self.connected.load(Ordering::Relaxed) {
+            self.socket.send_to(payload, self.dest)?;
+            // It works again: connect, with today's route and source.
+            self.connected
+                .store(self.socket.connect(self.dest).is_ok(), Ordering::Relaxed);
+            return Ok(());
+        }
         match self.socket.send(payload) {
+            Ok(_) => Ok(()),
             // A connected socket reports an ICMP port unreachable (a peer
             // between two daemons) on its next send, which then sends
             // nothing; that clears the error, so the payload goes again.
             Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
                 self.socket.send(payload).map(drop)
             }
-            r => r.map(drop),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(e),
+            Err(_) => {
+                // Per send again until a send works; this one with a fresh
+                // route and source.
+                self.connected.store(false, Ordering::Relaxed);
+                socket::disconnect(&self.socket)?;
+                self.socket.send_to(payload, self.dest).map(drop)
+            }
         }
     }
 }
@@ -262,10 +284,6 @@ fn open_writer(
             ))?;
         }
     }
-    // Connected, the socket keeps its route: no lookup per beat sent.
-    SockRef::from(&fd)
-        .connect(&dest.into())
-        .map_err(socket_err(name, "connecting the write socket"))?;
     Ok((fd, dest))
 }
 
@@ -326,7 +344,15 @@ impl Links {
             socket
                 .set_nonblocking(true)
                 .map_err(socket_err(&name, "making the socket non-blocking"))?;
-            links.push(Link { socket, name, dest });
+            // No route yet is no error: the link's sends fail until it
+            // comes (see `Link::connected`).
+            let connected = AtomicBool::new(socket.connect(dest).is_ok());
+            links.push(Link {
+                socket,
+                name,
+                dest,
+                connected,
+            });
         }
 
         let mut sockets = Vec::with_capacity(readers.len());

@@ -1,7 +1,7 @@
 //! The few socket calls std does not offer: options that must be set before
 //! `bind`, `SO_BINDTODEVICE`, multicast on a given interface index, the
-//! interface's IPv4 broadcast address, and a read of up to two datagrams at
-//! once (`recvmmsg`), each with the kernel's arrival time. socket2 where it
+//! interface's IPv4 broadcast address, a disconnect, and a read of up to
+//! two datagrams at once (`recvmmsg`), each with the kernel's arrival time. socket2 where it
 //! has the call, libc where it does not; no decisions.
 
 use std::ffi::CString;
@@ -55,6 +55,21 @@ pub(crate) fn bind_to_device(fd: &OwnedFd, iface: &str) -> io::Result<()> {
 
 pub(crate) fn bind(fd: &OwnedFd, addr: SocketAddr) -> io::Result<()> {
     SockRef::from(fd).bind(&addr.into())
+}
+
+/// Undoes `connect` (`AF_UNSPEC`): the socket picks its route and source
+/// address at each send again.
+pub(crate) fn disconnect<S: AsFd>(socket: &S) -> io::Result<()> {
+    // SAFETY: an all-zero sockaddr_storage is AF_UNSPEC, of the size given.
+    let unspec: libc::sockaddr_storage = unsafe { mem::zeroed() };
+    cvt(unsafe {
+        libc::connect(
+            socket.as_fd().as_raw_fd(),
+            (&unspec as *const libc::sockaddr_storage).cast(),
+            mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t,
+        )
+    })
+    .map(drop)
 }
 
 /// `SO_TIMESTAMPNS`: each datagram carries the time the kernel received
