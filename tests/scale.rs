@@ -152,9 +152,44 @@ fn set_realtime(tid: i32) {
     );
 }
 
-#[test]
-fn beats_stay_on_time_while_both_nodes_start_with_64_addresses() {
-    require_privileged!("beats_stay_on_time_while_both_nodes_start_with_64_addresses");
+/// The longest a real-time thread of the test, above the daemons'
+/// priority, overslept a 1 ms sleep while it ran: a stall of the whole
+/// host (this VM shows 1-3 % steal), which delays every beat alike and is
+/// no starvation of one daemon's beats by its own work.
+struct Canary {
+    stop: Arc<AtomicBool>,
+    thread: thread::JoinHandle<Duration>,
+}
+
+impl Canary {
+    fn start() -> Canary {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = thread::spawn(move || {
+            let param = libc::sched_param { sched_priority: 50 };
+            // SAFETY: sched_setscheduler(2) on the calling thread.
+            let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_RR, &param) };
+            assert_eq!(rc, 0, "SCHED_RR: {}", std::io::Error::last_os_error());
+            let mut worst = Duration::ZERO;
+            while !stopped.load(Ordering::Relaxed) {
+                let t = Instant::now();
+                thread::sleep(Duration::from_millis(1));
+                worst = worst.max(t.elapsed().saturating_sub(Duration::from_millis(1)));
+            }
+            worst
+        });
+        Canary { stop, thread }
+    }
+
+    fn stop(self) -> Duration {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().expect("the canary thread")
+    }
+}
+
+/// Late beats and false deaths while both nodes start and A adds its 64
+/// addresses; and the longest host stall meanwhile.
+fn start_with_64_addresses() -> (Vec<String>, Duration) {
     let t = Topology::new("sc-beat");
     let list = addrs();
     let refs: Vec<&str> = list.iter().map(String::as_str).collect();
@@ -165,6 +200,7 @@ fn beats_stay_on_time_while_both_nodes_start_with_64_addresses() {
         .timings(10, 30, 300)
         .vip_group(Node::A, &refs);
     let watcher = Watcher::start(&t.a);
+    let canary = Canary::start();
 
     let mut a = Daemon::start(&t.a, Node::A, &cfg);
     realtime(&a);
@@ -180,22 +216,44 @@ fn beats_stay_on_time_while_both_nodes_start_with_64_addresses() {
         settle.elapsed() >= Duration::from_secs(1)
             && b.status().is_some_and(|s| s.contains("peers up: node-a"))
     });
+    let stall = canary.stop();
+    let mut bad = Vec::new();
     for d in [&a, &b] {
         let log = d.log();
-        let bad: Vec<&str> = log
-            .lines()
-            .filter(|l| l.contains("is dead") || l.contains("late heartbeat"))
-            .collect();
-        assert!(
-            bad.is_empty(),
-            "{}: {} false deaths or late beats while A acquired:\n{}",
-            d.node,
-            bad.len(),
-            bad.join("\n")
+        bad.extend(
+            log.lines()
+                .filter(|l| l.contains("is dead") || l.contains("late heartbeat"))
+                .map(|l| format!("{}: {l}", d.node)),
         );
     }
     assert!(
         !ips.iter().any(|ip| t.b.has_addr("eth0", &ip.to_string())),
         "B took addresses A holds"
     );
+    (bad, stall)
+}
+
+#[test]
+fn beats_stay_on_time_while_both_nodes_start_with_64_addresses() {
+    require_privileged!("beats_stay_on_time_while_both_nodes_start_with_64_addresses");
+    // A late beat counts only if the host did not stall meanwhile: then
+    // the start is tried again, at most three times in all.
+    for attempt in 1..=3 {
+        let (bad, stall) = start_with_64_addresses();
+        eprintln!("attempt {attempt}: longest host stall {stall:?}");
+        if bad.is_empty() {
+            return;
+        }
+        let host = stall >= Duration::from_millis(5);
+        assert!(
+            host && attempt < 3,
+            "{} false deaths or late beats while A acquired (longest host stall {stall:?}):\n{}",
+            bad.len(),
+            bad.join("\n")
+        );
+        eprintln!(
+            "attempt {attempt}: {} late beats during a host stall of {stall:?}; again",
+            bad.len()
+        );
+    }
 }
