@@ -48,7 +48,7 @@ impl Watcher {
         let thread = ns.spawn(move || async move {
             // Read at once even on a busy machine: the times are when the
             // events were read.
-            set_realtime(0);
+            set_realtime(0, 10);
             let mut events = harust::vip::watch().await.expect("watching addresses");
             tx.send(()).unwrap();
             while !flag.load(Ordering::Relaxed) {
@@ -136,12 +136,14 @@ fn sixty_four_addresses_appear_and_vanish_within_10ms_of_each_other() {
 /// beats on a busy machine, a normal thread waits for the CPU longer than
 /// the 5 ms a beat may be late. Threads the daemon starts later inherit it.
 fn realtime(d: &Daemon) {
-    set_realtime(d.pid());
+    set_realtime(d.pid(), 10);
 }
 
-/// `SCHED_RR` for thread `tid` (0: the calling one).
-fn set_realtime(tid: i32) {
-    let param = libc::sched_param { sched_priority: 10 };
+/// `SCHED_RR` at `priority` for thread `tid` (0: the calling one).
+fn set_realtime(tid: i32, priority: i32) {
+    let param = libc::sched_param {
+        sched_priority: priority,
+    };
     // SAFETY: sched_setscheduler(2) on the calling thread or our own child.
     let rc = unsafe { libc::sched_setscheduler(tid, libc::SCHED_RR, &param) };
     assert_eq!(
@@ -166,10 +168,7 @@ impl Canary {
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = stop.clone();
         let thread = thread::spawn(move || {
-            let param = libc::sched_param { sched_priority: 50 };
-            // SAFETY: sched_setscheduler(2) on the calling thread.
-            let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_RR, &param) };
-            assert_eq!(rc, 0, "SCHED_RR: {}", std::io::Error::last_os_error());
+            set_realtime(0, 50);
             let mut worst = Duration::ZERO;
             while !stopped.load(Ordering::Relaxed) {
                 let t = Instant::now();
