@@ -27,5 +27,7 @@ pub mod state;
 #[cfg(feature = "daemon")]
 pub mod systemd;
 #[cfg(feature = "daemon")]
+pub mod timer;
+#[cfg(feature = "daemon")]
 pub mod vip;
 pub mod wire;

@@ -44,6 +44,7 @@ use crate::resources::{self, Sources};
 use crate::state::{identity, load_maintenance, save_maintenance};
 use crate::systemd::hooks::Hooks;
 use crate::systemd::{Notifier, Units};
+use crate::timer::Deadline;
 use crate::vip::{self, AddrEvent, AnnounceConfig, Announcer, Vips, announced};
 use crate::wire;
 
@@ -63,15 +64,6 @@ pub struct Options {
 const TRANSITIONS_KEPT: usize = 32;
 /// How long queued event hooks may still run once the daemon has stopped.
 const HOOKS_AT_EXIT: Duration = Duration::from_secs(30);
-/// How far the loop's guard timer trails the engine's deadline: half a
-/// keepalive, at least one tick (1 ms) of tokio's timer wheel. It must
-/// outlive the wake-up's lateness, which is often over a tick (tokio and
-/// epoll round up to whole milliseconds), or both fire together and
-/// setting the next deadline wakes tokio again. And it must come before
-/// the next deadline, usually a keepalive on.
-fn guard_after(keepalive: Duration) -> Duration {
-    (keepalive / 2).max(Duration::from_millis(1))
-}
 /// How often moving counters alone are republished.
 const COUNTERS_EVERY: Duration = Duration::from_secs(1);
 
@@ -94,7 +86,6 @@ enum Wake {
     Action(ActionDone),
     Datagram(net::LinkId, std::net::SocketAddr),
     Tick,
-    Guard,
     Addr(AddrEvent),
     Unit(crate::systemd::UnitEvent),
     Control(Control),
@@ -358,36 +349,22 @@ impl Runtime {
         let mut watchdog = self.notifier.watchdog_interval().map(tokio::time::interval);
         let mut stopping = false;
 
-        // One timer, moved only when the deadline moves: a new timer per
-        // turn would wake the runtime (an eventfd write) after every step.
-        let far = || Instant::now() + Duration::from_secs(3600);
-        let timer = tokio::time::sleep_until(far());
-        tokio::pin!(timer);
-        let mut armed: Option<Instant> = None;
-        // tokio also wakes itself when a timer is set earlier than the
-        // earliest one left in its wheel, which after our timer fired is
-        // none: an eventfd write and one more epoll_wait per beat. A guard
-        // half a keepalive after each deadline is still in the wheel when
-        // the deadline's timer fires, so setting the next one costs nothing.
-        // It fires only when the loop runs late, and then does nothing.
-        // (Its distance is read at start; a reload that changes the
-        // keepalive only makes that saving less likely.)
-        let guard = tokio::time::sleep_until(far());
-        tokio::pin!(guard);
-        let guard_after = guard_after(self.cfg.ha.timings.keepalive);
+        // The engine's deadline: a timerfd, not a tokio timer (see
+        // `timer`), moved only when the deadline moves.
+        let mut timer = Deadline::new().context("cannot create the loop's timerfd")?;
         loop {
-            let deadline = self
-                .engine
-                .next_deadline()
-                .map(|d| self.origin + d)
-                .unwrap_or_else(far);
-            if armed != Some(deadline) || timer.is_elapsed() {
-                timer.as_mut().reset(deadline);
-                armed = Some(deadline);
-                // A fresh entry: resetting a pending one later only moves
-                // its deadline, not its place in the wheel (a wake-up there).
-                guard.set(tokio::time::sleep_until(deadline + guard_after));
-            }
+            let deadline = self.engine.next_deadline().map(|d| self.origin + d);
+            // Not expected (EINVAL or ENOMEM only): then the loop ticks
+            // every millisecond until the timer can be armed again.
+            let timer_failed = match timer.set(deadline) {
+                Ok(()) => false,
+                Err(e) => {
+                    if self.drops.allow("timerfd").is_some() {
+                        error!("cannot arm the loop's timer: {e}");
+                    }
+                    true
+                }
+            };
             // In order of priority: a beat waiting comes before the
             // deadline that would call its sender late. The branches before
             // the one that fires are polled at every wake, so the signals
@@ -396,11 +373,15 @@ impl Runtime {
                 biased;
                 Some(done) = self.actions_rx.recv() => Wake::Action(done),
                 Some((link, from)) = self.links.recv_into(&mut self.rx_buf) => Wake::Datagram(link, from),
-                _ = &mut timer => {
-                    armed = None;
+                r = timer.fired() => {
+                    if let Err(e) = r
+                        && self.drops.allow("timerfd").is_some()
+                    {
+                        error!("cannot read the loop's timer: {e}");
+                    }
                     Wake::Tick
                 }
-                _ = &mut guard => Wake::Guard,
+                _ = tokio::time::sleep(Duration::from_millis(1)), if timer_failed => Wake::Tick,
                 _ = sigterm.recv() => Wake::Stop,
                 _ = sigint.recv() => Wake::Stop,
                 _ = sighup.recv() => Wake::Reload,
@@ -441,7 +422,6 @@ impl Runtime {
                     self.rx_buf = buf;
                 }
                 Wake::Tick => self.feed(Input::Tick),
-                Wake::Guard => {}
                 Wake::Addr(ev) => self.on_addr_event(ev),
                 Wake::Unit(ev) => {
                     if ev.is_down() {

@@ -14,8 +14,11 @@ use support::daemon::{Daemon, HaConfig};
 use support::{Node, Topology, wait_until};
 
 const LONG: Duration = Duration::from_secs(20);
-/// The most wake-ups per keepalive a quiet node may show.
-const QUIET_MAX: f64 = 1.4;
+/// The most wake-ups per keepalive a quiet node may show: one, its own
+/// beat's deadline. With the deadline on tokio's timer wheel it was about
+/// 1.14: the wheel also wakes at each 64 ms slot boundary a deadline
+/// crosses (src/timer.rs).
+const QUIET_MAX: f64 = 1.08;
 /// The most write system calls per keepalive: none is needed at idle
 /// (beats go out with sendto). Re-arming the loop's timer once made about
 /// 0.25, tokio's self-wakes through its eventfd.
