@@ -75,16 +75,19 @@ impl Deadline {
     /// Cancel-safe: dropped before it fires, it consumes nothing.
     pub async fn fired(&mut self) -> io::Result<()> {
         loop {
-            let mut ready = self.fd.readable().await?;
-            // Every expiry is an edge in epoll whatever the unread count,
-            // and re-arming resets that count, so the count is never read
-            // (a syscall per beat): readiness is an expiry if the deadline
-            // has passed, and else left over from one a re-arm undid.
-            ready.clear_ready();
+            // The clock first: a loop kept busy by other inputs may not
+            // let tokio poll epoll for the timerfd's expiry for a while,
+            // and the beat must not wait for that.
             if self.armed.is_some_and(|t| t <= Instant::now()) {
                 self.armed = None;
                 return Ok(());
             }
+            // Every expiry is an edge in epoll whatever the unread count,
+            // and re-arming resets that count, so the count is never read
+            // (a syscall per beat): readiness left over from an expiry
+            // that was taken from the clock above, or undone by a re-arm,
+            // is cleared and the clock asked again.
+            self.fd.readable().await?.clear_ready();
         }
     }
 
