@@ -1,12 +1,12 @@
 //! The event loop's deadline timer, a timerfd.
 //!
-//! tokio's timer wheel keeps a deadline more than 64 ms away in a coarser
-//! level and wakes the runtime at that level's slot boundary to move it
-//! down: at a keepalive of 10 ms, a beat's deadline crosses such a
-//! boundary about 15 times a second, each a wake-up with nothing to do
-//! (13 % of an idle node's wake-ups). Moving a tokio timer earlier than
-//! the wheel's earliest also wakes the runtime through its eventfd. A
-//! timerfd fires exactly once, when due, and re-arming it is one syscall.
+//! tokio's timer wheel files a deadline that falls in the next 64 ms-aligned
+//! block of its finest level, however near, one level up, and wakes the
+//! runtime at the block's start to move it down: at a keepalive of 10 ms
+//! that is about 15 wake-ups a second with nothing to do (13 % of an idle
+//! node's). Moving a tokio timer earlier than the wheel's earliest also
+//! wakes the runtime through its eventfd. A timerfd fires once, when due,
+//! and re-arming it is one syscall.
 
 use std::io;
 use std::os::fd::OwnedFd;
