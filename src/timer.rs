@@ -90,11 +90,6 @@ impl Deadline {
             self.fd.readable().await?.clear_ready();
         }
     }
-
-    /// The deadline it is armed for.
-    pub fn armed(&self) -> Option<Instant> {
-        self.armed
-    }
 }
 
 #[cfg(test)]
@@ -108,18 +103,23 @@ mod tests {
             .unwrap()
     }
 
+    /// Waits for `t` to fire, within a bound.
+    async fn fires(t: &mut Deadline) {
+        tokio::time::timeout(Duration::from_secs(5), t.fired())
+            .await
+            .expect("the timer fired")
+            .unwrap();
+    }
+
     #[test]
     fn fires_at_its_deadline_and_not_before() {
         runtime().block_on(async {
             let mut t = Deadline::new().unwrap();
             let start = Instant::now();
             t.set(Some(start + Duration::from_millis(20))).unwrap();
-            tokio::time::timeout(Duration::from_secs(5), t.fired())
-                .await
-                .expect("the timer fired")
-                .unwrap();
+            fires(&mut t).await;
             assert!(start.elapsed() >= Duration::from_millis(20));
-            assert_eq!(t.armed(), None);
+            assert_eq!(t.armed, None);
         });
     }
 
@@ -133,10 +133,7 @@ mod tests {
             // leftover readiness must not count as the new deadline.
             tokio::time::sleep(Duration::from_millis(10)).await;
             t.set(Some(start + Duration::from_millis(60))).unwrap();
-            tokio::time::timeout(Duration::from_secs(5), t.fired())
-                .await
-                .expect("the timer fired")
-                .unwrap();
+            fires(&mut t).await;
             assert!(start.elapsed() >= Duration::from_millis(60));
         });
     }
@@ -147,10 +144,7 @@ mod tests {
             let mut t = Deadline::new().unwrap();
             let past = Instant::now() - Duration::from_millis(5);
             t.set(Some(past)).unwrap();
-            tokio::time::timeout(Duration::from_secs(5), t.fired())
-                .await
-                .expect("the timer fired")
-                .unwrap();
+            fires(&mut t).await;
             t.set(Some(Instant::now() + Duration::from_millis(5)))
                 .unwrap();
             t.set(None).unwrap();
