@@ -185,6 +185,12 @@ impl Engine {
                 // arrives on). Not proof of life, since a replay can be.
                 if self.peers[n].live() {
                     self.link_heard(now, n, link);
+                    // Also what a status overtaken by a later message looks
+                    // like when the seqs before that one were given up (a
+                    // peer back from the dead, or a gap too long to track).
+                    if for_us && kind == "status" {
+                        self.late_status(now, n, seq, &msg);
+                    }
                 }
                 return;
             }
@@ -198,6 +204,7 @@ impl Engine {
                 self.peers[n].advert = Advert::default();
                 self.peers[n].advert_raw.clear();
                 self.peers[n].active = false;
+                self.peers[n].status_seq = 0;
                 self.peers[n].reported = false;
                 self.peers[n].hb_stable = false;
                 self.peers[n].active_since = None;
@@ -234,7 +241,7 @@ impl Engine {
             return;
         }
         match kind.as_str() {
-            "status" => self.on_status(now, n, &msg, late),
+            "status" => self.on_status(now, n, seq, &msg, late),
             "resource" => {
                 let info = msg.get_str("info").unwrap_or("");
                 match Advert::from_message(&msg, &self.groups_keys()) {
@@ -393,10 +400,10 @@ impl Engine {
 
     /// A status beat; `late` for a retransmit that filled a gap, whose
     /// state is older than what the sender has said since.
-    pub(super) fn on_status(&mut self, now: Time, n: NodeId, msg: &Message, late: bool) {
+    pub(super) fn on_status(&mut self, now: Time, n: NodeId, seq: u64, msg: &Message, late: bool) {
         self.counters.beats_received += 1;
         if late {
-            return;
+            return self.late_status(now, n, seq, msg);
         }
         let p = &mut self.peers[n];
         if let Some(dt) = msg.get_hex("dt")
@@ -413,11 +420,7 @@ impl Engine {
                 self.event(Event::LateHeartbeat { node, interval });
             }
         }
-        let p = &mut self.peers[n];
-        p.active = msg.get_str("st") == Some("active");
-        if p.active && p.active_since.is_none() {
-            p.active_since = Some(now);
-        }
+        self.take_st(now, n, seq, msg);
         let mut raw = std::mem::take(&mut self.raw_scratch);
         Advert::raw_fields(msg, &mut raw);
         if raw != self.peers[n].advert_raw {
@@ -427,6 +430,27 @@ impl Engine {
             }
         }
         self.raw_scratch = raw;
+    }
+
+    /// Whether the peer is active, from its status `seq`.
+    fn take_st(&mut self, now: Time, n: NodeId, seq: u64, msg: &Message) {
+        let p = &mut self.peers[n];
+        p.status_seq = seq;
+        p.active = msg.get_str("st") == Some("active");
+        if p.active && p.active_since.is_none() {
+            p.active_since = Some(now);
+        }
+    }
+
+    /// A status that arrives after a later message of its sender: what it
+    /// advertises is older than what that message said (chaos seed 4008),
+    /// but its `st` is the newest unless a later status came first. After
+    /// a partition heals, a peer's `resource` overtaking its `status` left
+    /// the peer not active, and both sides holding, for another keepalive.
+    fn late_status(&mut self, now: Time, n: NodeId, seq: u64, msg: &Message) {
+        if seq > self.peers[n].status_seq {
+            self.take_st(now, n, seq, msg);
+        }
     }
 
     pub(super) fn set_advert(&mut self, n: NodeId, a: Advert) {

@@ -204,6 +204,8 @@ struct Peer {
     state: PeerState,
     /// `st=active`: its cluster communication is up.
     active: bool,
+    /// The seq of the status `active` was taken from (this generation).
+    status_seq: u64,
     last_heard: Option<Time>,
     last_status: Option<Time>,
     /// The sender's own deadtime (`dt`), by which we judge it.
@@ -372,6 +374,7 @@ impl Engine {
                 name: name.clone(),
                 state: PeerState::Unknown,
                 active: false,
+                status_seq: 0,
                 last_heard: None,
                 last_status: None,
                 dead_after: cfg.ha.timings.deadtime,
