@@ -91,7 +91,6 @@ enum Wake {
     Control(Control),
     Fence(usize, Result<(), String>),
     Ping(usize),
-    Watchdog,
 }
 
 struct ActionDone {
@@ -346,14 +345,23 @@ impl Runtime {
             warn!("cannot set the service watchdog to {wd:?}: {e}");
         }
         self.publish_status();
-        let mut watchdog = self.notifier.watchdog_interval().map(tokio::time::interval);
+        // The service watchdog is fed from the loop, so a stuck loop stops
+        // it. Any wake-up half an interval after the last ping sends the
+        // next: at a fast keepalive they all ride on beats, and the timer
+        // wakes the loop for one only when nothing else did.
+        let watchdog_every = self.notifier.watchdog_interval();
+        let mut watchdog_fed = Instant::now();
         let mut stopping = false;
 
         // The engine's deadline: a timerfd, not a tokio timer (see
         // `timer`), moved only when the deadline moves.
         let mut timer = Deadline::new().context("cannot create the loop's timerfd")?;
         loop {
-            let deadline = self.engine.next_deadline().map(|d| self.origin + d);
+            let due = self.engine.next_deadline().map(|d| self.origin + d);
+            let deadline = match watchdog_every.map(|e| watchdog_fed + e) {
+                Some(w) => Some(due.map_or(w, |d| d.min(w))),
+                None => due,
+            };
             // Not expected (EINVAL or ENOMEM only): then the loop ticks
             // every millisecond until the timer can be armed again.
             let timer_failed = match timer.set(deadline) {
@@ -395,12 +403,6 @@ impl Runtime {
                 Some(c) = self.control_rx.recv() => Wake::Control(c),
                 Some((node, result)) = self.fencer.done() => Wake::Fence(node, result),
                 Some(target) = pings.recv() => Wake::Ping(target),
-                _ = async {
-                    match watchdog.as_mut() {
-                        Some(w) => { w.tick().await; }
-                        None => std::future::pending().await,
-                    }
-                } => Wake::Watchdog,
             };
             // What arrived while quiet comes first, at its arrival times,
             // so whatever woke us sees the engine as of now.
@@ -421,7 +423,12 @@ impl Runtime {
                     self.on_datagram(link, from, &buf, self.now());
                     self.rx_buf = buf;
                 }
-                Wake::Tick => self.feed(Input::Tick),
+                // Or the watchdog's deadline only (below).
+                Wake::Tick => {
+                    if due.is_some_and(|d| d <= Instant::now()) {
+                        self.feed(Input::Tick);
+                    }
+                }
                 Wake::Addr(ev) => self.on_addr_event(ev),
                 Wake::Unit(ev) => {
                     if ev.is_down() {
@@ -431,10 +438,12 @@ impl Runtime {
                 Wake::Control(c) => self.on_control(c),
                 Wake::Fence(node, result) => self.feed(Input::FenceDone { node, result }),
                 Wake::Ping(target) => self.feed(Input::PingReply { target }),
-                // From the loop itself: a stuck loop stops the pings.
-                Wake::Watchdog => {
-                    let _ = self.notifier.watchdog();
-                }
+            }
+            if let Some(every) = watchdog_every
+                && watchdog_fed.elapsed() >= every / 2
+            {
+                watchdog_fed = Instant::now();
+                let _ = self.notifier.watchdog();
             }
             self.settle_links();
             if self.engine.is_stopped() {

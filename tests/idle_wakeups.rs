@@ -10,7 +10,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use harust::engine::QUIET_HOLDOFF;
-use support::daemon::{Daemon, HaConfig};
+use support::daemon::{Daemon, HaConfig, Launch};
 use support::{Node, Topology, wait_until};
 
 const LONG: Duration = Duration::from_secs(20);
@@ -23,6 +23,11 @@ const QUIET_MAX: f64 = 1.08;
 /// (beats go out with sendto). Re-arming the loop's timer once made about
 /// 0.25, tokio's self-wakes through its eventfd.
 const WRITES_MAX: f64 = 0.02;
+
+/// The service watchdog each daemon sets from its deadtime (30 ms here):
+/// the 200 ms floor of `engine::watchdog_timeout`. systemd kills a daemon
+/// whose pings are further apart.
+const WATCHDOG: Duration = Duration::from_millis(200);
 
 /// The daemon's main thread's voluntary context switches: each is one
 /// wake-up of the event loop.
@@ -46,10 +51,29 @@ fn writes(d: &Daemon) -> u64 {
         .expect("syscw in /proc io")
 }
 
+/// The longest gap between two `WATCHDOG=1` pings of `d` sent after
+/// `since`, and how many there were.
+fn watchdog_pings(d: &Daemon, since: Instant) -> (Duration, usize) {
+    let at: Vec<Instant> = d
+        .timed_notes()
+        .into_iter()
+        .filter(|(t, n)| *t >= since && n.lines().any(|l| l == "WATCHDOG=1"))
+        .map(|(t, _)| t)
+        .collect();
+    let gap = at
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .max()
+        .unwrap_or(Duration::MAX);
+    (gap, at.len())
+}
+
 /// Idle cost: at keepalive 10 ms each node sends a beat and receives its
 /// peer's every 10 ms. Reading the peer's beat as it comes woke the loop
 /// twice per beat (about 2.0–3.4 a keepalive were measured); quiet reads
-/// take it at our own beat, once.
+/// take it at our own beat, once. Run as systemd runs it, with a service
+/// watchdog: its pings ride on the beats' wake-ups (a timer of their own
+/// was another 10 wake-ups a second) and still come in time.
 #[test]
 fn an_idle_pair_wakes_about_once_per_keepalive() {
     require_privileged!("an_idle_pair_wakes_about_once_per_keepalive");
@@ -57,8 +81,11 @@ fn an_idle_pair_wakes_about_once_per_keepalive() {
     let cfg = HaConfig::fast()
         .timings(10, 30, 300)
         .vip_group(Node::A, &["198.18.1.100"]);
-    let mut a = Daemon::start(&t.a, Node::A, &cfg);
-    let mut b = Daemon::start(&t.b, Node::B, &cfg);
+    // What `WatchdogSec=5` in units/harust.service gives; each daemon
+    // then sets its own (WATCHDOG).
+    let launch = Launch::default().env("WATCHDOG_USEC", "5000000");
+    let mut a = Daemon::start_with(&t.a, Node::A, &cfg, launch.clone());
+    let mut b = Daemon::start_with(&t.b, Node::B, &cfg, launch);
     a.wait_ready(LONG);
     b.wait_ready(LONG);
     wait_until(LONG, "A to hold the group and B to see it", || {
@@ -80,9 +107,29 @@ fn an_idle_pair_wakes_about_once_per_keepalive() {
         let after = counts();
         [0, 1, 2, 3].map(|i| (after[i] - before[i]) as f64 / keepalives)
     };
+    for d in [&a, &b] {
+        let set = format!("WATCHDOG_USEC={}", WATCHDOG.as_micros());
+        assert!(
+            d.notes().iter().any(|n| n.lines().any(|l| l == set)),
+            "{} did not set its watchdog to {WATCHDOG:?}: {:?}",
+            d.node,
+            d.notes()
+        );
+    }
     let started = Instant::now();
     loop {
+        let window_start = Instant::now();
         let w = per_keepalive(Duration::from_secs(3));
+        // Whatever the wake-ups, the pings must keep systemd's watchdog
+        // from firing (a gap within the window would show at its end).
+        for d in [&a, &b] {
+            let (gap, n) = watchdog_pings(d, window_start);
+            assert!(
+                n >= 3 && gap < WATCHDOG,
+                "{}: {n} watchdog pings in 3 s, the longest gap {gap:?}: systemd would kill it",
+                d.node
+            );
+        }
         for (i, d) in [&a, &b].into_iter().enumerate() {
             eprintln!(
                 "{}: {:.2} wake-ups and {:.3} writes per keepalive",
