@@ -10,30 +10,9 @@ mod simnet;
 use std::time::Duration;
 
 use harust::config::AutoFailback;
-use harust::engine::{Engine, Input, Output, Params};
+use harust::engine::{Engine, Input};
 use harust::wire::Message;
-use simnet::{MS, Spec, timings};
-
-fn engine(spec: &Spec, me: usize) -> Engine {
-    let params = Params {
-        uuid: [me as u8 + 1; 16],
-        generation: 0x6b06_f980 + me as u64,
-        wall_base: 0x6b06_f000,
-        seed: 7 + me as u64,
-    };
-    let mut e = Engine::new(&spec.config(me), params, Duration::ZERO);
-    e.handle(Duration::ZERO, Input::Reconciled { present: vec![] });
-    e
-}
-
-fn sent(out: Vec<Output>) -> Vec<Message> {
-    out.into_iter()
-        .filter_map(|o| match o {
-            Output::Send(m) => Some((*m).clone()),
-            _ => None,
-        })
-        .collect()
-}
+use simnet::{MS, Spec, reconciled_engine as engine, sent, timings};
 
 fn sequenced(m: &Message) -> bool {
     m.kind().is_some_and(|k| !k.starts_with("NS_"))
@@ -55,22 +34,22 @@ impl Pair {
         self.now += MS;
         let now = self.now;
         (
-            sent(self.a.handle(now, Input::Tick)),
-            sent(self.b.handle(now, Input::Tick)),
+            sent(&self.a.handle(now, Input::Tick)),
+            sent(&self.b.handle(now, Input::Tick)),
         )
     }
 
     fn deliver_to_a(&mut self, msgs: Vec<Message>) -> Vec<Message> {
         let now = self.now;
         msgs.into_iter()
-            .flat_map(|msg| sent(self.a.handle(now, Input::Packet { link: 0, msg })))
+            .flat_map(|msg| sent(&self.a.handle(now, Input::Packet { link: 0, msg })))
             .collect()
     }
 
     fn deliver_to_b(&mut self, msgs: Vec<Message>) -> Vec<Message> {
         let now = self.now;
         msgs.into_iter()
-            .flat_map(|msg| sent(self.b.handle(now, Input::Packet { link: 0, msg })))
+            .flat_map(|msg| sent(&self.b.handle(now, Input::Packet { link: 0, msg })))
             .collect()
     }
 }

@@ -8,33 +8,12 @@ mod simnet;
 use std::time::Duration;
 
 use harust::config::AutoFailback;
-use harust::engine::{Engine, Event, Input, Output, Params};
+use harust::engine::{Engine, Event, Input, Output};
 use harust::wire::Message;
-use simnet::{MS, Spec, timings};
+use simnet::{MS, Spec, reconciled_engine as engine, sent, timings};
 
 const PROBE: &str = "NS_hr_probe";
 const PROBE_ACK: &str = "NS_hr_probe_ack";
-
-fn engine(spec: &Spec, me: usize) -> Engine {
-    let params = Params {
-        uuid: [me as u8 + 1; 16],
-        generation: 0x6b06_f980 + me as u64,
-        wall_base: 0x6b06_f000,
-        seed: 7 + me as u64,
-    };
-    let mut e = Engine::new(&spec.config(me), params, Duration::ZERO);
-    e.handle(Duration::ZERO, Input::Reconciled { present: vec![] });
-    e
-}
-
-fn sent(out: &[Output]) -> Vec<Message> {
-    out.iter()
-        .filter_map(|o| match o {
-            Output::Send(m) => Some((**m).clone()),
-            _ => None,
-        })
-        .collect()
-}
 
 fn died(out: &[Output]) -> bool {
     out.iter()

@@ -144,6 +144,30 @@ pub fn timings(keepalive_ms: u64, deadtime_ms: u64) -> Timings {
     }
 }
 
+/// One engine of `spec`, for tests that drive engines by hand: node `me`,
+/// reconciled with nothing present, at time zero.
+pub fn reconciled_engine(spec: &Spec, me: usize) -> Engine {
+    let params = Params {
+        uuid: [me as u8 + 1; 16],
+        generation: 0x6b06_f980 + me as u64,
+        wall_base: 0x6b06_f000,
+        seed: 7 + me as u64,
+    };
+    let mut e = Engine::new(&spec.config(me), params, Duration::ZERO);
+    e.handle(Duration::ZERO, Input::Reconciled { present: vec![] });
+    e
+}
+
+/// The messages among an engine's outputs.
+pub fn sent(out: &[Output]) -> Vec<Message> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Send(m) => Some((**m).clone()),
+            _ => None,
+        })
+        .collect()
+}
+
 pub fn node_name(i: usize) -> String {
     format!("node-{}", (b'a' + i as u8) as char)
 }
