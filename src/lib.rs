@@ -3,9 +3,11 @@
 //!
 //! The pure core (`config`, `wire`, `engine`) does no I/O. The adapters
 //! (`net`, `vip`, `systemd`, `dbus`) and `runtime` connect it to the system;
-//! `control`, `events`, `resources` and `state` are the runtime's parts
-//! that are not its loop.
+//! `beat`, `control`, `events`, `resources` and `state` are the runtime's
+//! parts that are not its loop.
 
+#[cfg(feature = "daemon")]
+pub mod beat;
 pub mod config;
 #[cfg(feature = "daemon")]
 pub mod control;

@@ -34,6 +34,7 @@ use log::{debug, error, info, warn};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
+use crate::beat::{self, BeatThread};
 use crate::config::digest::{self, ConfigDigest};
 use crate::config::{self, Config, Resource, Vip};
 use crate::control::{Control, Handle, Snapshot, status_line};
@@ -91,6 +92,8 @@ enum Wake {
     Control(Control),
     Fence(usize, Result<(), String>),
     Ping(usize),
+    /// The beat thread gave its lease back.
+    LeaseBack,
 }
 
 struct ActionDone {
@@ -150,6 +153,14 @@ pub struct Runtime {
     quiet_allowed: bool,
     /// No quiet reads before this (after a flood).
     quiet_after: Duration,
+    /// Beats for a quiet engine ([`beat`]); `None` if it could not start
+    /// or once a beat it sent was not the engine's.
+    beat: Option<BeatThread>,
+    /// Each peer's last status datagram, by node: what its next beat
+    /// must look like for a lease to take it without the engine.
+    peer_raw: Vec<Vec<u8>>,
+    /// The lease log's buffers, kept between leases.
+    lease_log: (Vec<beat::Entry>, Vec<u8>),
 }
 
 impl Runtime {
@@ -298,6 +309,9 @@ impl Runtime {
             fed_at: Duration::ZERO,
             quiet_allowed,
             quiet_after: Duration::ZERO,
+            beat: None,
+            peer_raw: Vec::new(),
+            lease_log: (Vec::new(), Vec::new()),
         })
     }
 
@@ -351,13 +365,31 @@ impl Runtime {
         // wakes the loop for one only when nothing else did.
         let watchdog_every = self.notifier.watchdog_interval();
         let mut watchdog_fed = Instant::now();
+        let mut beats_at_ping = None;
         let mut stopping = false;
 
         // The engine's deadline: a timerfd, not a tokio timer (see
         // `timer`), moved only when the deadline moves.
         let mut timer = Deadline::new().context("cannot create the loop's timerfd")?;
+        self.peer_raw = vec![Vec::new(); self.cfg.ha.nodes.len()];
+        if self.quiet_allowed {
+            self.beat = match BeatThread::spawn() {
+                Ok(b) => Some(b),
+                Err(e) => {
+                    warn!("cannot start the beat thread, every beat goes through the loop: {e}");
+                    None
+                }
+            };
+        }
         loop {
-            let due = self.engine.next_deadline().map(|d| self.origin + d);
+            // While a lease is out, the beats and their deadlines are the
+            // beat thread's.
+            let leased = self.beat.as_ref().is_some_and(BeatThread::is_out);
+            let due = if leased {
+                None
+            } else {
+                self.engine.next_deadline().map(|d| self.origin + d)
+            };
             let deadline = match watchdog_every.map(|e| watchdog_fed + e) {
                 Some(w) => Some(due.map_or(w, |d| d.min(w))),
                 None => due,
@@ -377,6 +409,7 @@ impl Runtime {
             // deadline that would call its sender late. The branches before
             // the one that fires are polled at every wake, so the signals
             // come after the timer, which is what wakes an idle node.
+            let mut returned = None;
             let wake = tokio::select! {
                 biased;
                 Some(done) = self.actions_rx.recv() => Wake::Action(done),
@@ -403,9 +436,35 @@ impl Runtime {
                 Some(c) = self.control_rx.recv() => Wake::Control(c),
                 Some((node, result)) = self.fencer.done() => Wake::Fence(node, result),
                 Some(target) = pings.recv() => Wake::Ping(target),
+                Some(back) = async {
+                    match self.beat.as_mut() {
+                        Some(b) if leased => b.returned().await,
+                        _ => std::future::pending().await,
+                    }
+                } => {
+                    returned = Some(back);
+                    Wake::LeaseBack
+                }
             };
-            // What arrived while quiet comes first, at its arrival times,
-            // so whatever woke us sees the engine as of now.
+            // Whatever woke us sees the engine as of now: first what the
+            // beat thread did while it held a lease, then what arrived
+            // while quiet, each at its own time.
+            // Not when woken for the service watchdog alone while the beat
+            // thread is beating (see below).
+            let beating = match self.beat.as_ref() {
+                Some(b) if b.is_out() => Some(b.beats()),
+                _ => None,
+            };
+            let watchdog_only = leased
+                && matches!(wake, Wake::Tick)
+                && beating.is_some()
+                && beating != beats_at_ping;
+            if !watchdog_only && let Some(back) = self.beat.as_mut().and_then(BeatThread::reclaim) {
+                self.replay(back);
+            }
+            if let Some(back) = returned {
+                self.replay(back);
+            }
             self.read_waiting();
             match wake {
                 Wake::Stop => self.begin_stop(&mut stopping),
@@ -438,16 +497,33 @@ impl Runtime {
                 Wake::Control(c) => self.on_control(c),
                 Wake::Fence(node, result) => self.feed(Input::FenceDone { node, result }),
                 Wake::Ping(target) => self.feed(Input::PingReply { target }),
+                // The engine's deadline that ended it may be due.
+                Wake::LeaseBack => {
+                    if self.engine.next_deadline().is_some_and(|d| d <= self.now()) {
+                        self.feed(Input::Tick);
+                    }
+                }
             }
+            // While a lease is out, the loop wakes for the pings alone,
+            // without taking the lease back, as long as the beat thread
+            // has beaten since the last ping; if it has not, the lease was
+            // taken back above (a stuck thread ends the daemon there).
             if let Some(every) = watchdog_every
                 && watchdog_fed.elapsed() >= every / 2
             {
                 watchdog_fed = Instant::now();
+                beats_at_ping = beating.filter(|_| watchdog_only);
                 let _ = self.notifier.watchdog();
+            }
+            if watchdog_only {
+                continue;
             }
             self.settle_links();
             if self.engine.is_stopped() {
                 break;
+            }
+            if !stopping {
+                self.lend();
             }
         }
         // Everything is released: the last hooks may run, bounded well
@@ -590,6 +666,20 @@ impl Runtime {
     ) {
         match wire::decode(payload, &self.keyed) {
             Ok(msg) => {
+                // What a lease expects this peer's next beat to look like.
+                if msg.kind() == Some("status")
+                    && let Some(src) = msg.get_str("src")
+                    && let Some(raw) = self
+                        .cfg
+                        .ha
+                        .nodes
+                        .iter()
+                        .position(|n| n.eq_ignore_ascii_case(src))
+                        .and_then(|n| self.peer_raw.get_mut(n))
+                {
+                    raw.clear();
+                    raw.extend_from_slice(payload);
+                }
                 let digest = self.new_config_digest(&msg);
                 let replays = self.engine.counters().replays;
                 self.feed_at(at, Input::Packet { link: link.0, msg });
@@ -754,6 +844,14 @@ impl Runtime {
 
     /// Feeds `input` as of `now`, which is never before the last input's.
     fn feed_at(&mut self, now: Duration, input: Input) {
+        self.feed_sent(now, input, None);
+    }
+
+    /// [`feed_at`](Self::feed_at), where `sent` went out already: a message
+    /// the engine sends that encodes to the same bytes is not sent again.
+    /// Returns whether one did (`true` without `sent`).
+    fn feed_sent(&mut self, now: Duration, input: Input, sent: Option<&[u8]>) -> bool {
+        let mut matched = sent.is_none();
         self.fed_at = now;
         let outputs = self.engine.handle(now, input);
         let mut changed = false;
@@ -767,6 +865,10 @@ impl Runtime {
             match o {
                 Output::Send(m) => {
                     wire::encode_into(&m, &self.keyed, &mut self.tx_buf, &mut self.auth_scratch);
+                    if !matched && sent == Some(self.tx_buf.as_slice()) {
+                        matched = true;
+                        continue;
+                    }
                     for (link, e) in self.links.try_send(&self.tx_buf) {
                         let key = format!("send:{}", link.0);
                         if self.drops.allow(&key).is_some() {
@@ -826,6 +928,87 @@ impl Runtime {
             self.changes_published = seen;
             self.counters_published = Instant::now();
             self.publish_status();
+        }
+        matched
+    }
+
+    /// Lends the beats to the beat thread while the engine is quiet and
+    /// the media are read at our own wake-ups.
+    fn lend(&mut self) {
+        let Some(beat) = self.beat.as_mut() else {
+            return;
+        };
+        if beat.is_out() || !self.links.is_quiet() {
+            return;
+        }
+        let Some(terms) = self.engine.lease() else {
+            return;
+        };
+        let (mut log, mut bytes) = std::mem::take(&mut self.lease_log);
+        log.clear();
+        bytes.clear();
+        let lease = beat::Lease {
+            terms,
+            links: std::mem::replace(&mut self.links, Links::placeholder()),
+            keyed: self.keyed.clone(),
+            origin: self.origin.into_std(),
+            start: self.fed_at,
+            templates: std::mem::take(&mut self.peer_raw),
+            log,
+            bytes,
+        };
+        if let Err(lease) = beat.lend(lease) {
+            error!("the beat thread is gone; every beat goes through the loop");
+            self.links = lease.links;
+            self.peer_raw = lease.templates;
+            self.beat = None;
+        }
+    }
+
+    /// Takes a lease back: the engine is fed what the beat thread read and
+    /// sent, in order and at their times, and must send each beat that
+    /// went out, byte for byte. If it would have sent another, the thread
+    /// is stopped for good: the engine's beat goes out late, and every
+    /// later one from the loop.
+    fn replay(&mut self, back: beat::Returned) {
+        let beat::Returned {
+            links,
+            templates,
+            log,
+            bytes,
+            errors,
+            why,
+        } = back;
+        self.links = links;
+        self.peer_raw = templates;
+        let mut diverged = 0;
+        for e in &log {
+            match e {
+                beat::Entry::Got {
+                    link,
+                    from,
+                    at,
+                    bytes: r,
+                } => self.on_datagram(*link, *from, &bytes[r.clone()], *at),
+                beat::Entry::Sent { at, bytes: r } => {
+                    if !self.feed_sent(*at, Input::Tick, Some(&bytes[r.clone()])) {
+                        diverged += 1;
+                    }
+                }
+            }
+        }
+        debug!("lease returned after {} entries: {why}", log.len());
+        for (link, e) in errors {
+            if self.drops.allow(&format!("send:{}", link.0)).is_some() {
+                warn!(harust_event = "send-failed", harust_link = self.links.link_name(link).as_str();
+                    "{e}");
+            }
+        }
+        self.lease_log = (log, bytes);
+        if diverged > 0 {
+            error!(harust_event = "lease-diverged";
+                "{diverged} beats sent for the engine were not the engine's; the beat thread is stopped");
+            self.beat = None;
         }
     }
 

@@ -61,10 +61,7 @@ impl Engine {
         self.check_comm_up();
         if now >= self.next_beat {
             self.send_status();
-            self.next_beat = (self.next_beat + self.timings.keepalive).max(now);
-            if self.next_beat == now {
-                self.next_beat = now + self.timings.keepalive;
-            }
+            self.next_beat = Engine::beat_after(self.next_beat, now, self.timings.keepalive);
         }
     }
 

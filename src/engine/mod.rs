@@ -28,6 +28,7 @@ mod decide;
 mod fence;
 mod hb_peer;
 mod holding;
+mod lease;
 mod membership;
 mod proto;
 mod quorum;
@@ -38,6 +39,8 @@ mod types;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
+pub use lease::{LeasePeer, LeaseTerms};
+pub use sending::beat_ts;
 pub use types::*;
 
 use crate::config::{AutoFailback, Config, Resource, Timings};
@@ -541,6 +544,13 @@ impl Engine {
                 PeerState::Dead => {}
             }
         }
+        Some(self.other_deadlines().map_or(d, |o| d.min(o)))
+    }
+
+    /// The deadlines other than our beat and our peers' liveness: what a
+    /// lease ([`Engine::lease`]) must be back for.
+    fn other_deadlines(&self) -> Option<Time> {
+        let mut d = Time::MAX;
         for l in &self.local {
             if let Local::HandingOff { since } = l {
                 d = d.min(*since + self.timings.deadtime);
@@ -579,7 +589,7 @@ impl Engine {
         if self.hb_ask.is_none() && self.hb_ask_holdoff > self.now {
             d = d.min(self.hb_ask_holdoff);
         }
-        Some(d)
+        (d < Time::MAX).then_some(d)
     }
 
     pub fn view(&self, now: Time) -> View {

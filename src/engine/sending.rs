@@ -6,16 +6,10 @@ impl Engine {
     /// Appends heartbeat's common header (§1.4) and queues the message.
     pub(super) fn send(&mut self, mut m: Message) {
         let control = m.kind().is_some_and(|k| k.starts_with("NS_"));
-        m.add_str("src", &self.nodes[self.me]);
-        m.add_bin("srcuuid", &self.params.uuid);
         if !control {
             self.seq += 1;
-            m.add_hex("seq", self.seq);
         }
-        m.add_hex("hg", self.params.generation);
-        let ts = self.params.wall_base + self.now.as_secs();
-        m.add_hex("ts", ts.max(1));
-        m.add_dec("ttl", 1 + self.nodes.len() as u64);
+        self.stamp(&mut m, (!control).then_some(self.seq), self.now);
         let m = std::sync::Arc::new(m);
         if !control {
             self.history.push_back((self.seq, m.clone()));
@@ -26,7 +20,27 @@ impl Engine {
         self.out.push(Output::Send(m));
     }
 
+    /// The header fields, `seq` only for a sequenced message.
+    pub(super) fn stamp(&self, m: &mut Message, seq: Option<u64>, now: Time) {
+        m.add_str("src", &self.nodes[self.me]);
+        m.add_bin("srcuuid", &self.params.uuid);
+        if let Some(seq) = seq {
+            m.add_hex("seq", seq);
+        }
+        m.add_hex("hg", self.params.generation);
+        m.add_hex("ts", beat_ts(self.params.wall_base, now));
+        m.add_dec("ttl", 1 + self.nodes.len() as u64);
+    }
+
     pub(super) fn send_status(&mut self) {
+        let m = self.status_message();
+        self.first_status_sent = true;
+        self.counters.beats_sent += 1;
+        self.send(m);
+    }
+
+    /// The status beat as it would go now, without its header.
+    pub(super) fn status_message(&self) -> Message {
         let st = if !self.first_status_sent {
             "init"
         } else if self.comm_up && !self.leaving {
@@ -34,7 +48,6 @@ impl Engine {
         } else {
             "up"
         };
-        self.first_status_sent = true;
         let mut m = Message::new("status");
         m.add_str("st", st)
             .add_hex("dt", self.timings.deadtime.as_millis() as u64)
@@ -43,8 +56,7 @@ impl Engine {
         if let Some(d) = &self.config_digest {
             m.add_str(crate::config::digest::FIELD, d);
         }
-        self.counters.beats_sent += 1;
-        self.send(m);
+        m
     }
 
     pub(super) fn send_resource(&mut self, info: Option<&str>) {
@@ -145,4 +157,10 @@ impl Engine {
     // ---------------------------------------------------------------
     // Decisions
     // ---------------------------------------------------------------
+}
+
+/// heartbeat's `ts`: the sender's wall clock in seconds, never 0 (a zero
+/// `ts` is dropped by the receiver).
+pub fn beat_ts(wall_base: u64, now: Time) -> u64 {
+    (wall_base + now.as_secs()).max(1)
 }

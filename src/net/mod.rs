@@ -98,15 +98,35 @@ struct Link {
     /// reason than the peer's closed port: the source address chosen at
     /// connect time may be gone (the node was renumbered).
     connected: AtomicBool,
+    /// `dest` is one of our own addresses, as a ucast list shared by every
+    /// node's ha.cf has it: what we send there comes back to us alone,
+    /// and the engine drops its own messages. Not sent, which halves the
+    /// datagrams of an idle two-node cluster. Known once connected.
+    to_self: AtomicBool,
 }
 
 impl Link {
+    /// Connects to `dest` with today's route and source; whether it did.
+    fn connect(&self) -> bool {
+        let ok = self.socket.connect(self.dest).is_ok();
+        let own = ok
+            && self
+                .socket
+                .local_addr()
+                .is_ok_and(|a| a.ip() == self.dest.ip());
+        self.to_self.store(own, Ordering::Relaxed);
+        self.connected.store(ok, Ordering::Relaxed);
+        ok
+    }
+
     fn send(&self, payload: &[u8]) -> io::Result<()> {
         if !self.connected.load(Ordering::Relaxed) {
             self.socket.send_to(payload, self.dest)?;
             // It works again: connect, with today's route and source.
-            self.connected
-                .store(self.socket.connect(self.dest).is_ok(), Ordering::Relaxed);
+            self.connect();
+            return Ok(());
+        }
+        if self.to_self.load(Ordering::Relaxed) {
             return Ok(());
         }
         match self.socket.send(payload) {
@@ -346,13 +366,15 @@ impl Links {
                 .map_err(socket_err(&name, "making the socket non-blocking"))?;
             // No route yet is no error: the link's sends fail until it
             // comes (see `Link::connected`).
-            let connected = AtomicBool::new(socket.connect(dest).is_ok());
-            links.push(Link {
+            let link = Link {
                 socket,
                 name,
                 dest,
-                connected,
-            });
+                connected: AtomicBool::new(false),
+                to_self: AtomicBool::new(false),
+            };
+            link.connect();
+            links.push(link);
         }
 
         let mut sockets = Vec::with_capacity(readers.len());
@@ -385,6 +407,23 @@ impl Links {
             quiet: false,
             can_quiet: stamped_all,
         })
+    }
+
+    /// No media at all: what stands in for the links while they are lent
+    /// to the beat thread. Reads wait forever and sends go nowhere.
+    pub fn placeholder() -> Links {
+        Links {
+            links: Vec::new(),
+            all: Vec::new(),
+            readers: Vec::new(),
+            buf: Vec::new(),
+            spare: Vec::new(),
+            spare_meta: None,
+            drained: 0,
+            next: 0,
+            quiet: true,
+            can_quiet: true,
+        }
     }
 
     /// Whether datagrams wait to be read by [`try_recv_into`](Self::try_recv_into)

@@ -229,6 +229,23 @@ impl Message {
         self
     }
 
+    /// Sets the first field `name` to `value` in lowercase hex, in place
+    /// (no allocation once its buffer is long enough). `false` if there
+    /// is no such string field.
+    pub fn set_hex(&mut self, name: &str, value: u64) -> bool {
+        let Some((_, Value::Str(v))) = self.fields.iter_mut().find(|(n, _)| n == name) else {
+            return false;
+        };
+        let digits = (64 - value.leading_zeros()).div_ceil(4).max(1) as usize;
+        v.clear();
+        v.extend(
+            (0..digits)
+                .rev()
+                .map(|i| b"0123456789abcdef"[((value >> (4 * i)) & 15) as usize]),
+        );
+        true
+    }
+
     pub fn get(&self, name: &str) -> Option<&Value> {
         self.fields.iter().find(|(n, _)| n == name).map(|(_, v)| v)
     }

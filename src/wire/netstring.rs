@@ -387,3 +387,140 @@ pub fn parse_auth_text(auth: &[u8]) -> Option<(u8, &[u8])> {
     }
     Some((index, hex))
 }
+
+/// The fields of a netstring body (`"###\n" … "%%%\n"`) as `(name, field)`,
+/// `field` being the whole `(T)NAME=VALUE`; `None` at the end. Malformed
+/// input ends the walk with `Some(None)`.
+struct Fields<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Fields<'a> {
+    fn new(body: &'a [u8]) -> Option<Self> {
+        let inner = body.strip_prefix(START)?.strip_suffix(END)?;
+        Some(Fields { rest: inner })
+    }
+
+    fn next_field(&mut self) -> Option<Option<(&'a [u8], &'a [u8])>> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let colon = self.rest.iter().take(7).position(|&c| c == b':');
+        let parsed = colon.and_then(|c| {
+            let digits = &self.rest[..c];
+            if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+                return None;
+            }
+            let len = digits
+                .iter()
+                .fold(0usize, |n, &d| n * 10 + usize::from(d - b'0'));
+            let field = self.rest.get(c + 1..c + 1 + len)?;
+            if self.rest.get(c + 1 + len) != Some(&b',') || field.len() < 4 || field[0] != b'(' {
+                return None;
+            }
+            let eq = field.iter().position(|&x| x == b'=')?;
+            Some((c + 2 + len, &field[3.min(eq)..eq], field))
+        });
+        match parsed {
+            Some((used, name, field)) => {
+                self.rest = &self.rest[used..];
+                Some(Some((name, field)))
+            }
+            None => {
+                self.rest = &[];
+                Some(None)
+            }
+        }
+    }
+}
+
+/// Whether `new` says what `prev` said: two netstring bodies of one
+/// sender whose fields are the same, in the same order, but for the
+/// counters every message of a node changes (`ts`, the inner `auth`,
+/// `ackseq`) and `seq`. Returns the seq of `new` (`None` when it has
+/// none), or `Err(())` when anything else differs or either body is
+/// malformed. Neither body is parsed into a message.
+#[allow(clippy::result_unit_err)]
+pub fn alike(prev: &[u8], new: &[u8]) -> Result<Option<u64>, ()> {
+    let (mut a, mut b) = (Fields::new(prev).ok_or(())?, Fields::new(new).ok_or(())?);
+    let mut seq = None;
+    loop {
+        match (a.next_field(), b.next_field()) {
+            (None, None) => return Ok(seq),
+            (Some(Some((na, fa))), Some(Some((nb, fb)))) if na == nb => match na {
+                b"ts" | b"auth" | b"ackseq" => {}
+                b"seq" => {
+                    let hex = &fb[na.len() + 4..];
+                    if hex.is_empty() || hex.len() > 16 {
+                        return Err(());
+                    }
+                    let v = std::str::from_utf8(hex).map_err(drop)?;
+                    seq = Some(u64::from_str_radix(v, 16).map_err(drop)?);
+                }
+                _ if fa == fb => {}
+                _ => return Err(()),
+            },
+            _ => return Err(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod alike_tests {
+    use super::*;
+
+    fn body(fields: &[(&str, &str)]) -> Vec<u8> {
+        let mut m = Message::new("status");
+        for (n, v) in fields {
+            m.add_str(field_name(n), v);
+        }
+        let mut out = Vec::new();
+        write_body(&mut out, &m);
+        out
+    }
+
+    #[test]
+    fn only_the_counters_may_differ() {
+        let a = body(&[
+            ("src", "node-b"),
+            ("seq", "1f"),
+            ("ts", "6b06f0"),
+            ("auth", "1 ab"),
+        ]);
+        let b = body(&[
+            ("src", "node-b"),
+            ("seq", "20"),
+            ("ts", "6b06f1"),
+            ("auth", "1 cd"),
+        ]);
+        assert_eq!(alike(&a, &b), Ok(Some(0x20)));
+        let c = body(&[
+            ("src", "node-c"),
+            ("seq", "20"),
+            ("ts", "6b06f1"),
+            ("auth", "1 cd"),
+        ]);
+        assert_eq!(alike(&a, &c), Err(()));
+        let d = body(&[("src", "node-b"), ("seq", "20"), ("ts", "6b06f1")]);
+        assert_eq!(alike(&a, &d), Err(()), "a field less");
+        let e = body(&[
+            ("src", "node-b"),
+            ("ts", "6b06f1"),
+            ("seq", "20"),
+            ("auth", "1 cd"),
+        ]);
+        assert_eq!(alike(&a, &e), Err(()), "another order");
+        let f = body(&[
+            ("src", "node-b"),
+            ("seq", "zz"),
+            ("ts", "6b06f1"),
+            ("auth", "1 cd"),
+        ]);
+        assert_eq!(alike(&a, &f), Err(()), "a bad seq");
+        assert_eq!(alike(&a, b"###\n3:abc,%%%\n"), Err(()));
+        let mut g = b.clone();
+        g.truncate(g.len() - 6);
+        g.extend_from_slice(END);
+        assert_eq!(alike(&a, &g), Err(()), "a cut field");
+    }
+}

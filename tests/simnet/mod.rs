@@ -22,6 +22,7 @@ pub const MS: Duration = Duration::from_millis(1);
 
 #[path = "../support/rng.rs"]
 mod rng;
+pub mod wire_pair;
 pub use rng::Rng;
 
 /// Network faults, applied to every message independently.

@@ -1,0 +1,489 @@
+//! The beat thread: beats for the engine while it holds a lease
+//! ([`LeaseTerms`]).
+//!
+//! A quiet node at a 10 ms keepalive does little more than send a beat
+//! and take its peers' beats, a hundred times a second. Each of those
+//! wake-ups starts from cold caches, so it costs what it touches: the
+//! event loop, the engine and the decoder touch far more than the job
+//! needs. While the engine is quiet, this thread does that job alone: it
+//! sleeps until the next beat, reads what waits on the media, checks that
+//! each datagram is an authentic beat of an up peer that differs from its
+//! last only in `seq` (the next one, or the same on another medium) and
+//! the counters ([`netstring::alike`]), and sends the engine's beat with
+//! the next `seq` and `ts`. It logs everything it read and sent, and
+//! returns the lease at the first thing it does not expect (anything else
+//! read, a late peer, a deadline of the engine's, a failed send) and at
+//! the latest after [`LEASE_MAX`]. The runtime then feeds the log to the
+//! engine, in order, at the times it happened, and checks that each beat
+//! the engine sends is the one that went out.
+
+use std::io;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::mpsc;
+
+use crate::engine::{Engine, LeaseTerms, Time, beat_ts};
+use crate::net::{LinkId, Links, NetError};
+use crate::wire::{self, Authenticator, Keyed, netstring};
+
+/// A lease is returned after this at the latest, so the engine's counters
+/// and the published status lag by no more.
+pub const LEASE_MAX: Duration = Duration::from_secs(1);
+/// A lease is returned once its log holds this many bytes.
+const LOG_BYTES_MAX: usize = 256 * 1024;
+/// How long the runtime waits for a lease it asked back: the thread
+/// answers within one turn of its loop, which never blocks.
+const RECLAIM_WAIT: Duration = Duration::from_secs(2);
+
+/// What happened during a lease, in order.
+#[derive(Debug, Clone)]
+pub enum Entry {
+    /// A datagram read, with its arrival time (engine time).
+    Got {
+        link: LinkId,
+        from: SocketAddr,
+        at: Time,
+        bytes: Range<usize>,
+    },
+    /// A beat sent at `at`.
+    Sent { at: Time, bytes: Range<usize> },
+}
+
+/// A lease as lent: the terms and what the thread needs to keep them.
+pub struct Lease {
+    pub terms: LeaseTerms,
+    /// The media, lent with the lease and returned with it.
+    pub links: Links,
+    pub keyed: Keyed,
+    /// The engine's time zero.
+    pub origin: Instant,
+    /// The engine's time when the lease was taken (its last input).
+    pub start: Time,
+    /// Each up peer's last status datagram the engine took, by node.
+    pub templates: Vec<Vec<u8>>,
+    /// The log, empty; lent so its buffers are reused.
+    pub log: Vec<Entry>,
+    pub bytes: Vec<u8>,
+}
+
+/// A lease as returned.
+pub struct Returned {
+    pub links: Links,
+    pub templates: Vec<Vec<u8>>,
+    pub log: Vec<Entry>,
+    /// The datagrams of the log.
+    pub bytes: Vec<u8>,
+    /// Sends that failed, with the last beat of the log.
+    pub errors: Vec<(LinkId, NetError)>,
+    /// Why it ended.
+    pub why: &'static str,
+}
+
+/// The thread, and a lease when one is out.
+pub struct BeatThread {
+    lend_tx: std::sync::mpsc::Sender<Lease>,
+    back_rx: mpsc::UnboundedReceiver<Returned>,
+    stop: Arc<AtomicBool>,
+    efd: Arc<OwnedFd>,
+    /// Beats the thread has sent, ever.
+    beats: Arc<AtomicU64>,
+    out: bool,
+}
+
+impl BeatThread {
+    pub fn spawn() -> io::Result<BeatThread> {
+        // SAFETY: eventfd returns a new descriptor or -1.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: fd is a fresh descriptor that nothing else owns.
+        let efd = Arc::new(unsafe { OwnedFd::from_raw_fd(fd) });
+        let stop = Arc::new(AtomicBool::new(false));
+        let (lend_tx, lend_rx) = std::sync::mpsc::channel::<Lease>();
+        let (back_tx, back_rx) = mpsc::unbounded_channel();
+        let beats = Arc::new(AtomicU64::new(0));
+        let (t_stop, t_efd, t_beats) = (stop.clone(), efd.clone(), beats.clone());
+        std::thread::Builder::new()
+            .name("harust-beat".into())
+            .spawn(move || {
+                let mut bufs = Buffers::default();
+                while let Ok(mut lease) = lend_rx.recv() {
+                    let (why, errors) = hold(&mut lease, &t_stop, &t_efd, &t_beats, &mut bufs);
+                    let back = Returned {
+                        links: lease.links,
+                        templates: lease.templates,
+                        log: lease.log,
+                        bytes: lease.bytes,
+                        errors,
+                        why,
+                    };
+                    if back_tx.send(back).is_err() {
+                        break;
+                    }
+                }
+            })?;
+        Ok(BeatThread {
+            lend_tx,
+            back_rx,
+            stop,
+            efd,
+            beats,
+            out: false,
+        })
+    }
+
+    /// How many beats the thread has sent: while a lease is out, the
+    /// service watchdog is fed only if this moves.
+    pub fn beats(&self) -> u64 {
+        self.beats.load(Ordering::Relaxed)
+    }
+
+    /// Whether a lease is out.
+    pub fn is_out(&self) -> bool {
+        self.out
+    }
+
+    /// Lends `lease`; gives it back if the thread is gone.
+    pub fn lend(&mut self, lease: Lease) -> Result<(), Box<Lease>> {
+        debug_assert!(!self.out);
+        self.stop.store(false, Ordering::Release);
+        self.lend_tx.send(lease).map_err(|e| Box::new(e.0))?;
+        self.out = true;
+        Ok(())
+    }
+
+    /// The lease, once the thread returns it by itself.
+    pub async fn returned(&mut self) -> Option<Returned> {
+        let r = self.back_rx.recv().await;
+        self.out = false;
+        r
+    }
+
+    /// Asks the lease back and waits for it (within a turn of the thread's
+    /// loop). `None` if none is out.
+    pub fn reclaim(&mut self) -> Option<Returned> {
+        if !self.out {
+            return None;
+        }
+        self.stop.store(true, Ordering::Release);
+        let one = 1u64.to_ne_bytes();
+        // SAFETY: writes 8 bytes from a live buffer to our eventfd.
+        unsafe { libc::write(self.efd.as_raw_fd(), one.as_ptr().cast(), 8) };
+        let since = Instant::now();
+        loop {
+            match self.back_rx.try_recv() {
+                Ok(r) => {
+                    self.out = false;
+                    return Some(r);
+                }
+                Err(mpsc::error::TryRecvError::Empty) if since.elapsed() < RECLAIM_WAIT => {
+                    std::thread::yield_now();
+                }
+                // The thread never blocks: if it does not answer, the loop
+                // cannot go on without its media. Exit; systemd restarts
+                // us, and peers see a node that stopped.
+                _ => panic!("the beat thread did not return its lease"),
+            }
+        }
+    }
+}
+
+/// The thread's own buffers, kept between leases.
+#[derive(Default)]
+struct Buffers {
+    rx: Vec<u8>,
+    tx: Vec<u8>,
+    scratch: Vec<u8>,
+}
+
+/// A peer as the thread follows it.
+struct Watch {
+    /// Index into the lease's templates.
+    node: usize,
+    /// The template's signed part (its body), `None` if it has none.
+    body: Option<usize>,
+    last_seq: u64,
+    last_heard: Time,
+    dead_after: Duration,
+    links: Vec<(LinkId, Time)>,
+}
+
+/// What a datagram is to the lease.
+enum Seen {
+    /// A beat of this peer (index into the watches) with this seq.
+    Beat(usize, u64),
+    /// What the engine takes in and ignores: an `NS_ackmsg` (flow
+    /// control, which harust does not need) or our own beat.
+    Inert,
+    /// Anything else: the engine must see it now.
+    Other,
+}
+
+/// The signed part of a netstring datagram if `keyed` authenticates it.
+fn authentic<'a>(buf: &'a [u8], keyed: &Keyed) -> Option<&'a [u8]> {
+    if buf.len() > wire::MAXMSG || !buf.starts_with(netstring::START) {
+        return None;
+    }
+    let (signed, index, hex) = netstring::find_trailer(buf)?;
+    keyed
+        .check(index, &buf[..signed], hex)
+        .filter(|ok| *ok)
+        .map(|_| &buf[..signed])
+}
+
+/// What `buf` is; `own` is the last beat we sent.
+fn classify(buf: &[u8], lease: &Lease, watches: &[Watch], own: &[u8]) -> Seen {
+    let Some(body) = authentic(buf, &lease.keyed) else {
+        return Seen::Other;
+    };
+    for (i, w) in watches.iter().enumerate() {
+        let Some(len) = w.body else { continue };
+        if let Ok(Some(seq)) = netstring::alike(&lease.templates[w.node][..len], body) {
+            return Seen::Beat(i, seq);
+        }
+    }
+    if body[netstring::START.len()..].starts_with(b"14:(0)t=NS_ackmsg,") {
+        return Seen::Inert;
+    }
+    // Our own beat, back from a ucast list shared by every node (when the
+    // medium's socket could not tell it was ours, see `net`).
+    if let Some((len, _, _)) = netstring::find_trailer(own)
+        && netstring::alike(&own[..len], body).is_ok()
+    {
+        return Seen::Inert;
+    }
+    Seen::Other
+}
+
+/// Why a lease ends, and the sends that failed.
+type End = (&'static str, Vec<(LinkId, NetError)>);
+
+/// A lease being held.
+struct Holder<'a> {
+    lease: &'a mut Lease,
+    bufs: &'a mut Buffers,
+    stop: &'a AtomicBool,
+    beats: &'a AtomicU64,
+    watches: Vec<Watch>,
+    until: Time,
+    seq: u64,
+    next_beat: Time,
+    /// The time of the last entry: every entry's is at or after it, as
+    /// the engine's inputs must be.
+    last: Time,
+}
+
+impl Holder<'_> {
+    fn log(&mut self, entry: impl FnOnce(Range<usize>) -> Entry, data: &[u8]) {
+        let start = self.lease.bytes.len();
+        self.lease.bytes.extend_from_slice(data);
+        self.lease.log.push(entry(start..self.lease.bytes.len()));
+    }
+
+    /// Whatever the engine would do at `t` besides beating; then the lease
+    /// must end.
+    fn check(&self, t: Time) -> Option<&'static str> {
+        let terms = &self.lease.terms;
+        // The engine judges a late peer at its own beats, as here.
+        if self
+            .watches
+            .iter()
+            .any(|w| t >= w.last_heard + terms.late_after)
+        {
+            return Some("a late peer");
+        }
+        if self
+            .watches
+            .iter()
+            .any(|w| w.links.iter().any(|(_, h)| t >= *h + terms.deadtime))
+        {
+            return Some("a medium's deadtime");
+        }
+        if t >= self.until {
+            return Some("the engine's deadline");
+        }
+        if self.stop.load(Ordering::Acquire) {
+            return Some("asked back");
+        }
+        if self.lease.bytes.len() >= LOG_BYTES_MAX {
+            return Some("a full log");
+        }
+        None
+    }
+
+    /// The beat due at `t`, as the engine would send it when given an
+    /// input at `t`, unless the lease must end first.
+    fn beat(&mut self, t: Time) -> Result<(), End> {
+        if let Some(why) = self.check(t) {
+            return Err((why, Vec::new()));
+        }
+        let beat = &mut self.lease.terms.beat;
+        beat.set_hex("seq", self.seq);
+        beat.set_hex("ts", beat_ts(self.lease.terms.wall_base, t));
+        wire::encode_into(
+            beat,
+            &self.lease.keyed,
+            &mut self.bufs.tx,
+            &mut self.bufs.scratch,
+        );
+        let errors = self.lease.links.try_send(&self.bufs.tx);
+        let tx = std::mem::take(&mut self.bufs.tx);
+        self.log(|bytes| Entry::Sent { at: t, bytes }, &tx);
+        self.bufs.tx = tx;
+        self.last = t;
+        if !errors.is_empty() {
+            return Err(("a failed send", errors));
+        }
+        self.seq += 1;
+        self.beats.fetch_add(1, Ordering::Relaxed);
+        self.next_beat = Engine::beat_after(self.next_beat, t, self.lease.terms.keepalive);
+        Ok(())
+    }
+
+    /// Reads what waits on the media; a datagram that arrived after the
+    /// beat was due follows it, as it would in the engine.
+    fn read(&mut self, now: Time) -> Result<(), End> {
+        let wall = SystemTime::now();
+        while let Some((link, from, stamp)) = self.lease.links.try_recv_into(&mut self.bufs.rx) {
+            let age = stamp.and_then(|s| wall.duration_since(s).ok());
+            let at = age
+                .map_or(now, |a| now.saturating_sub(a))
+                .max(self.last)
+                .min(now);
+            if at >= self.next_beat {
+                self.beat(at)?;
+            }
+            let rx = std::mem::take(&mut self.bufs.rx);
+            self.log(
+                |bytes| Entry::Got {
+                    link,
+                    from,
+                    at,
+                    bytes,
+                },
+                &rx,
+            );
+            self.last = at;
+            let seen = classify(&rx, self.lease, &self.watches, &self.bufs.tx);
+            self.bufs.rx = rx;
+            match seen {
+                Seen::Inert => {}
+                Seen::Other => return Err(("a message the engine must see", Vec::new())),
+                Seen::Beat(i, s) => {
+                    let w = &mut self.watches[i];
+                    let Some(l) = w.links.iter_mut().find(|(l, _)| *l == link) else {
+                        return Err(("a beat on a medium that was down", Vec::new()));
+                    };
+                    if s == w.last_seq + 1 {
+                        w.last_seq = s;
+                        w.last_heard = at;
+                    } else if s != w.last_seq {
+                        return Err(("a beat out of order", Vec::new()));
+                    }
+                    l.1 = at;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn run(&mut self, efd: &OwnedFd) -> End {
+        loop {
+            let now = self.lease.origin.elapsed();
+            if let Err(end) = self.read(now) {
+                return end;
+            }
+            if now >= self.next_beat
+                && let Err(end) = self.beat(now)
+            {
+                return end;
+            }
+            if let Some(why) = self.check(now) {
+                return (why, Vec::new());
+            }
+            // Asleep until our next beat, the first deadline of a peer or
+            // medium, the lease's end, or being asked back.
+            let deadtime = self.lease.terms.deadtime;
+            let mut wake = self.next_beat.min(self.until);
+            for w in &self.watches {
+                wake = wake.min(w.last_heard + w.dead_after);
+                for (_, h) in &w.links {
+                    wake = wake.min(*h + deadtime);
+                }
+            }
+            let left = wake.saturating_sub(self.lease.origin.elapsed());
+            if !left.is_zero() {
+                sleep(efd, left);
+            }
+        }
+    }
+}
+
+/// Holds the lease until it must go back; returns why, and the failed
+/// sends.
+fn hold(
+    lease: &mut Lease,
+    stop: &AtomicBool,
+    efd: &OwnedFd,
+    beats: &AtomicU64,
+    bufs: &mut Buffers,
+) -> End {
+    let t = &lease.terms;
+    let watches: Vec<Watch> = t
+        .peers
+        .iter()
+        .map(|p| Watch {
+            node: p.node,
+            body: lease
+                .templates
+                .get(p.node)
+                .and_then(|raw| netstring::find_trailer(raw).map(|(len, _, _)| len)),
+            last_seq: p.last_seq,
+            last_heard: p.last_heard,
+            dead_after: p.dead_after,
+            links: p.links.iter().map(|&(l, t)| (LinkId(l), t)).collect(),
+        })
+        .collect();
+    let until = t
+        .until
+        .map_or(lease.start + LEASE_MAX, |u| u.min(lease.start + LEASE_MAX));
+    let (seq, next_beat, last) = (t.seq, t.next_beat, lease.start);
+    Holder {
+        lease,
+        bufs,
+        stop,
+        beats,
+        watches,
+        until,
+        seq,
+        next_beat,
+        last,
+    }
+    .run(efd)
+}
+
+/// Waits `d` or until the eventfd is written, which it then drains.
+fn sleep(efd: &OwnedFd, d: Duration) {
+    let ts = libc::timespec {
+        tv_sec: d.as_secs() as libc::time_t,
+        tv_nsec: d.subsec_nanos() as _,
+    };
+    let mut pfd = libc::pollfd {
+        fd: efd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one live pollfd, a live timespec, no signal mask.
+    let n = unsafe { libc::ppoll(&mut pfd, 1, &ts, std::ptr::null()) };
+    if n > 0 && pfd.revents & libc::POLLIN != 0 {
+        let mut count = [0u8; 8];
+        // SAFETY: reads at most 8 bytes into a live buffer.
+        unsafe { libc::read(efd.as_raw_fd(), count.as_mut_ptr().cast(), 8) };
+    }
+}
