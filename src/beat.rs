@@ -12,8 +12,10 @@
 //! the counters ([`netstring::alike`]), and sends the engine's beat with
 //! the next `seq` and `ts`. It logs everything it read and sent, and
 //! returns the lease at the first thing it does not expect (anything else
-//! read, a late peer, a deadline of the engine's, a failed send) and at
-//! the latest after [`LEASE_MAX`]. The runtime then feeds the log to the
+//! read, a late peer, a deadline of the engine's, a failed send), and
+//! right after its [`LEASE_BEATS`]th beat (or a [`LEASE_MAX`] after it
+//! was lent), so that feeding the log to the engine delays no beat. The
+//! runtime then feeds the log to the
 //! engine, in order, at the times it happened, and checks that each beat
 //! the engine sends is the one that went out.
 
@@ -34,6 +36,10 @@ use crate::wire::{self, Authenticator, Keyed, netstring};
 /// A lease is returned after this at the latest, so the engine's counters
 /// and the published status lag by no more.
 pub const LEASE_MAX: Duration = Duration::from_secs(1);
+/// A lease is returned right after its this many beats: the runtime then
+/// feeds the engine the log while no beat is due, and a log this short
+/// takes well under a keepalive (about 0.3 ms; 5 ms in a debug build).
+pub const LEASE_BEATS: u32 = 20;
 /// A lease is returned once its log holds this many bytes.
 const LOG_BYTES_MAX: usize = 256 * 1024;
 /// How long the runtime waits for a lease it asked back: the thread
@@ -277,6 +283,8 @@ struct Holder<'a> {
     /// The time of the last entry: every entry's is at or after it, as
     /// the engine's inputs must be.
     last: Time,
+    /// Beats sent in this lease.
+    sent: u32,
 }
 
 impl Holder<'_> {
@@ -341,8 +349,14 @@ impl Holder<'_> {
             return Err(("a failed send", errors));
         }
         self.seq += 1;
+        self.sent += 1;
         self.beats.fetch_add(1, Ordering::Relaxed);
         self.next_beat = Engine::beat_after(self.next_beat, t, self.lease.terms.keepalive);
+        // Back now, a keepalive before the next beat is due, rather than
+        // in the middle of a later one.
+        if self.sent >= LEASE_BEATS || t >= self.lease.start + LEASE_MAX {
+            return Err(("its length", Vec::new()));
+        }
         Ok(())
     }
 
@@ -450,9 +464,9 @@ fn hold(
             links: p.links.iter().map(|&(l, t)| (LinkId(l), t)).collect(),
         })
         .collect();
-    let until = t
-        .until
-        .map_or(lease.start + LEASE_MAX, |u| u.min(lease.start + LEASE_MAX));
+    // Normally back after a beat (see `beat`); this if none comes.
+    let latest = lease.start + LEASE_MAX * 2;
+    let until = t.until.map_or(latest, |u| u.min(latest));
     let (seq, next_beat, last) = (t.seq, t.next_beat, lease.start);
     Holder {
         lease,
@@ -464,6 +478,7 @@ fn hold(
         seq,
         next_beat,
         last,
+        sent: 0,
     }
     .run(efd)
 }
