@@ -370,9 +370,13 @@ impl Holder<'_> {
                 .map_or(now, |a| now.saturating_sub(a))
                 .max(self.last)
                 .min(now);
-            if at >= self.next_beat {
-                self.beat(at)?;
-            }
+            let beaten = if at >= self.next_beat {
+                self.beat(at)
+            } else {
+                Ok(())
+            };
+            // Logged even when the lease ends at that beat: it has been
+            // read, and only the engine may still see it.
             let rx = std::mem::take(&mut self.bufs.rx);
             self.log(
                 |bytes| Entry::Got {
@@ -384,6 +388,10 @@ impl Holder<'_> {
                 &rx,
             );
             self.last = at;
+            if let Err(end) = beaten {
+                self.bufs.rx = rx;
+                return Err(end);
+            }
             let seen = classify(&rx, self.lease, &self.watches, &self.bufs.tx);
             self.bufs.rx = rx;
             match seen {
