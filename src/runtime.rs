@@ -18,6 +18,10 @@
 //! GARP/NA rounds (`vip::Announcer`) run on a thread of their own
 //! (`resources::worker`), so they never hold up a beat.
 //!
+//! While the engine is quiet, the loop lends the media and the beats to
+//! the beat thread (`beat`, `Engine::lease`) and sleeps; any other wake-up
+//! takes the lease back and feeds the engine what the thread did first.
+//!
 //! What is not the loop lives beside it: `control` (the D-Bus adapter's
 //! channels and snapshot), `events` (journal entries), `resources` (how
 //! actions are carried out), `state` (identity and maintenance on disk).
