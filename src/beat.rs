@@ -366,11 +366,7 @@ impl Holder<'_> {
     fn read(&mut self, now: Time) -> Result<(), End> {
         let wall = SystemTime::now();
         while let Some((link, from, stamp)) = self.lease.links.try_recv_into(&mut self.bufs.rx) {
-            let age = stamp.and_then(|s| wall.duration_since(s).ok());
-            let at = age
-                .map_or(now, |a| now.saturating_sub(a))
-                .max(self.last)
-                .min(now);
+            let at = crate::net::arrival(stamp, wall, now, self.last);
             let beaten = if at >= self.next_beat {
                 self.beat(at)
             } else {

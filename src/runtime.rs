@@ -551,13 +551,8 @@ impl Runtime {
             && let Some((link, from, at)) = self.links.try_recv_into(&mut self.rx_buf)
         {
             read += 1;
-            let age = at.and_then(|t| wall.duration_since(t).ok());
-            // Never before what was fed already: the engine's time only
-            // moves forward (a clock step could say otherwise).
-            let at = age
-                .map_or(now, |a| now.saturating_sub(a))
-                .max(self.fed_at)
-                .min(now);
+            // Never before what was fed already.
+            let at = net::arrival(at, wall, now, self.fed_at);
             let buf = std::mem::take(&mut self.rx_buf);
             self.on_datagram(link, from, &buf, at);
             self.rx_buf = buf;

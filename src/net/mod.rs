@@ -309,6 +309,22 @@ fn open_writer(
 
 /// A tokio handle on a duplicate of `socket`: a failed registration
 /// leaves `socket` itself open.
+/// When a datagram stamped `stamp` (the kernel's wall-clock arrival time)
+/// arrived, on the engine's clock that reads `now` while the wall clock
+/// reads `wall`; never before `not_before` (the engine's time only moves
+/// forward, whatever a clock step says) nor after `now`. Unstamped: `now`.
+pub fn arrival(
+    stamp: Option<std::time::SystemTime>,
+    wall: std::time::SystemTime,
+    now: std::time::Duration,
+    not_before: std::time::Duration,
+) -> std::time::Duration {
+    let age = stamp.and_then(|s| wall.duration_since(s).ok());
+    age.map_or(now, |a| now.saturating_sub(a))
+        .max(not_before)
+        .min(now)
+}
+
 fn tokio_socket(socket: &std::net::UdpSocket) -> io::Result<UdpSocket> {
     UdpSocket::from_std(socket.try_clone()?)
 }

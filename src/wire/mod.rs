@@ -163,6 +163,17 @@ const KNOWN_NAMES: &[&str] = &[
     "to_id",
 ];
 
+/// `value` in lowercase hex without leading zeros, as heartbeat writes
+/// seq, hg, ts and dt.
+fn push_hex(out: &mut Vec<u8>, value: u64) {
+    let digits = (64 - value.leading_zeros()).div_ceil(4).max(1) as usize;
+    out.extend(
+        (0..digits)
+            .rev()
+            .map(|i| b"0123456789abcdef"[((value >> (4 * i)) & 15) as usize]),
+    );
+}
+
 /// `n` in decimal, appended without a temporary string.
 pub(crate) fn push_decimal(out: &mut Vec<u8>, n: u64) {
     let mut digits = [0u8; 20];
@@ -220,11 +231,8 @@ impl Message {
 
     /// Adds a number as lowercase hex, as heartbeat does for seq/hg/ts/dt.
     pub fn add_hex(&mut self, name: impl Into<Name>, value: u64) -> &mut Self {
-        let digits = (64 - value.leading_zeros()).div_ceil(4).max(1) as usize;
-        let hex = (0..digits)
-            .rev()
-            .map(|i| b"0123456789abcdef"[((value >> (4 * i)) & 15) as usize])
-            .collect();
+        let mut hex = Vec::new();
+        push_hex(&mut hex, value);
         self.fields.push((name.into(), Value::Str(hex)));
         self
     }
@@ -236,13 +244,8 @@ impl Message {
         let Some((_, Value::Str(v))) = self.fields.iter_mut().find(|(n, _)| n == name) else {
             return false;
         };
-        let digits = (64 - value.leading_zeros()).div_ceil(4).max(1) as usize;
         v.clear();
-        v.extend(
-            (0..digits)
-                .rev()
-                .map(|i| b"0123456789abcdef"[((value >> (4 * i)) & 15) as usize]),
-        );
+        push_hex(v, value);
         true
     }
 
