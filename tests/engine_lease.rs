@@ -123,7 +123,8 @@ fn the_beats_of_a_lease_are_the_engines_own() {
         }
     }
     assert_eq!(beats, 60);
-    assert!(acks >= 5, "A acked B's beats {acks} times");
+    // A harust peer has no use for acks: a quiet pair sends beats alone.
+    assert_eq!(acks, 0, "A acked the harust peer B's beats");
     assert!(
         a.engine.lease().is_some(),
         "A is still quiet after the lease"

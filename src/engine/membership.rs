@@ -313,9 +313,11 @@ impl Engine {
     /// heartbeat's ACK rule (§1.6): ack every tenth seq, never at or past a
     /// missing one, since heartbeat ignores retransmit requests for seqs
     /// already acked. When a gap fills, ack what is now complete.
+    /// A harust peer is not acked: it has no use for acks (its history is
+    /// bounded by count), and a quiet pair then sends nothing but beats.
     pub(super) fn maybe_ack(&mut self, n: NodeId, seq: u64, in_order: bool) {
         let p = &self.peers[n];
-        if p.seq.missing().next().is_some() {
+        if p.advert.harust || p.seq.missing().next().is_some() {
             return;
         }
         let Some(last) = p.seq.last_seq() else {
@@ -349,7 +351,7 @@ impl Engine {
     ) {
         match kind {
             PROBE => {
-                // Likewise, only a peer that probes again (a keepalive/5
+                // Likewise, only a peer that probes again (a keepalive/10
                 // later) has missed our answer or our beat.
                 let last = self.peers[n].probed_at.replace(now);
                 if last.is_some_and(|t| now.saturating_sub(t) <= self.late_after()) {
@@ -500,8 +502,8 @@ impl Engine {
     /// When a harust peer's beats are late, ask it directly, several times
     /// before its deadline: under loss, one answer is enough evidence that
     /// it lives, where a plain miss-three-beats rule would declare it dead.
-    /// From 1.2 keepalives on, every keepalive/5: at 10 ms / 30 ms that is
-    /// nine round trips before the deadline (`sim`
+    /// From 1.2 keepalives on, every keepalive/10: at 10 ms / 30 ms that is
+    /// eighteen round trips before the deadline (`sim`
     /// `no_false_failover_at_fast_timings_under_heavy_loss`).
     pub(super) fn probe_if_late(&mut self, now: Time, n: NodeId) {
         let Some(due) = self.probe_due(n) else {
@@ -537,7 +539,7 @@ impl Engine {
     }
 
     pub(super) fn probe_interval(&self) -> Duration {
-        (self.timings.keepalive / 5).max(Duration::from_millis(1))
+        (self.timings.keepalive / 10).max(Duration::from_millis(1))
     }
 
     /// When the next probe to `n` is due, if it is a live harust peer.
