@@ -13,7 +13,7 @@
 //! the next `seq` and `ts`. It logs everything it read and sent, and
 //! returns the lease at the first thing it does not expect (anything else
 //! read, a late peer, a deadline of the engine's, a failed send), and
-//! right after its [`LEASE_BEATS`]th beat (or a [`LEASE_MAX`] after it
+//! right after its last beat ([`lease_beats`], or a [`LEASE_MAX`] after it
 //! was lent), so that feeding the log to the engine delays no beat. The
 //! runtime then feeds the log to the engine, in order, at the times it
 //! happened, and checks that each beat the engine sends is the one that
@@ -34,15 +34,36 @@ use crate::net::{LinkId, Links, NetError};
 use crate::wire::{self, Authenticator, Keyed, netstring};
 
 /// A lease is returned after this at the latest, so the engine's counters
-/// and the published status lag by no more.
-pub const LEASE_MAX: Duration = Duration::from_secs(1);
-/// A lease is returned right after its this many beats: the runtime then
-/// feeds the engine the log while no beat is due, and a log this short
-/// takes well under a keepalive (the whole turn about 0.35 ms in a
-/// release build).
+/// lag by no more (anything that reads them, a D-Bus call, takes the
+/// lease back first).
+pub const LEASE_MAX: Duration = Duration::from_secs(2);
+/// The fewest beats a lease is lent for: a log this short took well under
+/// a keepalive of 10 ms to feed to the engine even in a debug build.
 pub const LEASE_BEATS: u32 = 20;
+/// The share of a keepalive that feeding a lease's log to the engine may
+/// take: it happens right after the lease's last beat, and the next one
+/// is the loop's, due a keepalive later.
+const REPLAY_SHARE: u32 = 4;
+
+/// How many beats a lease is lent for: as many as the runtime can feed
+/// the engine within a quarter keepalive, at `replay_per_beat` (what it
+/// took per beat so far; `None` before the first lease), and no more
+/// than [`LEASE_MAX`] holds. Each lease costs the loop a turn whatever
+/// its length (taking it back, feeding the engine, lending the next):
+/// at a 10 ms keepalive, 20-beat leases were a third of a quiet node's
+/// CPU beyond the beat thread's.
+pub fn lease_beats(keepalive: Duration, replay_per_beat: Option<Duration>) -> u32 {
+    let most = (LEASE_MAX.as_nanos() / keepalive.as_nanos().max(1)) as u32;
+    let fits = match replay_per_beat {
+        Some(cost) => (keepalive / REPLAY_SHARE).as_nanos() / cost.as_nanos().max(1),
+        None => 0,
+    };
+    (fits.min(u32::MAX as u128) as u32)
+        .min(most)
+        .max(LEASE_BEATS)
+}
 /// A lease is returned once its log holds this many bytes.
-const LOG_BYTES_MAX: usize = 256 * 1024;
+const LOG_BYTES_MAX: usize = 512 * 1024;
 /// How long the runtime waits for a lease it asked back: the thread
 /// answers within one turn of its loop, which never blocks.
 const RECLAIM_WAIT: Duration = Duration::from_secs(2);
@@ -71,6 +92,8 @@ pub struct Lease {
     pub origin: Instant,
     /// The engine's time when the lease was taken (its last input).
     pub start: Time,
+    /// Returned right after this many beats ([`lease_beats`]).
+    pub beats: u32,
     /// Each up peer's last status datagram the engine took, by node.
     pub templates: Vec<Vec<u8>>,
     /// The log, empty; lent so its buffers are reused.
@@ -355,7 +378,7 @@ impl Holder<'_> {
         self.next_beat = Engine::beat_after(self.next_beat, t, self.lease.terms.keepalive);
         // Back now, a keepalive before the next beat is due, rather than
         // in the middle of a later one.
-        if self.sent >= LEASE_BEATS || t >= self.lease.start + LEASE_MAX {
+        if self.sent >= self.lease.beats || t >= self.lease.start + LEASE_MAX {
             return Err(("its length", Vec::new()));
         }
         Ok(())
@@ -505,5 +528,29 @@ fn sleep(efd: &OwnedFd, d: Duration) {
         let mut count = [0u8; 8];
         // SAFETY: reads at most 8 bytes into a live buffer.
         unsafe { libc::read(efd.as_raw_fd(), count.as_mut_ptr().cast(), 8) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn a_lease_is_as_long_as_its_log_can_be_fed_in_a_quarter_keepalive() {
+        // Before the first lease, and when feeding is slow: the fewest.
+        assert_eq!(lease_beats(10 * MS, None), LEASE_BEATS);
+        assert_eq!(lease_beats(10 * MS, Some(MS)), LEASE_BEATS);
+        // 2.5 ms at 20 µs a beat.
+        assert_eq!(lease_beats(10 * MS, Some(Duration::from_micros(20))), 125);
+        // Never longer than LEASE_MAX holds, however cheap.
+        assert_eq!(lease_beats(10 * MS, Some(Duration::from_nanos(1))), 200);
+        assert_eq!(lease_beats(10 * MS, Some(Duration::ZERO)), 200);
+        // Slow keepalives: LEASE_MAX ends the lease first (beat()).
+        assert_eq!(
+            lease_beats(Duration::from_secs(1), Some(Duration::from_micros(20))),
+            LEASE_BEATS
+        );
     }
 }

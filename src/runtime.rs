@@ -165,6 +165,9 @@ pub struct Runtime {
     peer_raw: Vec<Vec<u8>>,
     /// The lease log's buffers, kept between leases.
     lease_log: (Vec<beat::Entry>, Vec<u8>),
+    /// What feeding a lease's log to the engine took per beat, as it
+    /// rises at once and falls slowly: it sets the next lease's length.
+    replay_per_beat: Option<Duration>,
 }
 
 impl Runtime {
@@ -316,6 +319,7 @@ impl Runtime {
             beat: None,
             peer_raw: Vec::new(),
             lease_log: (Vec::new(), Vec::new()),
+            replay_per_beat: None,
         })
     }
 
@@ -946,8 +950,10 @@ impl Runtime {
         let (mut log, mut bytes) = std::mem::take(&mut self.lease_log);
         log.clear();
         bytes.clear();
+        let beats = beat::lease_beats(terms.keepalive, self.replay_per_beat);
         let lease = beat::Lease {
             terms,
+            beats,
             links: std::mem::replace(&mut self.links, Links::placeholder()),
             keyed: self.keyed.clone(),
             origin: self.origin.into_std(),
@@ -980,7 +986,8 @@ impl Runtime {
         } = back;
         self.links = links;
         self.peer_raw = templates;
-        let mut diverged = 0;
+        let started = std::time::Instant::now();
+        let (mut diverged, mut beats) = (0, 0u32);
         for e in &log {
             match e {
                 beat::Entry::Got {
@@ -990,11 +997,19 @@ impl Runtime {
                     bytes: r,
                 } => self.on_datagram(*link, *from, &bytes[r.clone()], *at),
                 beat::Entry::Sent { at, bytes: r } => {
+                    beats += 1;
                     if !self.feed_sent(*at, Input::Tick, Some(&bytes[r.clone()])) {
                         diverged += 1;
                     }
                 }
             }
+        }
+        if beats > 0 {
+            let took = started.elapsed() / beats;
+            self.replay_per_beat = Some(match self.replay_per_beat {
+                Some(was) if took <= was => (was * 3 + took) / 4,
+                _ => took,
+            });
         }
         debug!("lease returned after {} entries: {why}", log.len());
         for (link, e) in errors {

@@ -22,8 +22,8 @@ const LONG: Duration = Duration::from_secs(20);
 const QUIET_MAX: f64 = 1.08;
 /// While the beat thread holds a lease the loop still wakes for each
 /// watchdog ping, every half WATCHDOG (0.1 per keepalive here), and to take
-/// each lease back (one per `LEASE_BEATS` beats), which may be the same
-/// wake-ups.
+/// each lease back (at most one per `LEASE_BEATS` beats, the shortest
+/// lease), which may be the same wake-ups.
 const LOOP: f64 = 0.1 + 1.0 / LEASE_BEATS as f64;
 /// The most write system calls per keepalive: none is needed at idle
 /// (beats go out with sendto). Re-arming the loop's timer once made about
