@@ -10,14 +10,17 @@
 //! each datagram is an authentic beat of an up peer that differs from its
 //! last only in `seq` (the next one, or the same on another medium) and
 //! the counters ([`netstring::alike`]), and sends the engine's beat with
-//! the next `seq` and `ts`. It logs everything it read and sent, and
-//! returns the lease at the first thing it does not expect (anything else
-//! read, a late peer, a deadline of the engine's, a failed send), and
-//! right after its last beat ([`lease_beats`], or a [`LEASE_MAX`] after it
-//! was lent), so that feeding the log to the engine delays no beat. The
-//! runtime then feeds the log to the engine, in order, at the times it
-//! happened, and checks that each beat the engine sends is the one that
-//! went out (docs/RELIABILITY.md, leases).
+//! the next `seq` and `ts`. It logs what it read and sent since its last
+//! beat, and keeps what came before as the engine's [`LeaseDone`]: the
+//! beats' times and each peer as after its last beat. It returns the
+//! lease at the first thing it does not expect (anything else read, a
+//! late peer, a deadline of the engine's, a failed send), and right after
+//! its last beat ([`lease_beats`], or a [`LEASE_MAX`] after it was lent),
+//! so that feeding the engine delays no beat. The runtime then has the
+//! engine take in the [`LeaseDone`] at once ([`Engine::lease_forward`]),
+//! feeds it the log in order, at the times it happened, and checks that
+//! the beat the engine sends is the one that went out (docs/RELIABILITY.md,
+//! leases).
 
 use std::io;
 use std::net::SocketAddr;
@@ -29,7 +32,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::mpsc;
 
-use crate::engine::{Engine, LeaseTerms, Time, beat_ts};
+use crate::engine::{Engine, LeaseDone, LeaseTerms, PeerDone, Time, beat_ts};
 use crate::net::{LinkId, Links, NetError};
 use crate::wire::{self, Authenticator, Keyed, netstring};
 
@@ -62,8 +65,9 @@ pub fn lease_beats(keepalive: Duration, replay_per_beat: Option<Duration>) -> u3
         .min(most)
         .max(LEASE_BEATS)
 }
-/// A lease is returned once its log holds this many bytes.
-const LOG_BYTES_MAX: usize = 512 * 1024;
+/// A lease is returned once its log holds this many bytes (the log holds
+/// what came since the last beat, so only a flood of datagrams fills it).
+const LOG_BYTES_MAX: usize = 256 * 1024;
 /// How long the runtime waits for a lease it asked back: the thread
 /// answers within one turn of its loop, which never blocks.
 const RECLAIM_WAIT: Duration = Duration::from_secs(2);
@@ -96,15 +100,20 @@ pub struct Lease {
     pub beats: u32,
     /// Each up peer's last status datagram the engine took, by node.
     pub templates: Vec<Vec<u8>>,
-    /// The log, empty; lent so its buffers are reused.
+    /// The log and what came before it, empty; lent so their buffers are
+    /// reused.
     pub log: Vec<Entry>,
     pub bytes: Vec<u8>,
+    pub done: LeaseDone,
 }
 
 /// A lease as returned.
 pub struct Returned {
     pub links: Links,
     pub templates: Vec<Vec<u8>>,
+    /// What happened before the last beat.
+    pub done: LeaseDone,
+    /// What happened from the last beat on, in order.
     pub log: Vec<Entry>,
     /// The datagrams of the log.
     pub bytes: Vec<u8>,
@@ -148,6 +157,7 @@ impl BeatThread {
                     let back = Returned {
                         links: lease.links,
                         templates: lease.templates,
+                        done: lease.done,
                         log: lease.log,
                         bytes: lease.bytes,
                         errors,
@@ -242,6 +252,10 @@ struct Watch {
     last_heard: Time,
     dead_after: Duration,
     links: Vec<(LinkId, Time)>,
+    /// When its last status came (the engine's warntime counts from it).
+    last_status: Option<Time>,
+    /// Its beats taken in this lease (first copies).
+    taken: u64,
 }
 
 /// What a datagram is to the lease.
@@ -349,12 +363,33 @@ impl Holder<'_> {
         None
     }
 
+    /// Everything logged so far becomes what came before the beat about to
+    /// go out: the last beat's time, and each peer as it is now. Only beats
+    /// were logged (anything else ended the lease when it was read).
+    fn fold(&mut self) {
+        let done = &mut self.lease.done;
+        if let Some(&Entry::Sent { at, .. }) = self.lease.log.first() {
+            done.beats.push(at);
+        }
+        done.peers.clear();
+        done.peers.extend(self.watches.iter().map(|w| PeerDone {
+            node: w.node,
+            last_seq: w.last_seq,
+            last_heard: w.last_heard,
+            taken: w.taken,
+            links: w.links.iter().map(|&(l, t)| (l.0, t)).collect(),
+        }));
+        self.lease.log.clear();
+        self.lease.bytes.clear();
+    }
+
     /// The beat due at `t`, as the engine would send it when given an
     /// input at `t`, unless the lease must end first.
     fn beat(&mut self, t: Time) -> Result<(), End> {
         if let Some(why) = self.check(t) {
             return Err((why, Vec::new()));
         }
+        self.fold();
         let beat = &mut self.lease.terms.beat;
         beat.set_hex("seq", self.seq);
         beat.set_hex("ts", beat_ts(self.lease.terms.wall_base, t));
@@ -422,13 +457,22 @@ impl Holder<'_> {
                     let Some(l) = w.links.iter_mut().find(|(l, _)| *l == link) else {
                         return Err(("a beat on a medium that was down", Vec::new()));
                     };
+                    l.1 = at;
                     if s == w.last_seq + 1 {
+                        let late = w
+                            .last_status
+                            .is_some_and(|p| at.saturating_sub(p) > self.lease.terms.warntime);
                         w.last_seq = s;
                         w.last_heard = at;
+                        w.last_status = Some(at);
+                        w.taken += 1;
+                        // The engine logs a late heartbeat: it must see this one.
+                        if late {
+                            return Err(("a late heartbeat", Vec::new()));
+                        }
                     } else if s != w.last_seq {
                         return Err(("a beat out of order", Vec::new()));
                     }
-                    l.1 = at;
                 }
             }
         }
@@ -490,6 +534,8 @@ fn hold(
             last_heard: p.last_heard,
             dead_after: p.dead_after,
             links: p.links.iter().map(|&(l, t)| (LinkId(l), t)).collect(),
+            last_status: p.last_status,
+            taken: 0,
         })
         .collect();
     // Normally back after a beat (see `beat`); this if none comes.

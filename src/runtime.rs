@@ -165,6 +165,7 @@ pub struct Runtime {
     peer_raw: Vec<Vec<u8>>,
     /// The lease log's buffers, kept between leases.
     lease_log: (Vec<beat::Entry>, Vec<u8>),
+    lease_done: engine::LeaseDone,
     /// What feeding a lease's log to the engine took per beat, as it
     /// rises at once and falls slowly: it sets the next lease's length.
     replay_per_beat: Option<Duration>,
@@ -319,6 +320,7 @@ impl Runtime {
             beat: None,
             peer_raw: Vec::new(),
             lease_log: (Vec::new(), Vec::new()),
+            lease_done: engine::LeaseDone::default(),
             replay_per_beat: None,
         })
     }
@@ -950,6 +952,9 @@ impl Runtime {
         let (mut log, mut bytes) = std::mem::take(&mut self.lease_log);
         log.clear();
         bytes.clear();
+        let mut done = std::mem::take(&mut self.lease_done);
+        done.beats.clear();
+        done.peers.clear();
         let beats = beat::lease_beats(terms.keepalive, self.replay_per_beat);
         let lease = beat::Lease {
             terms,
@@ -961,6 +966,7 @@ impl Runtime {
             templates: std::mem::take(&mut self.peer_raw),
             log,
             bytes,
+            done,
         };
         if let Err(lease) = beat.lend(lease) {
             error!("the beat thread is gone; every beat goes through the loop");
@@ -979,6 +985,7 @@ impl Runtime {
         let beat::Returned {
             links,
             templates,
+            done,
             log,
             bytes,
             errors,
@@ -987,7 +994,12 @@ impl Runtime {
         self.links = links;
         self.peer_raw = templates;
         let started = std::time::Instant::now();
-        let (mut diverged, mut beats) = (0, 0u32);
+        let (mut diverged, mut beats) = (0, done.beats.len() as u32);
+        // What came before the last beat at once, the rest in order.
+        self.engine.lease_forward(&done);
+        if let Some(&at) = done.beats.last() {
+            self.fed_at = self.fed_at.max(at);
+        }
         for e in &log {
             match e {
                 beat::Entry::Got {
@@ -1011,7 +1023,11 @@ impl Runtime {
                 _ => took,
             });
         }
-        debug!("lease returned after {} entries: {why}", log.len());
+        debug!(
+            "lease returned after {} beats, {} entries since the last: {why}",
+            beats,
+            log.len()
+        );
         for (link, e) in errors {
             if self.drops.allow(&format!("send:{}", link.0)).is_some() {
                 warn!(harust_event = "send-failed", harust_link = self.links.link_name(link).as_str();
@@ -1019,6 +1035,7 @@ impl Runtime {
             }
         }
         self.lease_log = (log, bytes);
+        self.lease_done = done;
         if diverged > 0 {
             error!(harust_event = "lease-diverged";
                 "{diverged} beats sent for the engine were not the engine's; the beat thread is stopped");

@@ -10,8 +10,8 @@ mod simnet;
 
 use std::time::Duration;
 
-use harust::engine::{Engine, Input, Output, beat_ts};
-use harust::wire::{self, netstring};
+use harust::engine::{Engine, Input, LeaseDone, LeaseTerms, Output, PeerDone, beat_ts};
+use harust::wire::{self, Message, netstring};
 use simnet::wire_pair::{Node, exchange, settled_pair};
 
 /// A settled pair, run until A offers a lease (it waits for the quiet
@@ -38,20 +38,18 @@ fn body(datagram: &[u8]) -> &[u8] {
     &datagram[..len]
 }
 
-#[test]
-fn the_beats_of_a_lease_are_the_engines_own() {
-    let (mut a, mut b, _, ka) = quiet_pair();
-    let terms = a.engine.lease().expect("a lease");
-    assert_eq!(terms.peers.len(), 1, "B is up: {terms:?}");
+/// A lease's log: (time, the medium it came on or `None` for a beat A
+/// sent, datagram).
+type Log = Vec<(Duration, Option<usize>, Vec<u8>)>;
 
-    // The beat thread's part: A's beats from the terms (B takes them on
-    // both media) and B's beats to A, logged for A, not fed to it.
+/// The beat thread's part: `beats` of A's beats from the terms (B takes
+/// them on both media) and B's beats to A, logged for A, not fed to it.
+fn lease_log(a: &mut Node, b: &mut Node, terms: &LeaseTerms, ka: Duration, beats: usize) -> Log {
     let mut beat = terms.beat.clone();
     let (mut seq, mut next) = (terms.seq, terms.next_beat);
-    // (time, the medium it came on or `None` for a beat A sent, datagram)
-    let mut log: Vec<(Duration, Option<usize>, Vec<u8>)> = Vec::new();
+    let mut log = Log::new();
     let mut last_status_of_b: Option<Vec<u8>> = None;
-    for _ in 0..60 {
+    for _ in 0..beats {
         let now = next;
         beat.set_hex("seq", seq);
         beat.set_hex("ts", beat_ts(terms.wall_base, now));
@@ -86,10 +84,14 @@ fn the_beats_of_a_lease_are_the_engines_own() {
         seq += 1;
         next = Engine::beat_after(next, now, terms.keepalive);
     }
+    log
+}
 
-    // The runtime's part: the log fed to A in order.
+/// The runtime's part: the log fed to A in order; each beat A sends must
+/// be the lease's. Returns the beats and the acks A sent.
+fn feed(a: &mut Node, log: &[(Duration, Option<usize>, Vec<u8>)]) -> (usize, usize) {
     let (mut beats, mut acks) = (0, 0);
-    for (at, link, bytes) in &log {
+    for (at, link, bytes) in log {
         let outs = match link {
             None => a.engine.handle(*at, Input::Tick),
             Some(link) => {
@@ -122,6 +124,16 @@ fn the_beats_of_a_lease_are_the_engines_own() {
             assert!(wire_out.is_empty(), "A sent more than an ack at {at:?}");
         }
     }
+    (beats, acks)
+}
+
+#[test]
+fn the_beats_of_a_lease_are_the_engines_own() {
+    let (mut a, mut b, _, ka) = quiet_pair();
+    let terms = a.engine.lease().expect("a lease");
+    assert_eq!(terms.peers.len(), 1, "B is up: {terms:?}");
+    let log = lease_log(&mut a, &mut b, &terms, ka, 60);
+    let (beats, acks) = feed(&mut a, &log);
     assert_eq!(beats, 60);
     // A harust peer has no use for acks: a quiet pair sends beats alone.
     assert_eq!(acks, 0, "A acked the harust peer B's beats");
@@ -129,6 +141,153 @@ fn the_beats_of_a_lease_are_the_engines_own() {
         a.engine.lease().is_some(),
         "A is still quiet after the lease"
     );
+}
+
+/// What the runtime does with a returned lease: the engine takes in all
+/// before the last beat at once (`Engine::lease_forward`, from what the
+/// beat thread kept), and is fed the rest. It must end exactly where
+/// feeding the whole log leaves it, and go on the same: here a
+/// retransmit request for a beat of the lease, then the peer's silence
+/// until it is dead, datagram for datagram.
+#[test]
+fn a_lease_taken_in_at_once_is_the_lease_fed_in_full() {
+    let (mut full, mut b, _, ka) = quiet_pair();
+    let (mut fwd, _, _, _) = quiet_pair();
+    let terms = full.engine.lease().expect("a lease");
+    assert_eq!(
+        format!("{terms:?}"),
+        format!("{:?}", fwd.engine.lease().expect("a lease")),
+        "two pairs settled alike differ"
+    );
+    let log = lease_log(&mut full, &mut b, &terms, ka, 60);
+    assert_eq!(feed(&mut full, &log).0, 60);
+
+    // The beat thread's summary of what came before the last beat.
+    let last = log
+        .iter()
+        .rposition(|(_, l, _)| l.is_none())
+        .expect("a beat");
+    let p = &terms.peers[0];
+    let mut peer = PeerDone {
+        node: p.node,
+        last_seq: p.last_seq,
+        last_heard: p.last_heard,
+        taken: 0,
+        links: p.links.clone(),
+    };
+    let mut done = LeaseDone::default();
+    for (at, link, bytes) in &log[..last] {
+        let Some(link) = link else {
+            done.beats.push(*at);
+            continue;
+        };
+        let msg = wire::decode(bytes, &fwd.keyed).expect("authentic");
+        assert_eq!(msg.kind(), Some("status"), "only beats came");
+        let seq = msg.get_hex("seq").expect("a seq");
+        if seq == peer.last_seq + 1 {
+            (peer.last_seq, peer.last_heard) = (seq, *at);
+            peer.taken += 1;
+        }
+        let l = peer
+            .links
+            .iter_mut()
+            .find(|(l, _)| l == link)
+            .expect("an up medium");
+        l.1 = *at;
+    }
+    assert!(
+        done.beats.len() == 59 && peer.taken >= 58,
+        "{done:?} {peer:?}"
+    );
+    done.peers.push(peer);
+    fwd.engine.lease_forward(&done);
+    assert_eq!(feed(&mut fwd, &log[last..]).0, 1);
+
+    let mut now = log.last().expect("a log").0;
+    let same = |what: &str, x: String, y: String| assert_eq!(x, y, "{what} differs");
+    same(
+        "the next lease",
+        format!("{:?}", fwd.engine.lease()),
+        format!("{:?}", full.engine.lease()),
+    );
+    same(
+        "the counters",
+        format!("{:?}", fwd.engine.counters()),
+        format!("{:?}", full.engine.counters()),
+    );
+    same(
+        "the view",
+        format!("{:?}", fwd.engine.view(now)),
+        format!("{:?}", full.engine.view(now)),
+    );
+    same(
+        "the deadline",
+        format!("{:?}", fwd.engine.next_deadline()),
+        format!("{:?}", full.engine.next_deadline()),
+    );
+
+    // Then the same inputs give the same datagrams and actions.
+    let mut rexmit = Message::new("NS_rexmit");
+    rexmit
+        .add_str("src", "node-b")
+        .add_str("dest", "node-a")
+        .add_dec("firstseq", terms.seq + 30)
+        .add_dec("lastseq", terms.seq + 30);
+    let mut step = |input: Input, now: Duration| {
+        let mut out = Vec::new();
+        for n in [&mut fwd, &mut full] {
+            let mut said = Vec::new();
+            for o in n.engine.handle(now, input.clone()) {
+                match o {
+                    Output::Send(m) => {
+                        wire::encode_into(&m, &n.keyed, &mut n.tx, &mut n.scratch);
+                        said.push(format!("{:?}", n.tx));
+                    }
+                    other => said.push(format!("{other:?}")),
+                }
+            }
+            out.push(said);
+        }
+        assert_eq!(out[0], out[1], "at {now:?} after {input:?}");
+        out.remove(0)
+    };
+    // B's next beat (a late heartbeat would show if A judged its
+    // interval from the wrong status), then its request.
+    now += ka;
+    for pkt in b.step(now, Input::Tick) {
+        let msg = wire::decode(&pkt, &b.keyed).expect("authentic");
+        for link in [0, 1] {
+            step(
+                Input::Packet {
+                    link,
+                    msg: msg.clone(),
+                },
+                now,
+            );
+        }
+    }
+    let resent = step(
+        Input::Packet {
+            link: 0,
+            msg: rexmit,
+        },
+        now,
+    );
+    assert_eq!(
+        resent.len(),
+        1,
+        "the lease's beat was not resent: {resent:?}"
+    );
+    // Past B's deadtime, a millisecond at a time.
+    let until = now + ka * 40;
+    let mut died = false;
+    while now < until {
+        now += Duration::from_millis(1);
+        died |= step(Input::Tick, now)
+            .iter()
+            .any(|o| o.contains("PeerDead"));
+    }
+    assert!(died, "B never died in either");
 }
 
 #[test]

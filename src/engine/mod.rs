@@ -39,7 +39,7 @@ mod types;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
-pub use lease::{LeasePeer, LeaseTerms};
+pub use lease::{LeaseDone, LeasePeer, LeaseTerms, PeerDone};
 pub use sending::beat_ts;
 pub use types::*;
 

@@ -12,12 +12,17 @@ impl Engine {
         self.stamp(&mut m, (!control).then_some(self.seq), self.now);
         let m = std::sync::Arc::new(m);
         if !control {
-            self.history.push_back((self.seq, m.clone()));
-            if self.history.len() > HISTORY {
-                self.history.pop_front();
-            }
+            self.remember(m.clone());
         }
         self.out.push(Output::Send(m));
+    }
+
+    /// Keeps a sequenced message, sent as `self.seq`, for retransmission.
+    pub(super) fn remember(&mut self, m: std::sync::Arc<Message>) {
+        self.history.push_back((self.seq, m));
+        if self.history.len() > HISTORY {
+            self.history.pop_front();
+        }
     }
 
     /// The header fields, `seq` only for a sequenced message.
