@@ -65,6 +65,7 @@ pub fn lease_beats(keepalive: Duration, replay_per_beat: Option<Duration>) -> u3
         .min(most)
         .max(LEASE_BEATS)
 }
+
 /// A lease is returned once its log holds this many bytes (the log holds
 /// what came since the last beat, so only a flood of datagrams fills it).
 const LOG_BYTES_MAX: usize = 256 * 1024;
@@ -100,10 +101,10 @@ pub struct Lease {
     pub beats: u32,
     /// Each up peer's last status datagram the engine took, by node.
     pub templates: Vec<Vec<u8>>,
-    /// The log and what came before it, empty; lent so their buffers are
-    /// reused.
+    /// The log, empty; lent so its buffers are reused.
     pub log: Vec<Entry>,
     pub bytes: Vec<u8>,
+    /// What came before the log, empty; lent for its buffers too.
     pub done: LeaseDone,
 }
 
@@ -371,14 +372,24 @@ impl Holder<'_> {
         if let Some(&Entry::Sent { at, .. }) = self.lease.log.first() {
             done.beats.push(at);
         }
-        done.peers.clear();
-        done.peers.extend(self.watches.iter().map(|w| PeerDone {
-            node: w.node,
-            last_seq: w.last_seq,
-            last_heard: w.last_heard,
-            taken: w.taken,
-            links: w.links.iter().map(|&(l, t)| (l.0, t)).collect(),
-        }));
+        // In place: one beat after another reuses the same buffers.
+        done.peers.truncate(self.watches.len());
+        for (i, w) in self.watches.iter().enumerate() {
+            if i == done.peers.len() {
+                done.peers.push(PeerDone {
+                    node: w.node,
+                    last_seq: 0,
+                    last_heard: Time::ZERO,
+                    taken: 0,
+                    links: Vec::new(),
+                });
+            }
+            let d = &mut done.peers[i];
+            (d.node, d.last_seq, d.last_heard, d.taken) =
+                (w.node, w.last_seq, w.last_heard, w.taken);
+            d.links.clear();
+            d.links.extend(w.links.iter().map(|&(l, t)| (l.0, t)));
+        }
         self.lease.log.clear();
         self.lease.bytes.clear();
     }

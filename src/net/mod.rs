@@ -307,8 +307,6 @@ fn open_writer(
     Ok((fd, dest))
 }
 
-/// A tokio handle on a duplicate of `socket`: a failed registration
-/// leaves `socket` itself open.
 /// When a datagram stamped `stamp` (the kernel's wall-clock arrival time)
 /// arrived, on the engine's clock that reads `now` while the wall clock
 /// reads `wall`; never before `not_before` (the engine's time only moves
@@ -325,6 +323,8 @@ pub fn arrival(
         .min(now)
 }
 
+/// A tokio handle on a duplicate of `socket`: a failed registration
+/// leaves `socket` itself open.
 fn tokio_socket(socket: &std::net::UdpSocket) -> io::Result<UdpSocket> {
     UdpSocket::from_std(socket.try_clone()?)
 }
