@@ -113,8 +113,50 @@ fn ucast_datagram_crosses_veth_with_sender_address() {
     assert_eq!(got[0].payload, b"###\nhello%%%\n");
     assert_eq!(got[0].link, LinkId(0));
     assert_eq!(got[0].from.ip(), ip("198.18.1.1"));
-    // heartbeat's write socket sends from an ephemeral port.
-    assert_ne!(got[0].from.port(), PORT);
+    // Unlike heartbeat's (an ephemeral port), harust's ucast socket sends
+    // from the port, so the peer's connected ucast socket takes it.
+    assert_eq!(got[0].from.port(), PORT);
+}
+
+/// A peer's ucast socket sends from the port to ours, connected to it; a
+/// heartbeat node sends from an ephemeral port to the shared read socket.
+/// Both reach the ucast medium, in order.
+#[test]
+fn a_peers_ucast_socket_and_a_heartbeat_nodes_ephemeral_port_both_reach_us() {
+    require_privileged!("a_peers_ucast_socket_and_a_heartbeat_nodes_ephemeral_port_both_reach_us");
+    let (a, b) = pair("uconn", 1);
+    let rx = receiver(&b, vec![ucast("eth0", "198.18.1.1")], 2);
+    // The ucast socket, connected to the peer's port from ours.
+    let ss = b.exec_ok(&["ss", "-H", "-u", "-n", "state", "established"]);
+    let ss = String::from_utf8_lossy(&ss.stdout);
+    // `Recv-Q Send-Q Local Peer`; the local address has its device
+    // (`198.18.1.2%eth0:694`).
+    let connected = ss.lines().any(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        f.len() >= 4
+            && f[2].starts_with("198.18.1.2")
+            && f[2].ends_with(":694")
+            && f[3] == "198.18.1.1:694"
+    });
+    assert!(
+        connected,
+        "no ucast socket connected from :694 to the peer's :694: {ss:?}"
+    );
+    send_all(
+        &a,
+        vec![ucast("eth0", "198.18.1.2")],
+        vec![b"harust".to_vec()],
+    );
+    a.run(|| async {
+        let s = std::net::UdpSocket::bind("198.18.1.1:0").unwrap();
+        s.send_to(b"heartbeat", "198.18.1.2:694").unwrap();
+    });
+    let got = rx.join().unwrap();
+    assert_eq!(got[0].payload, b"harust");
+    assert_eq!(got[0].from.port(), PORT);
+    assert_eq!(got[1].payload, b"heartbeat");
+    assert_ne!(got[1].from.port(), PORT);
+    assert!(got.iter().all(|d| d.link == LinkId(0)), "{got:?}");
 }
 
 #[test]

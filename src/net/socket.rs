@@ -34,11 +34,16 @@ pub(crate) fn udp_socket(v6: bool) -> io::Result<OwnedFd> {
     .map(OwnedFd::from)
 }
 
-fn setsockopt<T>(fd: &OwnedFd, level: libc::c_int, name: libc::c_int, value: &T) -> io::Result<()> {
+fn setsockopt<S: AsFd, T>(
+    socket: &S,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: &T,
+) -> io::Result<()> {
     // SAFETY: value points to a live T of the size we pass.
     cvt(unsafe {
         libc::setsockopt(
-            fd.as_raw_fd(),
+            socket.as_fd().as_raw_fd(),
             level,
             name,
             (value as *const T).cast(),
@@ -74,13 +79,29 @@ pub(crate) fn disconnect<S: AsFd>(socket: &S) -> io::Result<()> {
 
 /// `SO_TIMESTAMPNS`: each datagram carries the time the kernel received
 /// it, so one read late is still judged by when it came.
-pub(crate) fn set_timestamps(fd: &OwnedFd) -> io::Result<()> {
+pub(crate) fn set_timestamps<S: AsFd>(socket: &S) -> io::Result<()> {
     setsockopt(
-        fd,
+        socket,
         libc::SOL_SOCKET,
         libc::SO_TIMESTAMPNS,
         &1 as &libc::c_int,
     )
+}
+
+/// Whether `dest` is one of this host's addresses: the kernel routes to it
+/// from itself (a connect looks up the route and sends nothing).
+pub(crate) fn is_local(dest: SocketAddr) -> bool {
+    let domain = if dest.is_ipv6() {
+        Domain::IPV6
+    } else {
+        Domain::IPV4
+    };
+    Socket::new(domain, Type::DGRAM.cloexec(), Some(Protocol::UDP))
+        .and_then(|s| {
+            s.connect(&dest.into())?;
+            s.local_addr()
+        })
+        .is_ok_and(|a| a.as_socket().is_some_and(|a| a.ip() == dest.ip()))
 }
 
 /// What [`recv_pair`] read into each of its two buffers.
