@@ -228,7 +228,9 @@ enum KeyedMethod {
 #[derive(Clone)]
 pub struct Keyed {
     active: u8,
-    keys: BTreeMap<u8, KeyedMethod>,
+    /// The active key first: a beat finds its key at once (authkeys
+    /// rarely holds more than two).
+    keys: Vec<(u8, KeyedMethod)>,
 }
 
 impl std::fmt::Debug for Keyed {
@@ -240,7 +242,7 @@ impl std::fmt::Debug for Keyed {
 
 impl Keyed {
     pub fn new(ring: &Keyring) -> Keyed {
-        let keys = ring
+        let mut keys: Vec<(u8, KeyedMethod)> = ring
             .keys
             .iter()
             .filter_map(|(&i, m)| {
@@ -252,14 +254,19 @@ impl Keyed {
                 Some((i, k))
             })
             .collect();
+        keys.sort_by_key(|(i, _)| *i != ring.active);
         Keyed {
             active: ring.active,
             keys,
         }
     }
 
+    fn method(&self, index: u8) -> Option<&KeyedMethod> {
+        self.keys.iter().find(|(i, _)| *i == index).map(|(_, m)| m)
+    }
+
     fn digest(&self, index: u8, data: &[u8]) -> Option<Sig> {
-        Some(match self.keys.get(&index)? {
+        Some(match self.method(index)? {
             KeyedMethod::Sha1(m) => digest_sig(m.clone(), data),
             KeyedMethod::Md5(m) => digest_sig(m.clone(), data),
             KeyedMethod::Crc => {
@@ -277,9 +284,7 @@ impl Authenticator for Keyed {
     }
 
     fn check(&self, index: u8, data: &[u8], hex: &[u8]) -> Option<bool> {
-        if !self.keys.contains_key(&index) {
-            return None;
-        }
+        self.method(index)?;
         Some(verify_sig(self.digest(index, data), hex))
     }
 }

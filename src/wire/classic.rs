@@ -70,6 +70,8 @@ fn write_fields(out: &mut Vec<u8>, msg: &Message, depth: usize, skip_auth: bool)
         out.extend_from_slice(name.as_bytes());
         out.push(b'=');
         match value {
+            // Most values hold no newline: copied whole, not byte by byte.
+            Value::Str(s) if !s.contains(&b'\n') => out.extend_from_slice(s),
             Value::Str(s) => out.extend(s.iter().map(|&c| if c == b'\n' { STRING_NL } else { c })),
             Value::Bin(b) | Value::Compressed(b) => base64::encode_into(out, b),
             Value::List(items) => pack_list(out, items),

@@ -381,7 +381,8 @@ pub fn parse_auth_text(auth: &[u8]) -> Option<(u8, &[u8])> {
     {
         return None;
     }
-    let index: u8 = std::str::from_utf8(num).ok()?.parse().ok()?;
+    let index = num.iter().fold(0u16, |n, &d| n * 10 + u16::from(d - b'0'));
+    let index = u8::try_from(index).ok()?;
     if hex.is_empty() || !hex.iter().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')) {
         return None;
     }
@@ -454,8 +455,12 @@ pub fn alike(prev: &[u8], new: &[u8]) -> Result<Option<u64>, ()> {
                     if hex.is_empty() || hex.len() > 16 {
                         return Err(());
                     }
-                    let v = std::str::from_utf8(hex).map_err(drop)?;
-                    seq = Some(u64::from_str_radix(v, 16).map_err(drop)?);
+                    let mut v = 0u64;
+                    for &c in hex {
+                        let d = (c as char).to_digit(16).ok_or(())?;
+                        v = v << 4 | u64::from(d);
+                    }
+                    seq = Some(v);
                 }
                 _ if fa == fb => {}
                 _ => return Err(()),
