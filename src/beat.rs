@@ -129,8 +129,8 @@ pub struct BeatThread {
     back_rx: mpsc::UnboundedReceiver<Returned>,
     stop: Arc<AtomicBool>,
     /// Unparked to ask the lease back: a futex wait is the cheapest sleep
-    /// that can also be cut short (a `ppoll` on an eventfd cost the
-    /// thread about 4 % more than a plain timed sleep).
+    /// that can also be cut short (`perf` put a `ppoll` on an eventfd's
+    /// set-up at about 5 % of the thread's samples; bench/notes.md).
     thread: std::thread::Thread,
     /// Beats the thread has sent, ever.
     beats: Arc<AtomicU64>,

@@ -26,13 +26,14 @@
 //! connected to its peer, it takes exactly the datagrams a peer that does
 //! the same sends from its own ucast socket. The kernel finds such a
 //! socket by early demux and skips the input route lookup (about 5 % of
-//! an idle node's CPU at a 10 ms keepalive went there). Everything else,
-//! heartbeat's datagrams (from any port) included, still reaches the
-//! shared read socket; a ucast socket that is not connected (no route
-//! yet) is one more member of its reuseport group, so its datagrams are
-//! credited as the shared socket's are. A ucast medium to one of our own
-//! addresses (`to_self`) is not bound: it sends nothing and must read
-//! nothing.
+//! an idle beat thread's `perf` samples at a 10 ms keepalive; the
+//! wall-clock gain was within the bench's spread, bench/notes.md).
+//! Everything else, heartbeat's datagrams (from any port) included, still
+//! reaches the shared read socket; a ucast socket that is not connected
+//! (no route yet) is one more member of its reuseport group, so its
+//! datagrams are credited as the shared socket's are. A ucast medium to
+//! one of our own addresses (`to_self`) is not bound: it sends nothing and
+//! must read nothing.
 
 pub mod ping;
 mod socket;
