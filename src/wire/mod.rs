@@ -166,12 +166,17 @@ const KNOWN_NAMES: &[&str] = &[
 /// `value` in lowercase hex without leading zeros, as heartbeat writes
 /// seq, hg, ts and dt.
 fn push_hex(out: &mut Vec<u8>, value: u64) {
+    let mut buf = [0u8; 16];
+    out.extend_from_slice(hex_digits(value, &mut buf));
+}
+
+/// `value` as [`push_hex`] writes it, in `buf`.
+pub fn hex_digits(value: u64, buf: &mut [u8; 16]) -> &[u8] {
     let digits = (64 - value.leading_zeros()).div_ceil(4).max(1) as usize;
-    out.extend(
-        (0..digits)
-            .rev()
-            .map(|i| b"0123456789abcdef"[((value >> (4 * i)) & 15) as usize]),
-    );
+    for (k, c) in buf[..digits].iter_mut().enumerate() {
+        *c = b"0123456789abcdef"[((value >> (4 * (digits - 1 - k))) & 15) as usize];
+    }
+    &buf[..digits]
 }
 
 /// `n` in decimal, appended without a temporary string.
