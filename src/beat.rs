@@ -275,10 +275,11 @@ impl Patch {
     /// each is then encoded in full.
     fn of(datagram: &[u8], text: &[u8]) -> Option<Patch> {
         let (body_end, _, _) = netstring::find_trailer(datagram)?;
+        let body = &datagram[..body_end];
         Some(Patch {
-            seq: netstring::str_value_range(datagram, b"seq")?,
-            ts: netstring::str_value_range(datagram, b"ts")?,
-            auth: netstring::str_value_range(datagram, wire::classic::AUTH_FIELD.as_bytes())?,
+            seq: netstring::str_value_range(body, b"seq")?,
+            ts: netstring::str_value_range(body, b"ts")?,
+            auth: netstring::str_value_range(body, wire::classic::AUTH_FIELD.as_bytes())?,
             body_end,
             text_seq: text_value_range(text, b"seq")?,
             text_ts: text_value_range(text, b"ts")?,

@@ -190,7 +190,7 @@ impl Runtime {
             .iter()
             .filter(|m| match m {
                 config::Medium::Ucast { peer, .. } => {
-                    let own = std::net::UdpSocket::bind((*peer, 0)).is_ok();
+                    let own = net::is_own_address(*peer);
                     if own {
                         debug!(
                             "skipping {}: it is this node's own address",

@@ -286,6 +286,11 @@ fn unspecified(v6: bool) -> IpAddr {
     }
 }
 
+/// Whether `ip` is one of this host's addresses (it can be bound).
+pub fn is_own_address(ip: IpAddr) -> bool {
+    std::net::UdpSocket::bind((ip, 0)).is_ok()
+}
+
 /// Binds `fd` (already bound to its device) to the wildcard address and
 /// `port`, beside the other sockets on it.
 fn bind_to_port(name: &str, fd: &OwnedFd, v6: bool, port: u16) -> Result<(), NetError> {
@@ -348,7 +353,7 @@ fn open_writer(
                 sock.set_tos_v4(TOS_LOWDELAY)
             }
             .map_err(socket_err(name, "setting IP_TOS lowdelay"))?;
-            if !socket::is_local(dest) {
+            if !is_own_address(dest.ip()) {
                 bind_to_port(name, &fd, v6, port)?;
                 bound = true;
             }

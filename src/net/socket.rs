@@ -88,22 +88,6 @@ pub(crate) fn set_timestamps<S: AsFd>(socket: &S) -> io::Result<()> {
     )
 }
 
-/// Whether `dest` is one of this host's addresses: the kernel routes to it
-/// from itself (a connect looks up the route and sends nothing).
-pub(crate) fn is_local(dest: SocketAddr) -> bool {
-    let domain = if dest.is_ipv6() {
-        Domain::IPV6
-    } else {
-        Domain::IPV4
-    };
-    Socket::new(domain, Type::DGRAM.cloexec(), Some(Protocol::UDP))
-        .and_then(|s| {
-            s.connect(&dest.into())?;
-            s.local_addr()
-        })
-        .is_ok_and(|a| a.as_socket().is_some_and(|a| a.ip() == dest.ip()))
-}
-
 /// What [`recv_pair`] read into each of its two buffers.
 pub(crate) type Stamped = (usize, SocketAddr, Option<SystemTime>);
 

@@ -435,18 +435,17 @@ impl<'a> Fields<'a> {
     }
 }
 
-/// Where the value of the first string field `name` sits in `buf`, a
-/// netstring body (`"###\n"` … `"%%%\n"`, a trailer may follow).
-pub fn str_value_range(buf: &[u8], name: &[u8]) -> Option<std::ops::Range<usize>> {
-    let (end, _, _) = find_trailer(buf).unwrap_or((buf.len(), 0, &[]));
-    let mut fields = Fields::new(&buf[..end])?;
+/// Where the value of the first string field `name` sits in `body`
+/// (`"###\n"` … `"%%%\n"`).
+pub fn str_value_range(body: &[u8], name: &[u8]) -> Option<std::ops::Range<usize>> {
+    let mut fields = Fields::new(body)?;
     while let Some(Some((n, field))) = fields.next_field() {
         if n == name {
             if !field.starts_with(b"(0)") {
                 return None;
             }
-            // The field is a subslice of buf: its offset is the distance.
-            let at = field.as_ptr() as usize - buf.as_ptr() as usize;
+            // The field is a subslice of body: its offset is the distance.
+            let at = field.as_ptr() as usize - body.as_ptr() as usize;
             let start = at + 3 + name.len() + 1;
             return Some(start..at + field.len());
         }
