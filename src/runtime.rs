@@ -949,6 +949,13 @@ impl Runtime {
         let Some(terms) = self.engine.lease() else {
             return;
         };
+        // Once a lease (at most `beat::LEASE_MAX`), so a socket that went
+        // idle is no longer read at every beat.
+        if let Err(e) = self.links.sort_readers(std::time::Instant::now())
+            && self.drops.allow("register").is_some()
+        {
+            warn!("cannot register the media's sockets with the event loop: {e}");
+        }
         let (mut log, mut bytes) = std::mem::take(&mut self.lease_log);
         log.clear();
         bytes.clear();

@@ -455,6 +455,78 @@ fn quiet_links_keep_datagrams_with_their_arrival_times() {
     assert_eq!(rx.join().unwrap().payload, b"woken");
 }
 
+/// While quiet, a read socket that has carried nothing for a while (the
+/// shared one, when the peer's beats come over its connected ucast socket)
+/// is read only once epoll has seen a datagram on it, so a quiet read
+/// costs no system call for it; what arrives there is still read, with
+/// its arrival time, and makes the socket busy again.
+#[test]
+fn an_idle_read_socket_is_read_once_epoll_saw_a_datagram() {
+    require_privileged!("an_idle_read_socket_is_read_once_epoll_saw_a_datagram");
+    let (a, b) = pair("idle", 1);
+    let (ready_tx, ready_rx) = std_mpsc::channel();
+    let (sent_tx, sent_rx) = std_mpsc::channel::<(SystemTime, SystemTime)>();
+    let rx = b.spawn(move || async move {
+        let mut links = Links::open(&[ucast("eth0", "198.18.1.1")])
+            .await
+            .expect("opening receiver links");
+        links.set_quiet(true).expect("going quiet");
+        // Both sockets (the connected ucast one and the shared one) have
+        // just been opened: busy, read at every quiet read.
+        assert_eq!(links.idle_readers(), (0, 2));
+        let later = std::time::Instant::now() + harust::net::IDLE_AFTER;
+        links
+            .sort_readers(later)
+            .expect("registering the idle sockets");
+        assert_eq!(links.idle_readers(), (2, 0));
+        ready_tx.send(()).unwrap();
+        let (before, after) = sent_rx.recv_timeout(DEADLINE).expect("the send");
+        // The datagram waits in the shared socket, but this runtime's
+        // reactor has not run since: nothing said it is readable, so
+        // nothing reads it (a busy socket would be read here).
+        let mut payload = Vec::new();
+        assert!(
+            links.try_recv_into(&mut payload).is_none(),
+            "an idle socket was read before epoll saw a datagram"
+        );
+        // Once the reactor has run, the next quiet read takes it.
+        let deadline = std::time::Instant::now() + DEADLINE;
+        let (link, from, at) = loop {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            if let Some(got) = links.try_recv_into(&mut payload) {
+                break got;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the idle socket's datagram was never read"
+            );
+        };
+        assert_eq!(payload, b"from-an-ephemeral-port");
+        assert_eq!(link, LinkId(0));
+        assert_ne!(from.port(), PORT);
+        let at = at.expect("an arrival time");
+        assert!(
+            before <= at && at <= after,
+            "arrival {at:?} outside {before:?}..{after:?}"
+        );
+        assert!(links.try_recv_into(&mut payload).is_none());
+        // It carried a datagram: busy again, read at every quiet read.
+        links.sort_readers(later).expect("sorting");
+        assert_eq!(links.idle_readers(), (1, 1));
+    });
+    ready_rx
+        .recv_timeout(DEADLINE)
+        .expect("the receiver to go quiet");
+    let before = SystemTime::now();
+    a.run(|| async {
+        let s = std::net::UdpSocket::bind("198.18.1.1:0").unwrap();
+        s.send_to(b"from-an-ephemeral-port", "198.18.1.2:694")
+            .unwrap();
+    });
+    sent_tx.send((before, SystemTime::now())).unwrap();
+    rx.join().unwrap();
+}
+
 /// The write socket is connected (its route is looked up once, not per
 /// beat), so the kernel reports a peer's closed port (ICMP port
 /// unreachable, while its daemon restarts) on the next send, which then

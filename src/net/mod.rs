@@ -34,6 +34,13 @@
 //! datagrams are credited as the shared socket's are. A ucast medium to
 //! one of our own addresses (`to_self`) is not bound: it sends nothing and
 //! must read nothing.
+//!
+//! While quiet, a read socket that has carried nothing for [`IDLE_AFTER`]
+//! (the shared socket of two harust nodes, whose beats come over their
+//! connected ucast sockets) stays registered with tokio instead of being
+//! read at every beat: a quiet read takes it only once epoll has seen a
+//! datagram on it, and otherwise costs no system call. A socket that
+//! carries datagrams is read at every quiet read, and wakes nothing.
 
 pub mod ping;
 mod socket;
@@ -45,8 +52,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::Poll;
+use std::time::{Duration, Instant};
 
 use socket2::SockRef;
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
 
 use crate::config::Medium;
@@ -59,6 +68,13 @@ const TOS_LOWDELAY: u32 = 0x10;
 
 /// The largest UDP payload.
 const MAX_DATAGRAM: usize = 65_536;
+
+/// A read socket that has carried nothing for this long is idle: while
+/// quiet it is read only once epoll has seen a datagram on it. It decides
+/// cost alone, not what is read: a peer beating on a socket (at most a
+/// deadtime apart) keeps it busy, and a datagram on an idle socket still
+/// wakes the loop, or waits for the beat thread's next read.
+pub const IDLE_AFTER: Duration = Duration::from_secs(10);
 
 /// One configured medium, by its position in the slice given to
 /// [`Links::open`].
@@ -168,10 +184,17 @@ struct ReadSocket {
     /// Non-blocking; read directly while the links are quiet.
     socket: std::net::UdpSocket,
     /// A duplicate registered with tokio, so a datagram wakes the loop;
-    /// `None` while quiet (dropping it takes the socket out of epoll).
+    /// `None` while quiet and busy (dropping it takes the socket out of
+    /// epoll). While quiet and idle, read through it, only when tokio saw
+    /// it readable.
     woken: Option<UdpSocket>,
     iface: String,
     credit: Credit,
+    /// Datagrams read from it, and how many there were, and when, at the
+    /// [`sort`](Links::sort_readers) that last saw the count change.
+    got: u64,
+    got_seen: u64,
+    busy_at: Instant,
 }
 
 /// Which medium a datagram read on a socket is credited to, by sender
@@ -465,6 +488,9 @@ impl Links {
                 woken,
                 iface,
                 credit,
+                got: 0,
+                got_seen: 0,
+                busy_at: Instant::now(),
             });
             Ok::<_, NetError>(())
         };
@@ -518,7 +544,8 @@ impl Links {
 
     /// Quiet: an arriving datagram no longer wakes the loop; it waits in
     /// the socket, with its arrival time, until the caller reads it at
-    /// its next wake-up. Woken: every datagram wakes [`recv_into`](Self::recv_into).
+    /// its next wake-up (an idle socket's still wakes the loop, see the
+    /// module comment). Woken: every datagram wakes [`recv_into`](Self::recv_into).
     /// Quiet is refused (the links stay woken) where the kernel gives no
     /// arrival times. If registering fails, the links stay quiet, each
     /// socket open and readable by [`try_recv_into`](Self::try_recv_into).
@@ -528,9 +555,8 @@ impl Links {
             return Ok(());
         }
         if quiet {
-            for r in &mut self.readers {
-                r.woken = None;
-            }
+            self.quiet = true;
+            return self.sort_readers(Instant::now());
         } else {
             for r in &mut self.readers {
                 if r.woken.is_none() {
@@ -540,6 +566,39 @@ impl Links {
         }
         self.quiet = quiet;
         Ok(())
+    }
+
+    /// While quiet, sorts the read sockets as of `now`: one that has read
+    /// nothing for [`IDLE_AFTER`] is registered with tokio (read only once
+    /// seen readable), any other is not (read at every quiet read). The
+    /// caller sorts now and then; a socket's datagrams are read either way.
+    pub fn sort_readers(&mut self, now: Instant) -> io::Result<()> {
+        for r in &mut self.readers {
+            if r.got != r.got_seen {
+                r.got_seen = r.got;
+                r.busy_at = now;
+            }
+        }
+        if !self.quiet {
+            return Ok(());
+        }
+        for r in &mut self.readers {
+            let idle = now.saturating_duration_since(r.busy_at) >= IDLE_AFTER;
+            if !idle {
+                r.woken = None;
+            } else if r.woken.is_none() {
+                r.woken = Some(tokio_socket(&r.socket)?);
+            }
+        }
+        Ok(())
+    }
+
+    /// How many read sockets are idle and registered (see
+    /// [`sort_readers`](Self::sort_readers)), and how many are read at every
+    /// quiet read.
+    pub fn idle_readers(&self) -> (usize, usize) {
+        let idle = self.readers.iter().filter(|r| r.woken.is_some()).count();
+        (idle, self.readers.len() - idle)
     }
 
     /// A datagram that has arrived, without waiting, from any medium:
@@ -569,7 +628,15 @@ impl Links {
             // socket read again.
             let mut got = None;
             for _ in 0..4 {
-                match socket::recv_pair(&r.socket, &mut self.buf, &mut self.spare) {
+                let read = match &r.woken {
+                    // Idle: no system call unless tokio saw it readable
+                    // (an atomic load; `WouldBlock` from the read clears it).
+                    Some(w) => w.try_io(Interest::READABLE, || {
+                        socket::recv_pair(w, &mut self.buf, &mut self.spare)
+                    }),
+                    None => socket::recv_pair(&r.socket, &mut self.buf, &mut self.spare),
+                };
+                match read {
                     Ok(pair) => {
                         got = Some(pair);
                         break;
@@ -586,6 +653,8 @@ impl Links {
                 self.drained += 1;
                 continue;
             };
+            let r = &mut self.readers[i];
+            r.got += 1;
             let link = r.credit.of(from.ip());
             match second {
                 // Two: there may be more; this reader comes first again.
@@ -714,6 +783,7 @@ impl Links {
                         Poll::Ready(Ok(from)) => {
                             self.next = i + 1;
                             let link = r.credit.of(from.ip());
+                            self.readers[i].got += 1;
                             payload.clear();
                             payload.extend_from_slice(rb.filled());
                             return Poll::Ready(Some((link, from)));
