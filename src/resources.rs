@@ -1,7 +1,9 @@
 //! Carrying out resource actions: a group's addresses as one netlink batch
 //! (with their GARP/NA rounds), units and mounts through systemd's manager,
-//! the default route's source, and `harust release-local`. The runtime
-//! decides nothing here; it spawns these and feeds their results back.
+//! the default route's source, and `harust release-local`. Nothing is
+//! decided here: the runtime hands each of the engine's Start and Stop
+//! outputs to an [`Actor`], which runs it in a task of its own and sends
+//! the result back, and reconciles what is really up at start.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -9,10 +11,11 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use log::{debug, warn};
+use tokio::sync::mpsc;
 
 use crate::config::{Config, Resource, Vip};
 use crate::engine::Op;
-use crate::events::chain;
+use crate::events::{chain, report};
 use crate::systemd::Units;
 use crate::vip::{self, Announcer, Vips};
 
@@ -43,6 +46,173 @@ pub fn worker() -> std::io::Result<tokio::runtime::Handle> {
         })?;
     rx.recv()
         .map_err(|_| std::io::Error::other("the resource thread did not start"))?
+}
+
+/// A resource action's result, back to the loop.
+pub struct ActionDone {
+    pub group: usize,
+    pub resource: usize,
+    pub op: Op,
+    pub result: Result<(), String>,
+}
+
+/// Carries out the engine's Start and Stop outputs off the loop, each
+/// result sent back as an [`ActionDone`]; borrowed from the runtime for
+/// each action.
+pub struct Actor<'a> {
+    pub cfg: &'a Config,
+    pub vips: &'a Arc<Vips>,
+    /// Where address work runs ([`worker`]).
+    pub worker: &'a tokio::runtime::Handle,
+    pub units: Option<&'a Units>,
+    pub announcer: &'a Announcer,
+    pub sources: &'a Sources,
+    pub done: &'a mpsc::UnboundedSender<ActionDone>,
+}
+
+impl Actor<'_> {
+    /// Adds or deletes addresses of a group as one netlink batch, on the
+    /// resource thread; the results come back through `done`, one per
+    /// address, in the order asked.
+    pub fn act_vips(&self, group: usize, op: Op, resources: Vec<usize>) {
+        let vips: Vec<Vip> = resources
+            .iter()
+            .filter_map(|&r| match &self.cfg.groups[group].resources[r] {
+                Resource::Vip(v) => Some(v.clone()),
+                _ => None,
+            })
+            .collect();
+        if op == Op::Stop {
+            // An address we give up must not be announced any more.
+            for &r in &resources {
+                self.announcer.cancel((group, r));
+            }
+        }
+        let tx = self.done.clone();
+        let nl = Arc::clone(self.vips);
+        let announcer = self.announcer.clone();
+        let gkey = self.cfg.groups[group].key.clone();
+        self.worker.spawn(async move {
+            let (vips, results) = apply_vips(&nl, &announcer, group, op, &resources, vips).await;
+            for ((resource, v), result) in resources.into_iter().zip(&vips).zip(results) {
+                let what = format!("{}/{}", v.addr, v.prefix);
+                report(&gkey, &what, op, &result);
+                let _ = tx.send(ActionDone {
+                    group,
+                    resource,
+                    op,
+                    result,
+                });
+            }
+        });
+    }
+
+    /// Starts or stops a resource in its own task; the result comes back
+    /// through `done`.
+    pub fn act(&self, group: usize, resource: usize, op: Op) {
+        let res = self.cfg.groups[group].resources[resource].clone();
+        if let Resource::Vip(_) = res {
+            return self.act_vips(group, op, vec![resource]);
+        }
+        let tx = self.done.clone();
+        let units = self.units.cloned();
+        let vips = Arc::clone(self.vips);
+        let announcer = self.announcer.clone();
+        let gkey = self.cfg.groups[group].key.clone();
+        let sources = Arc::clone(self.sources);
+        tokio::spawn(async move {
+            let result = apply(
+                &res,
+                (group, resource),
+                op,
+                units.as_ref(),
+                &vips,
+                &announcer,
+                &sources,
+            )
+            .await;
+            report(&gkey, &res.describe(), op, &result);
+            let _ = tx.send(ActionDone {
+                group,
+                resource,
+                op,
+                result,
+            });
+        });
+    }
+
+    /// Which resources are really up now.
+    /// Which resources are really up now; with `adopting` (maintenance)
+    /// an announcement counts as up too.
+    pub async fn reconcile(&self, adopting: bool) -> Vec<(usize, usize)> {
+        let at: Vec<(usize, usize)> =
+            positions(self.cfg, |r| matches!(r, Resource::Vip(_))).collect();
+        let vips: Vec<Vip> = at
+            .iter()
+            .filter_map(|&(g, r)| match &self.cfg.groups[g].resources[r] {
+                Resource::Vip(v) => Some(v.clone()),
+                _ => None,
+            })
+            .collect();
+        // One address dump for all of them.
+        let vips_up = self.vips.list_present(&vips).await.unwrap_or_else(|e| {
+            warn!("cannot check the addresses: {e}");
+            vec![false; vips.len()]
+        });
+        let mut present = Vec::new();
+        for (g, group) in self.cfg.groups.iter().enumerate() {
+            for (r, res) in group.resources.iter().enumerate() {
+                let up = match res {
+                    Resource::Vip(_) => at
+                        .iter()
+                        .position(|&x| x == (g, r))
+                        .is_some_and(|i| vips_up[i]),
+                    // Nothing to take back: an announcement is made again on
+                    // the next acquire. In maintenance it is part of what
+                    // is adopted, so it does not keep its group from it.
+                    Resource::Announce { .. } => adopting,
+                    // Left by a crashed daemon: releasing it takes it off.
+                    Resource::SrcAddr(a) => self.vips.is_default_source(*a).await.unwrap_or(false),
+                    Resource::Unit(_) | Resource::Mount(_) => match self.units {
+                        Some(units) => units
+                            .active_state(&res.unit_name().unwrap_or_default())
+                            .await
+                            .map(|s| matches!(s.as_str(), "active" | "activating" | "reloading"))
+                            .unwrap_or(false),
+                        None => false,
+                    },
+                };
+                if up && adopting {
+                    present.push((g, r));
+                } else if up {
+                    warn!(harust_event = "reconcile", harust_group = group.key.as_str();
+                        "resource {r} of group {} is up although this daemon holds nothing; removing it",
+                        group.key);
+                    present.push((g, r));
+                }
+            }
+        }
+        present
+    }
+}
+
+/// The (group, resource) positions of the resources `pick` selects.
+pub fn positions<'a>(
+    cfg: &'a Config,
+    pick: impl Fn(&Resource) -> bool + 'a,
+) -> impl Iterator<Item = (usize, usize)> + 'a {
+    cfg.groups
+        .iter()
+        .enumerate()
+        .flat_map(|(g, group)| {
+            group
+                .resources
+                .iter()
+                .enumerate()
+                .map(move |(r, res)| (g, r, res))
+        })
+        .filter(move |(_, _, res)| pick(res))
+        .map(|(g, r, _)| (g, r))
 }
 
 /// Puts the calling thread below the loop's when the daemon runs with a

@@ -40,12 +40,12 @@ use tokio::time::Instant;
 
 use crate::beat::{self, BeatThread};
 use crate::config::digest::{self, ConfigDigest};
-use crate::config::{self, Config, Resource, Vip};
+use crate::config::{self, Config, Resource};
 use crate::control::{Control, Handle, Snapshot, status_line};
 use crate::engine::{self, AdminError, Engine, Event, Input, Op, Output};
-use crate::events::{self, RateLimit, report};
+use crate::events::{self, RateLimit};
 use crate::net::{self, Links};
-use crate::resources::{self, Sources};
+use crate::resources::{self, ActionDone, Actor, Sources, positions};
 use crate::state::{identity, load_maintenance, save_maintenance};
 use crate::systemd::hooks::Hooks;
 use crate::systemd::{Notifier, Units};
@@ -98,13 +98,6 @@ enum Wake {
     Ping(usize),
     /// The beat thread gave its lease back.
     LeaseBack,
-}
-
-struct ActionDone {
-    group: usize,
-    resource: usize,
-    op: Op,
-    result: Result<(), String>,
 }
 
 pub struct Runtime {
@@ -354,7 +347,7 @@ impl Runtime {
             Engine::ping_targets(&self.cfg),
             self.cfg.ha.effective_deadping(),
         );
-        let present = self.reconcile().await;
+        let present = self.actor().reconcile(self.engine.maintenance().on).await;
         self.feed(Input::Reconciled { present });
 
         if let Err(e) = self.notifier.ready() {
@@ -609,59 +602,6 @@ impl Runtime {
             .collect()
     }
 
-    /// Which resources are really up now.
-    async fn reconcile(&self) -> Vec<(usize, usize)> {
-        let at: Vec<(usize, usize)> =
-            positions(&self.cfg, |r| matches!(r, Resource::Vip(_))).collect();
-        let vips: Vec<Vip> = at
-            .iter()
-            .filter_map(|&(g, r)| match &self.cfg.groups[g].resources[r] {
-                Resource::Vip(v) => Some(v.clone()),
-                _ => None,
-            })
-            .collect();
-        // One address dump for all of them.
-        let vips_up = self.vips.list_present(&vips).await.unwrap_or_else(|e| {
-            warn!("cannot check the addresses: {e}");
-            vec![false; vips.len()]
-        });
-        let adopting = self.engine.maintenance().on;
-        let mut present = Vec::new();
-        for (g, group) in self.cfg.groups.iter().enumerate() {
-            for (r, res) in group.resources.iter().enumerate() {
-                let up = match res {
-                    Resource::Vip(_) => at
-                        .iter()
-                        .position(|&x| x == (g, r))
-                        .is_some_and(|i| vips_up[i]),
-                    // Nothing to take back: an announcement is made again on
-                    // the next acquire. In maintenance it is part of what
-                    // is adopted, so it does not keep its group from it.
-                    Resource::Announce { .. } => adopting,
-                    // Left by a crashed daemon: releasing it takes it off.
-                    Resource::SrcAddr(a) => self.vips.is_default_source(*a).await.unwrap_or(false),
-                    Resource::Unit(_) | Resource::Mount(_) => match &self.units {
-                        Some(units) => units
-                            .active_state(&res.unit_name().unwrap_or_default())
-                            .await
-                            .map(|s| matches!(s.as_str(), "active" | "activating" | "reloading"))
-                            .unwrap_or(false),
-                        None => false,
-                    },
-                };
-                if up && adopting {
-                    present.push((g, r));
-                } else if up {
-                    warn!(harust_event = "reconcile", harust_group = group.key.as_str();
-                        "resource {r} of group {} is up although this daemon holds nothing; removing it",
-                        group.key);
-                    present.push((g, r));
-                }
-            }
-        }
-        present
-    }
-
     fn on_datagram(
         &mut self,
         link: net::LinkId,
@@ -891,7 +831,7 @@ impl Runtime {
                     if matches!(self.cfg.groups[group].resources[resource], Resource::Vip(_)) {
                         batch(group, resource, op);
                     } else {
-                        self.act(group, resource, op);
+                        self.actor().act(group, resource, op);
                     }
                 }
                 Output::Announce { group } => {
@@ -917,7 +857,7 @@ impl Runtime {
             }
         }
         for (group, op, resources) in batches {
-            self.act_vips(group, op, resources);
+            self.actor().act_vips(group, op, resources);
         }
         if *self.engine.maintenance() != self.maintenance_saved {
             self.maintenance_saved = self.engine.maintenance().clone();
@@ -1055,75 +995,17 @@ impl Runtime {
         Some(g.resources.get(r)?.describe())
     }
 
-    /// Adds or deletes addresses of a group as one netlink batch, on the
-    /// resource thread; the results come back through `actions_rx`, one per
-    /// address, in the order asked.
-    fn act_vips(&self, group: usize, op: Op, resources: Vec<usize>) {
-        let vips: Vec<Vip> = resources
-            .iter()
-            .filter_map(|&r| match &self.cfg.groups[group].resources[r] {
-                Resource::Vip(v) => Some(v.clone()),
-                _ => None,
-            })
-            .collect();
-        if op == Op::Stop {
-            // An address we give up must not be announced any more.
-            for &r in &resources {
-                self.announcer.cancel((group, r));
-            }
+    /// What carries out the engine's Start and Stop outputs.
+    fn actor(&self) -> Actor<'_> {
+        Actor {
+            cfg: &self.cfg,
+            vips: &self.vips,
+            worker: &self.worker,
+            units: self.units.as_ref(),
+            announcer: &self.announcer,
+            sources: &self.sources,
+            done: &self.actions_tx,
         }
-        let tx = self.actions_tx.clone();
-        let nl = self.vips.clone();
-        let announcer = self.announcer.clone();
-        let gkey = self.cfg.groups[group].key.clone();
-        self.worker.spawn(async move {
-            let (vips, results) =
-                resources::apply_vips(&nl, &announcer, group, op, &resources, vips).await;
-            for ((resource, v), result) in resources.into_iter().zip(&vips).zip(results) {
-                let what = format!("{}/{}", v.addr, v.prefix);
-                report(&gkey, &what, op, &result);
-                let _ = tx.send(ActionDone {
-                    group,
-                    resource,
-                    op,
-                    result,
-                });
-            }
-        });
-    }
-
-    /// Starts or stops a unit in its own task; the result comes back
-    /// through `actions_rx`.
-    fn act(&self, group: usize, resource: usize, op: Op) {
-        let res = self.cfg.groups[group].resources[resource].clone();
-        if let Resource::Vip(_) = res {
-            return self.act_vips(group, op, vec![resource]);
-        }
-        let tx = self.actions_tx.clone();
-        let units = self.units.clone();
-        let vips = self.vips.clone();
-        let announcer = self.announcer.clone();
-        let gkey = self.cfg.groups[group].key.clone();
-        let sources = self.sources.clone();
-        tokio::spawn(async move {
-            let result = resources::apply(
-                &res,
-                (group, resource),
-                op,
-                units.as_ref(),
-                &vips,
-                &announcer,
-                &sources,
-            )
-            .await;
-            report(&gkey, &res.describe(), op, &result);
-            let _ = tx.send(ActionDone {
-                group,
-                resource,
-                op,
-                result,
-            });
-        });
     }
 
     fn log_event(&mut self, e: &Event) {
@@ -1181,25 +1063,6 @@ impl Runtime {
             s.initdead_ms = t.initdead.as_millis() as u64;
         });
     }
-}
-
-/// The (group, resource) positions of the resources `pick` selects.
-fn positions<'a>(
-    cfg: &'a Config,
-    pick: impl Fn(&Resource) -> bool + 'a,
-) -> impl Iterator<Item = (usize, usize)> + 'a {
-    cfg.groups
-        .iter()
-        .enumerate()
-        .flat_map(|(g, group)| {
-            group
-                .resources
-                .iter()
-                .enumerate()
-                .map(move |(r, res)| (g, r, res))
-        })
-        .filter(move |(_, _, res)| pick(res))
-        .map(|(g, r, _)| (g, r))
 }
 
 fn unix_ms() -> u64 {
