@@ -378,6 +378,16 @@ fn ucast_is_sent_lowdelay_and_bcast_with_tos_zero_like_heartbeat() {
     assert!(text.contains("198.18.1.255.694"), "{text}");
 }
 
+/// node-b's links to node-a, gone quiet (see `Links::set_quiet`).
+async fn quiet_links() -> Links {
+    let mut links = Links::open(&[ucast("eth0", "198.18.1.1")])
+        .await
+        .expect("opening receiver links");
+    links.set_quiet(true).expect("going quiet");
+    assert!(links.is_quiet(), "the kernel gives no arrival times here");
+    links
+}
+
 /// Quiet links (the runtime's quiet reads): datagrams wait in the
 /// socket, wake nothing, and are read later, in order, each with the
 /// kernel's arrival time; back to woken, datagrams wake `recv` again.
@@ -388,11 +398,7 @@ fn quiet_links_keep_datagrams_with_their_arrival_times() {
     let (ready_tx, ready_rx) = std_mpsc::channel();
     let (sent_tx, sent_rx) = std_mpsc::channel::<(SystemTime, SystemTime)>();
     let rx = b.spawn(move || async move {
-        let mut links = Links::open(&[ucast("eth0", "198.18.1.1")])
-            .await
-            .expect("opening receiver links");
-        links.set_quiet(true).expect("going quiet");
-        assert!(links.is_quiet(), "the kernel gives no arrival times here");
+        let mut links = quiet_links().await;
         ready_tx.send(()).unwrap();
         let (before, after) = sent_rx.recv_timeout(DEADLINE).expect("the first send");
         // Quiet: nothing wakes recv, the datagram waits in the socket.
@@ -467,10 +473,7 @@ fn an_idle_read_socket_is_read_once_epoll_saw_a_datagram() {
     let (ready_tx, ready_rx) = std_mpsc::channel();
     let (sent_tx, sent_rx) = std_mpsc::channel::<(SystemTime, SystemTime)>();
     let rx = b.spawn(move || async move {
-        let mut links = Links::open(&[ucast("eth0", "198.18.1.1")])
-            .await
-            .expect("opening receiver links");
-        links.set_quiet(true).expect("going quiet");
+        let mut links = quiet_links().await;
         // Both sockets (the connected ucast one and the shared one) have
         // just been opened: busy, read at every quiet read.
         assert_eq!(links.idle_readers(), (0, 2));
