@@ -190,10 +190,9 @@ struct ReadSocket {
     woken: Option<UdpSocket>,
     iface: String,
     credit: Credit,
-    /// Datagrams read from it, and how many there were, and when, at the
-    /// [`sort`](Links::sort_readers) that last saw the count change.
-    got: u64,
-    got_seen: u64,
+    /// Whether it gave a datagram since the last
+    /// [`sort`](Links::sort_readers), and the last sort that saw one.
+    got: bool,
     busy_at: Instant,
 }
 
@@ -488,8 +487,7 @@ impl Links {
                 woken,
                 iface,
                 credit,
-                got: 0,
-                got_seen: 0,
+                got: false,
                 busy_at: Instant::now(),
             });
             Ok::<_, NetError>(())
@@ -555,16 +553,16 @@ impl Links {
             return Ok(());
         }
         if quiet {
+            // Busy sockets leave epoll; idle ones stay in it.
             self.quiet = true;
             return self.sort_readers(Instant::now());
-        } else {
-            for r in &mut self.readers {
-                if r.woken.is_none() {
-                    r.woken = Some(tokio_socket(&r.socket)?);
-                }
+        }
+        for r in &mut self.readers {
+            if r.woken.is_none() {
+                r.woken = Some(tokio_socket(&r.socket)?);
             }
         }
-        self.quiet = quiet;
+        self.quiet = false;
         Ok(())
     }
 
@@ -574,8 +572,7 @@ impl Links {
     /// caller sorts now and then; a socket's datagrams are read either way.
     pub fn sort_readers(&mut self, now: Instant) -> io::Result<()> {
         for r in &mut self.readers {
-            if r.got != r.got_seen {
-                r.got_seen = r.got;
+            if std::mem::take(&mut r.got) {
                 r.busy_at = now;
             }
         }
@@ -654,7 +651,7 @@ impl Links {
                 continue;
             };
             let r = &mut self.readers[i];
-            r.got += 1;
+            r.got = true;
             let link = r.credit.of(from.ip());
             match second {
                 // Two: there may be more; this reader comes first again.
@@ -783,7 +780,7 @@ impl Links {
                         Poll::Ready(Ok(from)) => {
                             self.next = i + 1;
                             let link = r.credit.of(from.ip());
-                            self.readers[i].got += 1;
+                            self.readers[i].got = true;
                             payload.clear();
                             payload.extend_from_slice(rb.filled());
                             return Poll::Ready(Some((link, from)));
