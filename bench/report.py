@@ -221,7 +221,7 @@ def render(argv):
       "column is no HA daemon: `bench/idle_floor.rs` wakes once per keepalive, reads one datagram and "
       "sends one beat of heartbeat's size with its two HMAC-SHA1s, the least any node of a heartbeat "
       "cluster pays at idle (idle scenarios only). Cells are "
-      "**median (p90, max) n=runs**, p90 by nearest rank (with 5 runs it is the max); ratios are harust median / rival median (lower is better for harust).\n")
+      "**median (p90, max) n=runs**, p90 by nearest rank (with fewer than 10 runs it is the max); ratios are harust median / rival median (lower is better for harust).\n")
     w("## Runs\n")
     for st in sorted(meta):
         m = meta[st]
