@@ -77,10 +77,7 @@ impl Actor<'_> {
     pub fn act_vips(&self, group: usize, op: Op, resources: Vec<usize>) {
         let vips: Vec<Vip> = resources
             .iter()
-            .filter_map(|&r| match &self.cfg.groups[group].resources[r] {
-                Resource::Vip(v) => Some(v.clone()),
-                _ => None,
-            })
+            .filter_map(|&r| self.cfg.groups[group].resources[r].vip().cloned())
             .collect();
         if op == Op::Stop {
             // An address we give up must not be announced any more.
@@ -141,18 +138,13 @@ impl Actor<'_> {
         });
     }
 
-    /// Which resources are really up now.
     /// Which resources are really up now; with `adopting` (maintenance)
     /// an announcement counts as up too.
     pub async fn reconcile(&self, adopting: bool) -> Vec<(usize, usize)> {
-        let at: Vec<(usize, usize)> =
-            positions(self.cfg, |r| matches!(r, Resource::Vip(_))).collect();
+        let at: Vec<(usize, usize)> = positions(self.cfg, |r| r.vip().is_some()).collect();
         let vips: Vec<Vip> = at
             .iter()
-            .filter_map(|&(g, r)| match &self.cfg.groups[g].resources[r] {
-                Resource::Vip(v) => Some(v.clone()),
-                _ => None,
-            })
+            .filter_map(|&(g, r)| self.cfg.groups[g].resources[r].vip().cloned())
             .collect();
         // One address dump for all of them.
         let vips_up = self.vips.list_present(&vips).await.unwrap_or_else(|e| {
@@ -182,14 +174,15 @@ impl Actor<'_> {
                         None => false,
                     },
                 };
-                if up && adopting {
-                    present.push((g, r));
-                } else if up {
+                if !up {
+                    continue;
+                }
+                if !adopting {
                     warn!(harust_event = "reconcile", harust_group = group.key.as_str();
                         "resource {r} of group {} is up although this daemon holds nothing; removing it",
                         group.key);
-                    present.push((g, r));
                 }
+                present.push((g, r));
             }
         }
         present

@@ -233,6 +233,14 @@ pub enum Resource {
 }
 
 impl Resource {
+    /// The address this resource is, if it is one.
+    pub fn vip(&self) -> Option<&Vip> {
+        match self {
+            Resource::Vip(v) => Some(v),
+            _ => None,
+        }
+    }
+
     /// The systemd unit this resource is, if it is one.
     pub fn unit_name(&self) -> Option<String> {
         match self {

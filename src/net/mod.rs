@@ -191,8 +191,9 @@ struct ReadSocket {
     iface: String,
     credit: Credit,
     /// Whether it gave a datagram since the last
-    /// [`sort`](Links::sort_readers), and the last sort that saw one.
+    /// [`sort`](Links::sort_readers).
     got: bool,
+    /// The last sort that saw it had given one.
     busy_at: Instant,
 }
 
