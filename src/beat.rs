@@ -10,17 +10,16 @@
 //! each datagram is an authentic beat of an up peer that differs from its
 //! last only in `seq` (the next one, or the same on another medium) and
 //! the counters ([`netstring::alike`]), and sends the engine's beat with
-//! the next `seq` and `ts`, checking each in place where the kernel put
-//! it and copying neither. What it does becomes the engine's
-//! [`LeaseDone`]: the beats' times and each peer as after its last beat.
-//! It returns the lease at the first thing it does not expect (anything
-//! else read, a late peer, a deadline of the engine's, a failed send),
-//! logging that datagram, and right after its last beat ([`lease_beats`],
-//! or a [`LEASE_MAX`] after it was lent), logging that beat, so that
-//! feeding the engine delays no beat. The runtime then has the engine
-//! take in the [`LeaseDone`] at once ([`Engine::lease_forward`]), feeds it
-//! the log in order, at the times it happened, and checks that the beat
-//! the engine sends is the one that went out (docs/RELIABILITY.md,
+//! the next `seq` and `ts`. It logs what it read and sent since its last
+//! beat, and keeps what came before as the engine's [`LeaseDone`]: the
+//! beats' times and each peer as after its last beat. It returns the
+//! lease at the first thing it does not expect (anything else read, a
+//! late peer, a deadline of the engine's, a failed send), and right after
+//! its last beat ([`lease_beats`], or a [`LEASE_MAX`] after it was lent),
+//! so that feeding the engine delays no beat. The runtime then has the
+//! engine take in the [`LeaseDone`] at once ([`Engine::lease_forward`]),
+//! feeds it the log in order, at the times it happened, and checks that
+//! the beat the engine sends is the one that went out (docs/RELIABILITY.md,
 //! leases).
 
 use std::io;
@@ -66,6 +65,9 @@ pub fn lease_beats(keepalive: Duration, replay_per_beat: Option<Duration>) -> u3
         .max(LEASE_BEATS)
 }
 
+/// A lease is returned once its log holds this many bytes (the log holds
+/// what came since the last beat, so only a flood of datagrams fills it).
+const LOG_BYTES_MAX: usize = 256 * 1024;
 /// How long the runtime waits for a lease it asked back: the thread
 /// answers within one turn of its loop, which never blocks.
 const RECLAIM_WAIT: Duration = Duration::from_secs(2);
@@ -109,11 +111,9 @@ pub struct Lease {
 pub struct Returned {
     pub links: Links,
     pub templates: Vec<Vec<u8>>,
-    /// What the lease did, but for the log.
+    /// What happened before the last beat.
     pub done: LeaseDone,
-    /// What ended the lease, in order: the last beat, when the lease ended
-    /// at it (for the runtime to check against the engine's), and the
-    /// datagram read, when one ended it.
+    /// What happened from the last beat on, in order.
     pub log: Vec<Entry>,
     /// The datagrams of the log.
     pub bytes: Vec<u8>,
@@ -231,6 +231,7 @@ impl BeatThread {
 /// The thread's own buffers, kept between leases.
 #[derive(Default)]
 struct Buffers {
+    rx: Vec<u8>,
     /// The last beat sent.
     tx: Vec<u8>,
     /// Its inner auth's text.
@@ -398,24 +399,13 @@ struct Holder<'a> {
     last: Time,
     /// Beats sent in this lease.
     sent: u32,
-    /// The last beat sent, while [`LeaseDone`] does not have it yet.
-    unlogged: Option<Time>,
 }
 
 impl Holder<'_> {
-    /// Logs the datagram just read: the lease ends, and only the engine
-    /// may still take it.
-    fn log_got(&mut self, link: LinkId, from: SocketAddr, at: Time) {
-        let lease = &mut *self.lease;
-        let start = lease.bytes.len();
-        lease.bytes.extend_from_slice(lease.links.datagram());
-        let bytes = start..lease.bytes.len();
-        lease.log.push(Entry::Got {
-            link,
-            from,
-            at,
-            bytes,
-        });
+    fn log(&mut self, entry: impl FnOnce(Range<usize>) -> Entry, data: &[u8]) {
+        let start = self.lease.bytes.len();
+        self.lease.bytes.extend_from_slice(data);
+        self.lease.log.push(entry(start..self.lease.bytes.len()));
     }
 
     /// Whatever the engine would do at `t` besides beating; then the lease
@@ -443,15 +433,18 @@ impl Holder<'_> {
         if self.stop.load(Ordering::Acquire) {
             return Some("asked back");
         }
+        if self.lease.bytes.len() >= LOG_BYTES_MAX {
+            return Some("a full log");
+        }
         None
     }
 
-    /// What the lease did so far becomes the engine's [`LeaseDone`]: the
-    /// last beat's time (unless it is logged), and each peer as it is now.
-    /// Before each beat, and once more when the lease ends.
+    /// Everything logged so far becomes what came before the beat about to
+    /// go out: the last beat's time, and each peer as it is now. Only beats
+    /// were logged (anything else ended the lease when it was read).
     fn fold(&mut self) {
         let done = &mut self.lease.done;
-        if let Some(at) = self.unlogged.take() {
+        if let Some(&Entry::Sent { at, .. }) = self.lease.log.first() {
             done.beats.push(at);
         }
         // In place: one beat after another reuses the same buffers.
@@ -472,6 +465,8 @@ impl Holder<'_> {
             d.links.clear();
             d.links.extend(w.links.iter().map(|&(l, t)| (l.0, t)));
         }
+        self.lease.log.clear();
+        self.lease.bytes.clear();
     }
 
     /// The beat due at `t`, as the engine would send it when given an
@@ -503,21 +498,10 @@ impl Holder<'_> {
             bufs.patch = Patch::of(&bufs.tx, &bufs.scratch);
         }
         let errors = self.lease.links.try_send(&self.bufs.tx);
+        let tx = std::mem::take(&mut self.bufs.tx);
+        self.log(|bytes| Entry::Sent { at: t, bytes }, &tx);
+        self.bufs.tx = tx;
         self.last = t;
-        let ends = !errors.is_empty()
-            || self.sent + 1 >= self.lease.beats
-            || t >= self.lease.start + LEASE_MAX;
-        if ends {
-            // The runtime checks this beat against the engine's, byte for
-            // byte; the others are folded.
-            let lease = &mut *self.lease;
-            let start = lease.bytes.len();
-            lease.bytes.extend_from_slice(&self.bufs.tx);
-            let bytes = start..lease.bytes.len();
-            lease.log.push(Entry::Sent { at: t, bytes });
-        } else {
-            self.unlogged = Some(t);
-        }
         if !errors.is_empty() {
             return Err(("a failed send", errors));
         }
@@ -537,64 +521,60 @@ impl Holder<'_> {
     /// beat was due follows it, as it would in the engine.
     fn read(&mut self, now: Time) -> Result<(), End> {
         let wall = SystemTime::now();
-        while let Some((link, from, stamp)) = self.lease.links.try_recv() {
+        while let Some((link, from, stamp)) = self.lease.links.try_recv_into(&mut self.bufs.rx) {
             let at = crate::net::arrival(stamp, wall, now, self.last);
             let beaten = if at >= self.next_beat {
                 self.beat(at)
             } else {
                 Ok(())
             };
-            self.last = at;
-            let why = match beaten {
-                Err(end) => {
-                    // Read, so only the engine may still take it.
-                    self.log_got(link, from, at);
-                    return Err(end);
-                }
-                Ok(()) => match classify(
-                    self.lease.links.datagram(),
-                    self.lease,
-                    &self.watches,
-                    &self.bufs.tx,
-                ) {
-                    Seen::Inert => continue,
-                    Seen::Other => "a message the engine must see",
-                    Seen::Beat(i, seq) => match self.take(i, seq, link, at) {
-                        None => continue,
-                        Some(why) => why,
-                    },
+            // Logged even when the lease ends at that beat: it has been
+            // read, and only the engine may still see it.
+            let rx = std::mem::take(&mut self.bufs.rx);
+            self.log(
+                |bytes| Entry::Got {
+                    link,
+                    from,
+                    at,
+                    bytes,
                 },
-            };
-            self.log_got(link, from, at);
-            return Err((why, Vec::new()));
+                &rx,
+            );
+            self.last = at;
+            if let Err(end) = beaten {
+                self.bufs.rx = rx;
+                return Err(end);
+            }
+            let seen = classify(&rx, self.lease, &self.watches, &self.bufs.tx);
+            self.bufs.rx = rx;
+            match seen {
+                Seen::Inert => {}
+                Seen::Other => return Err(("a message the engine must see", Vec::new())),
+                Seen::Beat(i, s) => {
+                    let w = &mut self.watches[i];
+                    let Some(l) = w.links.iter_mut().find(|(l, _)| *l == link) else {
+                        return Err(("a beat on a medium that was down", Vec::new()));
+                    };
+                    l.1 = at;
+                    if s == w.last_seq + 1 {
+                        let late = w
+                            .last_status
+                            .is_some_and(|p| at.saturating_sub(p) > self.lease.terms.warntime);
+                        w.last_seq = s;
+                        w.last_heard = at;
+                        w.last_status = Some(at);
+                        w.taken += 1;
+                        // The engine logs a late heartbeat: it must see this one.
+                        if late {
+                            return Err(("a late heartbeat", Vec::new()));
+                        }
+                    } else if s != w.last_seq {
+                        return Err(("a beat out of order", Vec::new()));
+                    }
+                }
+            }
         }
         Ok(())
-    }
-
-    /// Takes a beat of watch `i` into it; or why the engine must take it
-    /// instead (the watch unchanged, as the datagram is logged).
-    fn take(&mut self, i: usize, seq: u64, link: LinkId, at: Time) -> Option<&'static str> {
-        let warntime = self.lease.terms.warntime;
-        let w = &mut self.watches[i];
-        let Some(l) = w.links.iter().position(|(l, _)| *l == link) else {
-            return Some("a beat on a medium that was down");
-        };
-        if seq == w.last_seq + 1 {
-            // The engine logs a late heartbeat: it must see this one.
-            if w.last_status
-                .is_some_and(|p| at.saturating_sub(p) > warntime)
-            {
-                return Some("a late heartbeat");
-            }
-            w.last_seq = seq;
-            w.last_heard = at;
-            w.last_status = Some(at);
-            w.taken += 1;
-        } else if seq != w.last_seq {
-            return Some("a beat out of order");
-        }
-        w.links[l].1 = at;
-        None
     }
 
     fn run(&mut self) -> End {
@@ -656,7 +636,7 @@ fn hold(lease: &mut Lease, stop: &AtomicBool, beats: &AtomicU64, bufs: &mut Buff
     let latest = lease.start + LEASE_MAX * 2;
     let until = t.until.map_or(latest, |u| u.min(latest));
     let (seq, next_beat, last) = (t.seq, t.next_beat, lease.start);
-    let mut holder = Holder {
+    Holder {
         lease,
         bufs,
         stop,
@@ -667,12 +647,8 @@ fn hold(lease: &mut Lease, stop: &AtomicBool, beats: &AtomicU64, bufs: &mut Buff
         next_beat,
         last,
         sent: 0,
-        unlogged: None,
-    };
-    let end = holder.run();
-    // The log holds only what ended the lease; the rest is folded.
-    holder.fold();
-    end
+    }
+    .run()
 }
 
 #[cfg(test)]

@@ -241,13 +241,10 @@ pub struct Links {
     links: Vec<Link>,
     readers: Vec<ReadSocket>,
     buf: Vec<u8>,
-    /// The second datagram of a quiet read ([`try_recv`](Self::try_recv)),
+    /// The second datagram of a quiet read ([`try_recv_into`](Self::try_recv_into)),
     /// handed out by the next call; empty until a first quiet read.
     spare: Vec<u8>,
     spare_meta: Option<(usize, LinkId, SocketAddr, Option<std::time::SystemTime>)>,
-    /// Where the datagram [`try_recv`](Self::try_recv) returned last lies:
-    /// in `spare` or `buf`, and its length.
-    last: (bool, usize),
     /// Readers found empty in a row by quiet reads: when every one is,
     /// the round is over.
     drained: usize,
@@ -515,7 +512,6 @@ impl Links {
             buf: vec![0u8; MAX_DATAGRAM],
             spare: Vec::new(),
             spare_meta: None,
-            last: (false, 0),
             drained: 0,
             next: 0,
             quiet: false,
@@ -532,7 +528,6 @@ impl Links {
             buf: Vec::new(),
             spare: Vec::new(),
             spare_meta: None,
-            last: (false, 0),
             drained: 0,
             next: 0,
             quiet: true,
@@ -609,11 +604,14 @@ impl Links {
     /// none). `None` once every socket has been found empty, which ends
     /// the round: the next call starts reading them again. Each socket is
     /// read two datagrams at a time, so a round that finds one beat costs
-    /// one system call per socket. The datagram itself is
-    /// [`datagram`](Self::datagram), until the next read.
-    pub fn try_recv(&mut self) -> Option<(LinkId, SocketAddr, Option<std::time::SystemTime>)> {
+    /// one system call per socket.
+    pub fn try_recv_into(
+        &mut self,
+        payload: &mut Vec<u8>,
+    ) -> Option<(LinkId, SocketAddr, Option<std::time::SystemTime>)> {
         if let Some((len, link, from, at)) = self.spare_meta.take() {
-            self.last = (true, len);
+            payload.clear();
+            payload.extend_from_slice(&self.spare[..len]);
             return Some((link, from, at));
         }
         let n = self.readers.len();
@@ -666,31 +664,12 @@ impl Links {
                 }
                 None => self.drained += 1,
             }
-            self.last = (false, len);
+            payload.clear();
+            payload.extend_from_slice(&self.buf[..len]);
             return Some((link, from, at));
         }
         self.drained = 0;
         None
-    }
-
-    /// The datagram [`try_recv`](Self::try_recv) returned last, where it was
-    /// read: the beat thread checks a beat without copying it.
-    pub fn datagram(&self) -> &[u8] {
-        match self.last {
-            (true, len) => &self.spare[..len],
-            (false, len) => &self.buf[..len],
-        }
-    }
-
-    /// [`try_recv`](Self::try_recv) into `payload` (replacing what it held).
-    pub fn try_recv_into(
-        &mut self,
-        payload: &mut Vec<u8>,
-    ) -> Option<(LinkId, SocketAddr, Option<std::time::SystemTime>)> {
-        let got = self.try_recv()?;
-        payload.clear();
-        payload.extend_from_slice(self.datagram());
-        Some(got)
     }
 
     /// How many media are open; `LinkId`s run from 0 to this.
