@@ -141,24 +141,25 @@ impl Actor<'_> {
     /// Which resources are really up now; with `adopting` (maintenance)
     /// an announcement counts as up too.
     pub async fn reconcile(&self, adopting: bool) -> Vec<(usize, usize)> {
-        let at: Vec<(usize, usize)> = positions(self.cfg, |r| r.vip().is_some()).collect();
-        let vips: Vec<Vip> = at
+        let vips: Vec<Vip> = self
+            .cfg
+            .groups
             .iter()
-            .filter_map(|&(g, r)| self.cfg.groups[g].resources[r].vip().cloned())
+            .flat_map(|group| group.resources.iter().filter_map(Resource::vip))
+            .cloned()
             .collect();
-        // One address dump for all of them.
+        // One address dump for all of them, in the order the loop below
+        // meets them.
         let vips_up = self.vips.list_present(&vips).await.unwrap_or_else(|e| {
             warn!("cannot check the addresses: {e}");
             vec![false; vips.len()]
         });
+        let mut vips_up = vips_up.into_iter();
         let mut present = Vec::new();
         for (g, group) in self.cfg.groups.iter().enumerate() {
             for (r, res) in group.resources.iter().enumerate() {
                 let up = match res {
-                    Resource::Vip(_) => at
-                        .iter()
-                        .position(|&x| x == (g, r))
-                        .is_some_and(|i| vips_up[i]),
+                    Resource::Vip(_) => vips_up.next().unwrap_or(false),
                     // Nothing to take back: an announcement is made again on
                     // the next acquire. In maintenance it is part of what
                     // is adopted, so it does not keep its group from it.
